@@ -1,0 +1,1 @@
+"""Scenario presets and sweep specs, installed as the package replab.data."""

@@ -1,0 +1,10 @@
+"""The Mesa agents of a replab model: data nodes, switches, the DB load balancer,
+client sessions and the failover controller."""
+
+from replab.agents.balancer import LoadBalancer
+from replab.agents.controller import FailoverController
+from replab.agents.node import DataNode
+from replab.agents.session import ClientSession, Op
+from replab.agents.switch import Switch
+
+__all__ = ["ClientSession", "DataNode", "FailoverController", "LoadBalancer", "Op", "Switch"]

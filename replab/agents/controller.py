@@ -1,0 +1,116 @@
+"""The failover controller: detects dead nodes, runs read-only mode and promotes a follower.
+
+A node's death is noticed `detection_ms` after it happens (if it is still down then). A
+dead leader puts the system in read-only mode: the load balancer refuses writes. After
+`promotion_ms` the most up-to-date live follower (most entries received; ties to the
+lowest index) becomes leader, the others follow it, and writes flow again. With promotion
+disabled the system stays read-only until the old leader returns. A returning node
+announces itself at once; an old leader that was replaced rejoins as a follower.
+"""
+
+from __future__ import annotations
+
+import mesa
+
+
+class FailoverController(mesa.Agent):
+    """Watches the data nodes and keeps the load balancer's view of them current."""
+
+    def __init__(self, model: mesa.Model, detection_ms: float, promotion_ms: float, promote: bool):
+        super().__init__(model)
+        self.name = "controller"
+        self.detection_ms = detection_ms
+        self.promotion_ms = promotion_ms
+        self.promote_enabled = promote
+        self.known_down: set[int] = set()
+        self.read_only = False
+        self.read_only_since: float | None = None
+        self._promotion_round = 0  # a pending promotion is void once this moves on
+        self._awaiting_candidate = False
+
+    @property
+    def live_nodes(self) -> list:
+        return [n for n in self.model.nodes if n.index not in self.known_down]
+
+    def publish(self) -> None:
+        self.model.balancer.refresh(self.model.leader, self.live_nodes, self.read_only)
+
+    # what the fault injector tells it -----------------------------------------------------
+    def node_crashed(self, now: float, node) -> None:
+        self.model.calendar.schedule(now + self.detection_ms, self._detect, (node, node.incarnation))
+
+    def _detect(self, now: float, job) -> None:
+        node, incarnation = job
+        if node.up or node.incarnation != incarnation or node.index in self.known_down:
+            return
+        model = self.model
+        self.known_down.add(node.index)
+        model.recorder.event(now, "detect", node.name, f"down for {self.detection_ms:g} ms")
+        if node is model.leader:
+            self._enter_read_only(now)
+            if self.promote_enabled:
+                self._promotion_round += 1
+                model.calendar.schedule(now + self.promotion_ms, self._promote, self._promotion_round)
+        else:
+            model.replication.forget_follower(now, node)
+        self.publish()
+
+    def node_recovered(self, now: float, node) -> None:
+        model = self.model
+        self.known_down.discard(node.index)
+        leader = model.leader
+        if node is leader:
+            # The leader is back before anyone replaced it: cancel any pending promotion.
+            self._promotion_round += 1
+            self._awaiting_candidate = False
+            if self.read_only:
+                self._leave_read_only(now)
+            for follower in model.nodes:
+                if follower is not node and follower.up:
+                    model.replication.resync(now, node, follower)
+        else:
+            model.replication.catch_up(node)
+            node.requeue_backlog(now, model.replication.log)
+            if leader is not None and leader.up and leader.index not in self.known_down:
+                model.replication.resync(now, leader, node)
+            if self._awaiting_candidate:
+                self._promote(now, self._promotion_round)
+        self.publish()
+
+    # read-only mode and promotion -------------------------------------------------------------
+    def _enter_read_only(self, now: float) -> None:
+        if not self.read_only:
+            self.read_only, self.read_only_since = True, now
+            self.model.recorder.event(now, "read-only", "balancer", "writes refused")
+
+    def _leave_read_only(self, now: float) -> None:
+        if self.read_only:
+            self.model.read_only_ms += now - self.read_only_since
+            self.read_only, self.read_only_since = False, None
+            self.model.recorder.event(now, "writable", "balancer", "writes accepted")
+
+    def _promote(self, now: float, promotion_round: int) -> None:
+        if promotion_round != self._promotion_round:
+            return
+        model = self.model
+        old = model.leader
+        candidates = [n for n in model.nodes if n is not old and n.up and n.index not in self.known_down]
+        if not candidates:
+            self._awaiting_candidate = True
+            return
+        self._awaiting_candidate = False
+        new = max(candidates, key=lambda n: (n.received, -n.index))
+        model.term += 1
+        lost = model.replication.promote(now, new, old)
+        old.role, new.role = "follower", "leader"
+        model.leader = new
+        new.term = new.synced_term = model.term
+        model.recorder.event(now, "promote", new.name, f"term {model.term}; {lost} log entries lost")
+        for node in candidates:
+            if node is not new:
+                model.replication.catch_up(node)
+                model.replication.resync(now, new, node)
+        self._leave_read_only(now)
+        if model.failover_ms is None:
+            model.failover_ms = now - model.leader_crashed_ms
+        self.publish()

@@ -1,0 +1,174 @@
+"""A data node: a store of key versions served by a limited number of workers.
+
+Client reads and writes and the applying of replicated writes compete for the same
+workers; applying is further limited to `apply_concurrency` workers (1 = the classic
+single-threaded replica). Both wait in real FIFO queues, so a node near utilisation 1
+is slow and one above it falls behind without bound. When a worker frees it takes
+whichever waiting job arrived first (an apply only while an apply slot is free).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Callable
+
+import mesa
+
+from replab.recorder import NODE_DOWN, SERVED
+
+
+class DataNode(mesa.Agent):
+    """One database server; `role` is 'leader' or 'follower'."""
+
+    def __init__(self, model: mesa.Model, index: int, host: int, workers: int, apply_concurrency: int,
+                 read_ms: Callable[[], float], write_ms: Callable[[], float], apply_ms: Callable[[], float]):
+        super().__init__(model)
+        self.index = index
+        self.name = f"node{index}"
+        self.host = host
+        self.role = "follower"
+        self.up = True
+        self.incarnation = 0  # grows at each crash; work started before a crash is void
+        self.workers = workers
+        self.apply_concurrency = apply_concurrency
+        self.read_ms, self.write_ms, self.apply_ms = read_ms, write_ms, apply_ms
+        self.busy = 0
+        self.applying = 0
+        self.client_queue: deque = deque()  # (arrived_ms, op)
+        self.apply_queue: deque = deque()  # (arrived_ms, entry)
+        self.store: dict[int, int] = {}  # key -> write_id of the version visible here (0 = initial)
+        # Replication position, in entries of the log: received (relay log) and applied.
+        self.received = 0
+        self.applied = 0
+        self._applied_ahead: set[int] = set()
+        self.term = 0  # the leader term this node follows; older terms' messages are ignored
+        self.synced_term = 0  # the last term whose log this node is known to agree with
+        self.busy_area_ms = 0.0  # integral of busy workers over time, for utilisation
+        self._busy_changed_ms = 0.0
+
+    # client operations -------------------------------------------------------------------
+    def on_request(self, now: float, op) -> None:
+        """A client operation arrives from the load balancer."""
+        if not self.up:
+            self.model.fail(now, op, NODE_DOWN)
+            return
+        if self.busy < self.workers:
+            self._set_busy(now, self.busy + 1)
+            self._serve(now, op)
+        else:
+            self.client_queue.append((now, op))
+
+    def _serve(self, now: float, op) -> None:
+        op.incarnation = self.incarnation
+        if op.is_write:
+            self.model.calendar.schedule(now + self.write_ms(), self._write_done, op)
+        else:
+            self.model.calendar.schedule(now + self.read_ms(), self._read_done, op)
+
+    def _read_done(self, now: float, op) -> None:
+        if op.incarnation != self.incarnation:
+            self.model.fail(now, op, NODE_DOWN)
+            return
+        self.model.reply(now, self, op, SERVED, self.store.get(op.key, 0))
+        self._next_job(now)
+
+    def _write_done(self, now: float, op) -> None:
+        if op.incarnation != self.incarnation:
+            self.model.fail(now, op, NODE_DOWN)
+            return
+        self.model.replication.commit(now, self, op)
+        self._next_job(now)
+
+    # replicated writes --------------------------------------------------------------------
+    def enqueue_apply(self, now: float, entry) -> None:
+        if self.busy < self.workers and self.applying < self.apply_concurrency:
+            self._set_busy(now, self.busy + 1)
+            self._start_apply(now, entry)
+        else:
+            self.apply_queue.append((now, entry))
+
+    def _start_apply(self, now: float, entry) -> None:
+        self.applying += 1
+        self.model.calendar.schedule(now + self.apply_ms(), self._apply_done, (entry, self.incarnation))
+
+    def _apply_done(self, now: float, job) -> None:
+        entry, incarnation = job
+        if incarnation != self.incarnation:
+            return  # crashed meanwhile: the entry stays in the relay log and is re-applied
+        self.applying -= 1
+        self.install(entry)
+        self.model.recorder.apply(entry.write_id, self.index, now)
+        self.model.replication.on_applied(now, self, entry)
+        self._next_job(now)
+
+    def install(self, entry) -> None:
+        """Make an entry's version visible and advance the applied position."""
+        if entry.write_id > self.store.get(entry.key, 0):
+            self.store[entry.key] = entry.write_id
+        if entry.index == self.applied:
+            self.applied += 1
+            ahead = self._applied_ahead
+            while self.applied in ahead:
+                ahead.remove(self.applied)
+                self.applied += 1
+        else:
+            self._applied_ahead.add(entry.index)
+
+    # workers ------------------------------------------------------------------------------
+    def _next_job(self, now: float) -> None:
+        """A worker has finished: give it the oldest waiting job it may take, or let it idle."""
+        clients, applies = self.client_queue, self.apply_queue
+        if applies and self.applying < self.apply_concurrency and (not clients or applies[0][0] <= clients[0][0]):
+            self._start_apply(now, applies.popleft()[1])
+        elif clients:
+            self._serve(now, clients.popleft()[1])
+        else:
+            self._set_busy(now, self.busy - 1)
+
+    def _set_busy(self, now: float, busy: int) -> None:
+        self.busy_area_ms += self.busy * (now - self._busy_changed_ms)
+        self._busy_changed_ms = now
+        self.busy = busy
+
+    @property
+    def queue_length(self) -> int:
+        return len(self.client_queue) + len(self.apply_queue)
+
+    # faults -------------------------------------------------------------------------------
+    def crash(self, now: float) -> None:
+        """Stop: queued and in-service operations are lost (their clients time out)."""
+        if not self.up:
+            return
+        self.up = False
+        self.incarnation += 1
+        for _, op in self.client_queue:
+            self.model.fail(now, op, NODE_DOWN)
+        self.client_queue.clear()
+        self.apply_queue.clear()
+        self.applying = 0
+        self._set_busy(now, 0)
+
+    def restart(self, now: float) -> None:
+        """Come back with the durable state: the store and the relay log survive a crash."""
+        self.up = True
+        self._busy_changed_ms = now
+
+    def requeue_backlog(self, now: float, log: list) -> None:
+        """Queue the received but not yet applied entries of the relay log for applying."""
+        for index in range(self.applied, min(self.received, len(log))):
+            if index not in self._applied_ahead:
+                self.enqueue_apply(now, log[index])
+
+    def rewind(self, log: list, keep: int) -> None:
+        """Forget everything past the first `keep` log entries (they were discarded)."""
+        self.received = min(self.received, keep)
+        if self.applied > keep or any(i >= keep for i in self._applied_ahead):
+            # Entries below `keep` not applied here yet stay unapplied: rebuild only what was.
+            applied = [e for e in log[:keep] if e.index < self.applied or e.index in self._applied_ahead]
+            store: dict[int, int] = {}
+            for entry in applied:
+                if entry.write_id > store.get(entry.key, 0):
+                    store[entry.key] = entry.write_id
+            self.store = store
+            self.applied = min(self.applied, keep)
+            self._applied_ahead = {i for i in self._applied_ahead if i < keep}

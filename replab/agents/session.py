@@ -1,0 +1,44 @@
+"""Client sessions and the operations they send.
+
+Open loop: one Poisson stream of operations at the total rate, each given to a session
+chosen uniformly (the superposition of per-session Poisson streams). Closed loop: each
+session sends, waits for the outcome, thinks (exponential) and sends again.
+"""
+
+from __future__ import annotations
+
+import mesa
+
+
+class Op:
+    """One client operation in flight (a read or a write of one key)."""
+
+    __slots__ = ("id", "session", "is_write", "key", "start", "node", "incarnation", "done")
+
+    def __init__(self, op_id: int, session: int, is_write: bool, key: int, start: float):
+        self.id = op_id
+        self.session = session
+        self.is_write = is_write
+        self.key = key
+        self.start = start
+        self.node = -1  # index of the data node it was routed to, -1 before routing
+        self.incarnation = -1  # the node's incarnation when service started
+        self.done = False
+
+
+class ClientSession(mesa.Agent):
+    """A client session; in a closed loop it keeps one operation outstanding at a time."""
+
+    def __init__(self, model: mesa.Model, index: int):
+        super().__init__(model)
+        self.index = index
+
+    def think_then_send(self, after_ms: float) -> None:
+        """Closed loop: schedule the next operation after a think time, if the run still admits one."""
+        model = self.model
+        at = after_ms + model.think_ms()
+        if at < model.duration_ms:
+            model.calendar.schedule(at, self._send, None)
+
+    def _send(self, now: float, _):
+        self.model.workload.send(now, self.index)

@@ -1,0 +1,225 @@
+"""ReplicationModel: the Mesa model of a replicated data system, run in simulated ms.
+
+Data flows one way: a Scenario builds the model; agents exchange messages over the
+Network on the event calendar; the Recorder keeps the history; `replab.results` turns it
+into frames. `step()` advances one timeline sample interval, so Mesa-style stepping works.
+"""
+
+from __future__ import annotations
+
+import mesa
+
+from replab.agents import ClientSession, DataNode, FailoverController, LoadBalancer, Switch
+from replab.engine import EventCalendar
+from replab.network import Network
+from replab.randomness import sampler, stream, uniform
+from replab.recorder import FAILED, NETWORK, REFUSED, TIMEOUT, Recorder
+from replab.replication import LeaderFollower
+from replab.scenario import Scenario
+from replab.workload import Workload
+
+
+class ReplicationModel(mesa.Model):
+    """Leader-follower replication behind a DB load balancer, with failover."""
+
+    def __init__(self, scenario: Scenario):
+        super().__init__(seed=scenario.seed)
+        self.scenario = scenario
+        seed = scenario.seed
+        self.duration_ms = scenario.duration_ms
+        self.timeout_ms = scenario.workload.timeout_ms
+        self.end_ms = self.duration_ms + self.timeout_ms  # every operation has ended by then
+        self.sample_ms = scenario.record.sample_ms
+        self.calendar = EventCalendar()
+        self.recorder = Recorder()
+        net = scenario.network.hop
+        self.network = Network(self.calendar, sampler(net.dist, net.mean_ms, net.sigma, stream(seed, "network")),
+                               scenario.topology.switches)
+        self.switches = [Switch(self, i) for i in range(scenario.topology.switches)]
+        self.nodes = [self._data_node(i) for i in range(scenario.topology.followers + 1)]
+        self.balancer = LoadBalancer(self, self.network.attach(0), scenario.balancer.policy,
+                                     scenario.replication.reads, uniform(stream(seed, "balancer")))
+        self.client_host = self.network.attach(0)
+        self.controller = FailoverController(self, scenario.failover.detection_ms,
+                                             scenario.failover.promotion_ms, scenario.failover.promote)
+        self.replication = LeaderFollower(self, scenario.replication.ack, scenario.replication.semi_sync_k)
+        self.sessions = [ClientSession(self, i) for i in range(scenario.workload.sessions)]
+        self.think_ms = sampler("exponential", max(scenario.workload.think_ms, 1e-9), 0.0, stream(seed, "think"))
+        self.workload = Workload(self, scenario)
+        self.in_flight: dict[int, object] = {}
+        self.term = 1
+        self.leader = self.nodes[0]
+        self.leader.role = "leader"
+        for node in self.nodes:
+            node.term = node.synced_term = self.term
+        self.controller.publish()
+        self._schedule_faults(scenario)
+        self.workload.begin()
+        self._last_sample_ms = 0.0
+        self._area_at_last_sample = [0.0] * len(self.nodes)
+        self.running = True
+
+    def _data_node(self, index: int) -> DataNode:
+        s = self.scenario
+        draws = {
+            op: sampler(d.dist, d.mean_ms, d.sigma, stream(s.seed, f"service.{op}.node{index}"))
+            for op, d in (("read", s.service.read), ("write", s.service.write), ("apply", s.service.apply))
+        }
+        host = self.network.attach(index % s.topology.switches)
+        return DataNode(self, index, host, s.topology.workers, s.topology.apply_concurrency,
+                        draws["read"], draws["write"], draws["apply"])
+
+    # running ---------------------------------------------------------------------------------
+    def step(self) -> None:
+        """Advance one sample interval of simulated time and record a timeline sample."""
+        until = min(self.calendar.now + self.sample_ms, self.end_ms)
+        self.calendar.run_until(until)
+        self._sample(until)
+        if until >= self.end_ms:
+            self._close()
+
+    def run(self) -> "ReplicationModel":
+        while self.running:
+            self.step()
+        return self
+
+    @property
+    def now(self) -> float:
+        return self.calendar.now
+
+    def _close(self) -> None:
+        """The run is over: operations still in flight have timed out by now."""
+        for op in list(self.in_flight.values()):
+            self.fail(self.end_ms, op, TIMEOUT)
+        self.running = False
+
+    # how operations end -------------------------------------------------------------------
+    def reply(self, now: float, node, op, outcome: int, version: int) -> None:
+        """The node has an answer for `op`: it travels back through the load balancer."""
+        if op.done:
+            return
+        net = self.network
+        to_balancer = net.latency_ms(node.host, self.balancer.host)
+        to_client = net.latency_ms(self.balancer.host, self.client_host)
+        net.messages_sent += 2
+        if to_balancer is None or to_client is None:
+            self.fail(now, op, NETWORK)
+            return
+        self.balancer.operation_ended(op.node, now + to_balancer)
+        end = now + to_balancer + to_client
+        if end - op.start > self.timeout_ms:
+            self.fail(now, op, TIMEOUT)
+            return
+        if op.is_write:
+            self.recorder.ack(version, end)
+        self._finish(op, end, outcome, 0, version)
+
+    def refuse(self, now: float, op, reason: int) -> None:
+        """The load balancer declines `op` (read-only mode, no replica): the client hears at once."""
+        to_client = self.network.latency_ms(self.balancer.host, self.client_host)
+        self.network.messages_sent += 1
+        if to_client is None:
+            self.fail(now, op, NETWORK)
+        else:
+            self._finish(op, now + to_client, REFUSED, reason, -1)
+
+    def fail(self, now: float, op, reason: int) -> None:
+        """`op` will never be answered: its client gives up at its time-out."""
+        if op.done:
+            return
+        end = op.start + self.timeout_ms
+        self.balancer.operation_ended(op.node, end)
+        self._finish(op, end, FAILED, reason, -1)
+
+    def _finish(self, op, end: float, outcome: int, reason: int, version: int) -> None:
+        op.done = True
+        del self.in_flight[op.id]
+        self.recorder.operation(op, end, outcome, reason, version)
+        if self.workload.closed:
+            self.sessions[op.session].think_then_send(end)
+
+    def shipping_targets(self, leader) -> list:
+        """The followers a leader ships to: every node it does not know to be down."""
+        down = self.controller.known_down
+        return [n for n in self.nodes if n is not leader and n.index not in down]
+
+    # faults ------------------------------------------------------------------------------
+    def _schedule_faults(self, scenario: Scenario) -> None:
+        for fault in scenario.faults.events:
+            self.calendar.schedule(fault.at_ms, self._scheduled_fault, fault)
+        if scenario.faults.mttf_ms > 0:
+            for node in self.nodes:
+                up_ms = sampler("exponential", scenario.faults.mttf_ms, 0.0, stream(scenario.seed, f"mttf.{node.name}"))
+                down_ms = sampler("exponential", scenario.faults.mttr_ms, 0.0, stream(scenario.seed, f"mttr.{node.name}"))
+                self._random_crash(node, up_ms, down_ms, 0.0)
+
+    def _random_crash(self, node, up_ms, down_ms, now: float) -> None:
+        at = now + up_ms()
+        if at < self.duration_ms:
+            self.calendar.schedule(at, self._random_fault, (node, up_ms, down_ms, "crash"))
+
+    def _random_fault(self, now: float, job) -> None:
+        node, up_ms, down_ms, action = job
+        if action == "crash":
+            self.crash(now, node, "random failure")
+            self.calendar.schedule(now + down_ms(), self._random_fault, (node, up_ms, down_ms, "recover"))
+        else:
+            self.recover(now, node, "repaired")
+            self._random_crash(node, up_ms, down_ms, now)
+
+    def _scheduled_fault(self, now: float, fault) -> None:
+        if fault.target.startswith("switch"):
+            switch = self.switches[int(fault.target[6:])]
+            switch.crash(now) if fault.action == "crash" else switch.recover(now)
+            return
+        node = self.leader if fault.target == "leader" else self.nodes[int(fault.target[4:])]
+        if fault.action == "crash":
+            self.crash(now, node, "scheduled")
+        else:
+            self.recover(now, node, "scheduled")
+
+    def crash(self, now: float, node, why: str) -> None:
+        """Crash a data node now (no effect if it is down already)."""
+        if not node.up:
+            return
+        self.recorder.event(now, "crash", node.name, f"{node.role}; {why}")
+        node.crash(now)
+        self.controller.node_crashed(now, node)
+
+    def recover(self, now: float, node, why: str) -> None:
+        """Bring a data node back now (no effect if it is up)."""
+        if node.up:
+            return
+        self.recorder.event(now, "recover", node.name, why)
+        node.restart(now)
+        self.controller.node_recovered(now, node)
+
+    # the timeline ------------------------------------------------------------------------
+    def _sample(self, now: float) -> None:
+        log = self.replication.log
+        entries = len(log)
+        interval = now - self._last_sample_ms
+        for node in self.nodes:
+            node._set_busy(now, node.busy)  # bring the busy-time integral up to now
+            area = node.busy_area_ms - self._area_at_last_sample[node.index]
+            self._area_at_last_sample[node.index] = node.busy_area_ms
+            utilisation = area / (node.workers * interval) if interval > 0 else 0.0
+            if node is self.leader and node.up:
+                lag_writes, lag_ms = 0, 0.0
+            else:
+                applied = min(node.applied, entries)
+                lag_writes = entries - applied
+                lag_ms = now - log[applied].commit_ms if applied < entries else 0.0
+            self.recorder.samples.append(
+                (now, node.index, node.role, node.up, node.queue_length, utilisation, lag_ms, lag_writes))
+        self._last_sample_ms = now
+
+
+def run(scenario: Scenario):
+    """Run one scenario to the end and return its Results."""
+    from replab.results import Results
+
+    if not isinstance(scenario, Scenario):
+        raise TypeError(f"replab.run needs a Scenario, not {type(scenario).__name__}; "
+                        "build one with Scenario.preset(name), Scenario.load(path) or Scenario(**fields)")
+    return Results.from_model(ReplicationModel(scenario).run())

@@ -1,0 +1,76 @@
+"""The Recorder keeps the history of a run in typed arrays (8 bytes a number, not 32).
+
+It is written to on the hot path, so it stores codes, not strings; `replab.results`
+turns the columns into tidy pandas frames once the run is over.
+"""
+
+from __future__ import annotations
+
+from array import array
+
+OUTCOMES = ("served", "refused", "failed")
+SERVED, REFUSED, FAILED = range(3)
+REASONS = ("", "read-only", "no replica", "node down", "timeout", "network", "not leader")
+NO_REASON, READ_ONLY, NO_REPLICA, NODE_DOWN, TIMEOUT, NETWORK, NOT_LEADER = range(len(REASONS))
+LOST_REASONS = ("", "never left the failed leader", "only on replicas that were not promoted")
+NAN = float("nan")
+
+
+class Recorder:
+    """Columns of every client operation, committed write, apply, sample and event."""
+
+    def __init__(self) -> None:
+        # requests: one row per client operation, appended when its outcome is known
+        self.req_id, self.req_session, self.req_write = array("q"), array("i"), array("b")
+        self.req_key, self.req_node = array("q"), array("h")
+        self.req_start, self.req_end = array("d"), array("d")
+        self.req_outcome, self.req_reason, self.req_version = array("b"), array("b"), array("q")
+        # writes: row i is write_id i + 1, appended at commit, updated at ack and loss
+        self.w_request, self.w_session, self.w_key = array("q"), array("i"), array("q")
+        self.w_leader, self.w_term, self.w_index = array("h"), array("i"), array("q")
+        self.w_commit, self.w_ack = array("d"), array("d")
+        self.w_lost, self.w_lost_ms = array("b"), array("d")
+        # applies: one row per replica that applied a write
+        self.a_write, self.a_node, self.a_ms = array("q"), array("h"), array("d")
+        # timeline samples and events are few: plain rows
+        self.samples: list[tuple] = []
+        self.events: list[tuple[float, str, str, str]] = []
+
+    def operation(self, op, end_ms: float, outcome: int, reason: int, version: int) -> None:
+        self.req_id.append(op.id)
+        self.req_session.append(op.session)
+        self.req_write.append(op.is_write)
+        self.req_key.append(op.key)
+        self.req_node.append(op.node)
+        self.req_start.append(op.start)
+        self.req_end.append(end_ms)
+        self.req_outcome.append(outcome)
+        self.req_reason.append(reason)
+        self.req_version.append(version)
+
+    def commit(self, write_id: int, op, leader: int, term: int, index: int, at_ms: float) -> None:
+        self.w_request.append(op.id)
+        self.w_session.append(op.session)
+        self.w_key.append(op.key)
+        self.w_leader.append(leader)
+        self.w_term.append(term)
+        self.w_index.append(index)
+        self.w_commit.append(at_ms)
+        self.w_ack.append(NAN)
+        self.w_lost.append(0)
+        self.w_lost_ms.append(NAN)
+
+    def ack(self, write_id: int, at_ms: float) -> None:
+        self.w_ack[write_id - 1] = at_ms
+
+    def lose(self, write_id: int, reason: int, at_ms: float) -> None:
+        self.w_lost[write_id - 1] = reason
+        self.w_lost_ms[write_id - 1] = at_ms
+
+    def apply(self, write_id: int, node: int, at_ms: float) -> None:
+        self.a_write.append(write_id)
+        self.a_node.append(node)
+        self.a_ms.append(at_ms)
+
+    def event(self, at_ms: float, kind: str, target: str, detail: str = "") -> None:
+        self.events.append((at_ms, kind, target, detail))

@@ -1,0 +1,150 @@
+"""Leader-follower replication: writes commit on the leader and ship to followers in log order.
+
+Ack modes, and what the client waits for after the leader's commit:
+- async: nothing; the leader acks at once (a write can die with the leader).
+- semi-sync(k): k followers have *received* the entry (the receipt's round trip).
+- sync: every follower the leader believes alive has *applied* it.
+
+The log is one list of entries; a promotion cuts it at the promoted follower's received
+position and the entries past the cut are lost: counted, with the reason.
+"""
+
+from __future__ import annotations
+
+from replab.recorder import LOST_REASONS, SERVED
+
+
+class Entry:
+    """One committed write in the log."""
+
+    __slots__ = ("write_id", "key", "index", "commit_ms", "op", "waiting_for")
+
+    def __init__(self, write_id: int, key: int, index: int, commit_ms: float):
+        self.write_id = write_id
+        self.key = key
+        self.index = index
+        self.commit_ms = commit_ms
+        self.op = None  # the client operation still waiting for its ack (semi-sync, sync)
+        self.waiting_for = None  # semi-sync: receipts still needed; sync: set of node indices
+
+
+class LeaderFollower:
+    """The leader-follower protocol over a model's nodes, network and log."""
+
+    def __init__(self, model, ack: str, semi_sync_k: int):
+        self.model = model
+        self.ack = ack
+        self.semi_sync_k = semi_sync_k
+        self.log: list[Entry] = []
+        self.truncations: list[tuple[int, int]] = []  # (term, kept entries) at each promotion
+        self._awaiting: dict[int, Entry] = {}  # write_id -> entry still waiting to ack (sync)
+        self.write_ids = 0
+
+    # the write path -----------------------------------------------------------------------
+    def commit(self, now: float, leader, op) -> None:
+        """The leader has executed a write: log it, ship it, and ack it when the mode allows."""
+        model = self.model
+        self.write_ids += 1
+        write_id = self.write_ids
+        entry = Entry(write_id, op.key, len(self.log), now)
+        self.log.append(entry)
+        leader.received = len(self.log)
+        leader.install(entry)
+        model.recorder.commit(write_id, op, leader.index, model.term, entry.index, now)
+        followers = model.shipping_targets(leader)
+        send = model.network.send_ordered
+        for follower in followers:
+            send(now, leader.host, follower.host, follower_receive, (follower, entry, model.term, leader))
+        if self.ack == "async" or not followers and self.ack == "sync":
+            model.reply(now, leader, op, SERVED, write_id)
+            return
+        entry.op = op
+        if self.ack == "semi-sync":
+            entry.waiting_for = self.semi_sync_k
+        else:
+            entry.waiting_for = {f.index for f in followers}
+            self._awaiting[write_id] = entry
+
+    def on_received(self, now: float, follower, entry: Entry, leader) -> None:
+        follower.enqueue_apply(now, entry)
+        if self.ack == "semi-sync" and entry.op is not None:
+            self.model.network.send(now, follower.host, leader.host, leader_receipt, (self, entry, leader, follower))
+
+    def on_applied(self, now: float, node, entry: Entry) -> None:
+        if self.ack == "sync" and entry.op is not None and node.role == "follower":
+            leader = self.model.leader
+            self.model.network.send(now, node.host, leader.host, leader_receipt, (self, entry, leader, node))
+
+    def on_receipt(self, now: float, entry: Entry, leader, follower) -> None:
+        if entry.op is None or not leader.up or leader.role != "leader":
+            return
+        if self.ack == "semi-sync":
+            entry.waiting_for -= 1
+            done = entry.waiting_for <= 0
+        else:
+            entry.waiting_for.discard(follower.index)
+            done = not entry.waiting_for
+        if done:
+            self._ack(now, leader, entry)
+
+    def _ack(self, now: float, leader, entry: Entry) -> None:
+        op, entry.op = entry.op, None
+        self._awaiting.pop(entry.write_id, None)
+        self.model.reply(now, leader, op, SERVED, entry.write_id)
+
+    def forget_follower(self, now: float, node) -> None:
+        """Sync mode stops waiting for a follower detected dead (as a real sync leader must)."""
+        leader = self.model.leader
+        for entry in list(self._awaiting.values()):
+            entry.waiting_for.discard(node.index)
+            if not entry.waiting_for and leader is not None and leader.up:
+                self._ack(now, leader, entry)
+
+    def resync(self, now: float, leader, follower) -> None:
+        """Ship a follower every entry it lacks, in order."""
+        model = self.model
+        send = model.network.send_ordered
+        for entry in self.log[follower.received:]:
+            send(now, leader.host, follower.host, follower_receive, (follower, entry, model.term, leader))
+
+    # promotion ----------------------------------------------------------------------------
+    def promote(self, now: float, new_leader, old_leader) -> int:
+        """Cut the log at the new leader's position; returns how many entries were lost."""
+        model = self.model
+        keep = new_leader.received
+        others = max((n.received for n in model.nodes if n is not old_leader and n is not new_leader), default=0)
+        for entry in self.log[keep:]:
+            reason = 2 if entry.index < others else 1
+            model.recorder.lose(entry.write_id, reason, now)
+            if entry.op is not None:
+                entry.op = None  # its client will time out: it was never acknowledged
+            self._awaiting.pop(entry.write_id, None)
+        lost = len(self.log) - keep
+        del self.log[keep:]
+        self.truncations.append((model.term, keep))
+        return lost
+
+    def catch_up(self, node) -> None:
+        """Make a returning or repointed node agree with the log: cut what was discarded."""
+        for term, keep in self.truncations:
+            if term > node.synced_term:
+                node.rewind(self.log, keep)
+        node.synced_term = self.model.term
+        node.term = self.model.term
+
+
+def follower_receive(now: float, message) -> None:
+    """A replication message reaches a follower: accept it if it is the next entry of its term."""
+    follower, entry, term, leader = message
+    if not follower.up or term != follower.term or entry.index != follower.received:
+        return  # down, from a deposed leader, or a duplicate after a resync
+    follower.received += 1
+    follower.model.replication.on_received(now, follower, entry, leader)
+
+
+def leader_receipt(now: float, message) -> None:
+    protocol, entry, leader, follower = message
+    protocol.on_receipt(now, entry, leader, follower)
+
+
+__all__ = ["Entry", "LeaderFollower", "LOST_REASONS"]

@@ -1,0 +1,262 @@
+"""Results: the tidy frames of one run and its summary.
+
+- requests: one row per client operation (session, node, key, op, start_ms, end_ms,
+  latency_ms, outcome served/refused/failed, reason, version seen or written).
+- writes: one row per committed write (ack_ms, replicas that applied it, lost and why).
+- applies: one row per (write, replica) with the time the replica applied it.
+- timeline: per-node samples (role, up, queue, utilisation, lag in ms and in writes).
+- events: faults, detections, read-only mode, promotions.
+- sessions: per-session anomaly counts.
+- summary: a flat dict of metrics (see SUMMARY_DOC).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from replab.recorder import LOST_REASONS, OUTCOMES, REASONS
+from replab.scenario import Scenario
+
+SUMMARY_DOC = {
+    "operations": "client operations started",
+    "served": "operations answered successfully",
+    "refused": "operations declined at once (read-only mode, no replica)",
+    "failed": "operations the client gave up on (node down, network, time-out)",
+    "availability": "served / operations",
+    "throughput_per_s": "served operations per simulated second (started within duration_ms)",
+    "read_p50_ms": "median latency of served reads", "read_p95_ms": "95th percentile", "read_p99_ms": "99th percentile",
+    "read_mean_ms": "mean latency of served reads",
+    "write_p50_ms": "median latency of served writes (client to ack)", "write_p95_ms": "95th percentile",
+    "write_p99_ms": "99th percentile", "write_mean_ms": "mean latency of served writes",
+    "writes_acked": "writes acknowledged to their client",
+    "lost_acked_writes": "acknowledged writes discarded by a failover",
+    "lost_writes": "committed writes discarded by a failover, acknowledged or not",
+    "stale_reads": "served reads older than a write acknowledged before the read started",
+    "stale_read_rate": "stale_reads / served reads",
+    "ryw_violations": "served reads older than the session's own acknowledged write of that key",
+    "ryw_sessions": "sessions with at least one read-your-writes violation",
+    "monotonic_read_violations": "served reads older than a read of that key the session finished earlier",
+    "monotonic_sessions": "sessions with at least one monotonic-read violation",
+    "read_only_ms": "time within the run with writes refused for want of a leader",
+    "failovers": "promotions of a follower", "failover_ms": "mean time from the leader's crash to a promotion",
+    "mean_lag_ms": "mean follower replication lag over the timeline samples",
+    "max_lag_ms": "largest follower replication lag sampled",
+    "messages": "network messages sent",
+}
+
+
+def _codes(values, categories) -> pd.Categorical:
+    return pd.Categorical.from_codes(np.asarray(values, dtype=np.int16), categories=list(categories))
+
+
+@dataclass
+class Results:
+    """Everything one run recorded, as pandas frames, plus its summary and scenario."""
+
+    scenario: Scenario
+    requests: pd.DataFrame
+    writes: pd.DataFrame
+    applies: pd.DataFrame
+    timeline: pd.DataFrame
+    events: pd.DataFrame
+    sessions: pd.DataFrame = field(repr=False)
+    summary: dict = field(repr=False)
+
+    @classmethod
+    def from_model(cls, model) -> "Results":
+        rec = model.recorder
+        names = [n.name for n in model.nodes]
+        requests = _requests_frame(rec, names)
+        writes = _writes_frame(rec, names)
+        applies = pd.DataFrame({
+            "write_id": np.frombuffer(rec.a_write, dtype=np.int64),
+            "node": _codes(np.frombuffer(rec.a_node, dtype=np.int16), names),
+            "applied_ms": np.frombuffer(rec.a_ms, dtype=np.float64),
+        })
+        writes["replicas"] = np.bincount(applies["write_id"].to_numpy(), minlength=len(writes) + 1)[1:]
+        timeline = pd.DataFrame(rec.samples, columns=["t_ms", "node", "role", "up", "queue", "utilisation",
+                                                      "lag_ms", "lag_writes"])
+        timeline["node"] = _codes(timeline["node"].to_numpy(), names)
+        timeline["role"] = pd.Categorical(timeline["role"], categories=["leader", "follower"])
+        events = pd.DataFrame(rec.events, columns=["t_ms", "kind", "target", "detail"])
+        anomalies = find_anomalies(requests, writes)
+        sessions = _sessions_frame(requests, anomalies, model.scenario.workload.sessions)
+        summary = _summary(model, requests, writes, timeline, events, anomalies, sessions)
+        return cls(model.scenario, requests, writes, applies, timeline, events, sessions, summary)
+
+    # presenting -----------------------------------------------------------------------------
+    def summary_table(self) -> pd.DataFrame:
+        """The summary as a two-column table (metric, value) with what each means."""
+        rows = [(k, v, SUMMARY_DOC.get(k, "")) for k, v in self.summary.items()]
+        return pd.DataFrame(rows, columns=["metric", "value", "meaning"]).set_index("metric")
+
+    def format_summary(self) -> str:
+        lines = []
+        for key, value in self.summary.items():
+            if isinstance(value, float):
+                text = "-" if math.isnan(value) else f"{value:,.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
+            else:
+                text = f"{value:,}"
+            lines.append(f"{key:<28}{text:>14}")
+        return "\n".join(lines)
+
+    def to_parquet(self, out: str | Path) -> Path:
+        """Write every frame as Parquet, the summary as JSON and the scenario as TOML."""
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("requests", "writes", "applies", "timeline", "events", "sessions"):
+            getattr(self, name).to_parquet(out / f"{name}.parquet", index=False)
+        (out / "summary.json").write_text(json.dumps(self.summary, indent=2, default=float))
+        self.scenario.save(out / "scenario.toml")
+        return out
+
+
+def _requests_frame(rec, names: list[str]) -> pd.DataFrame:
+    order = np.argsort(np.frombuffer(rec.req_id, dtype=np.int64), kind="stable")
+    start = np.frombuffer(rec.req_start, dtype=np.float64)[order]
+    end = np.frombuffer(rec.req_end, dtype=np.float64)[order]
+    return pd.DataFrame({
+        "request_id": np.frombuffer(rec.req_id, dtype=np.int64)[order],
+        "session": np.frombuffer(rec.req_session, dtype=np.int32)[order],
+        "op": _codes(np.frombuffer(rec.req_write, dtype=np.int8)[order], ["read", "write"]),
+        "key": np.frombuffer(rec.req_key, dtype=np.int64)[order],
+        "node": _codes(np.frombuffer(rec.req_node, dtype=np.int16)[order], names),
+        "start_ms": start,
+        "end_ms": end,
+        "latency_ms": end - start,
+        "outcome": _codes(np.frombuffer(rec.req_outcome, dtype=np.int8)[order], OUTCOMES),
+        "reason": _codes(np.frombuffer(rec.req_reason, dtype=np.int8)[order], REASONS),
+        "version": np.frombuffer(rec.req_version, dtype=np.int64)[order],
+    })
+
+
+def _writes_frame(rec, names: list[str]) -> pd.DataFrame:
+    ack = np.frombuffer(rec.w_ack, dtype=np.float64).copy()
+    lost = np.frombuffer(rec.w_lost, dtype=np.int8)
+    return pd.DataFrame({
+        "write_id": np.arange(1, len(ack) + 1, dtype=np.int64),
+        "request_id": np.frombuffer(rec.w_request, dtype=np.int64),
+        "session": np.frombuffer(rec.w_session, dtype=np.int32),
+        "key": np.frombuffer(rec.w_key, dtype=np.int64),
+        "leader": _codes(np.frombuffer(rec.w_leader, dtype=np.int16), names),
+        "term": np.frombuffer(rec.w_term, dtype=np.int32),
+        "log_index": np.frombuffer(rec.w_index, dtype=np.int64),
+        "commit_ms": np.frombuffer(rec.w_commit, dtype=np.float64),
+        "ack_ms": ack,
+        "acked": ~np.isnan(ack),
+        "lost": lost > 0,
+        "lost_reason": _codes(lost, LOST_REASONS),
+        "lost_ms": np.frombuffer(rec.w_lost_ms, dtype=np.float64),
+    })
+
+
+def find_anomalies(requests: pd.DataFrame, writes: pd.DataFrame) -> pd.DataFrame:
+    """Served reads flagged stale / read-your-writes / monotonic-read violations.
+
+    Vectorised with as-of joins; `replab.checks` finds the same by a plain sweep.
+    """
+    reads = requests.loc[(requests["op"] == "read") & (requests["outcome"] == "served"),
+                         ["request_id", "session", "key", "start_ms", "end_ms", "version"]]
+    reads = reads.sort_values("start_ms", kind="stable")
+    acked = writes.loc[writes["acked"], ["session", "key", "ack_ms", "write_id"]].sort_values("ack_ms", kind="stable")
+
+    def newest_before(left, right, by, value):
+        right = right.sort_values("ack_ms" if "ack_ms" in right else "end_ms", kind="stable").copy()
+        on = "ack_ms" if "ack_ms" in right else "end_ms"
+        right["newest"] = right.groupby(by, sort=False)[value].cummax()
+        joined = pd.merge_asof(left, right[[on, *by, "newest"]], left_on="start_ms", right_on=on, by=by,
+                               allow_exact_matches=False)
+        return joined["newest"].fillna(0).to_numpy()
+
+    flags = reads[["request_id", "session"]].copy()
+    version = reads["version"].to_numpy()
+    flags["stale"] = newest_before(reads, acked, ["key"], "write_id") > version
+    flags["ryw"] = newest_before(reads, acked, ["session", "key"], "write_id") > version
+    earlier = reads[["session", "key", "end_ms", "version"]]
+    flags["monotonic"] = newest_before(reads, earlier, ["session", "key"], "version") > version
+    return flags
+
+
+def _sessions_frame(requests, anomalies, sessions: int) -> pd.DataFrame:
+    frame = pd.DataFrame({"session": np.arange(sessions)})
+    frame["operations"] = np.bincount(requests["session"], minlength=sessions)
+    for column, name in (("ryw", "ryw_violations"), ("monotonic", "monotonic_read_violations"),
+                         ("stale", "stale_reads")):
+        frame[name] = np.bincount(anomalies["session"], weights=anomalies[column], minlength=sessions).astype(np.int64)
+    return frame
+
+
+def _percentiles(latency: np.ndarray, prefix: str) -> dict:
+    if len(latency) == 0:
+        return {f"{prefix}_{p}_ms": math.nan for p in ("p50", "p95", "p99", "mean")}
+    p50, p95, p99 = np.percentile(latency, [50, 95, 99])
+    return {f"{prefix}_p50_ms": float(p50), f"{prefix}_p95_ms": float(p95), f"{prefix}_p99_ms": float(p99),
+            f"{prefix}_mean_ms": float(latency.mean())}
+
+
+def _summary(model, requests, writes, timeline, events, anomalies, sessions) -> dict:
+    duration = model.duration_ms
+    outcome = requests["outcome"]
+    served = requests[outcome == "served"]
+    is_read = served["op"] == "read"
+    n = len(requests)
+    summary = {
+        "operations": n,
+        "served": int(len(served)),
+        "refused": int((outcome == "refused").sum()),
+        "failed": int((outcome == "failed").sum()),
+        "availability": len(served) / n if n else math.nan,
+        "throughput_per_s": float((served["start_ms"] < duration).sum() / (duration / 1000.0)),
+    }
+    summary |= _percentiles(served.loc[is_read, "latency_ms"].to_numpy(), "read")
+    summary |= _percentiles(served.loc[~is_read, "latency_ms"].to_numpy(), "write")
+    reads_served = int(is_read.sum())
+    summary |= {
+        "writes_acked": int(writes["acked"].sum()),
+        "lost_acked_writes": int((writes["lost"] & writes["acked"]).sum()),
+        "lost_writes": int(writes["lost"].sum()),
+        "stale_reads": int(anomalies["stale"].sum()),
+        "stale_read_rate": float(anomalies["stale"].sum() / reads_served) if reads_served else math.nan,
+        "ryw_violations": int(anomalies["ryw"].sum()),
+        "ryw_sessions": int((sessions["ryw_violations"] > 0).sum()),
+        "monotonic_read_violations": int(anomalies["monotonic"].sum()),
+        "monotonic_sessions": int((sessions["monotonic_read_violations"] > 0).sum()),
+    }
+    summary |= _failover_times(events, duration)
+    followers = timeline[timeline["role"] == "follower"]
+    summary["mean_lag_ms"] = float(followers["lag_ms"].mean()) if len(followers) else 0.0
+    summary["max_lag_ms"] = float(followers["lag_ms"].max()) if len(followers) else 0.0
+    summary["messages"] = int(model.network.messages_sent)
+    return summary
+
+
+def _failover_times(events: pd.DataFrame, duration_ms: float) -> dict:
+    """Read-only time (clipped to the run) and leader-crash-to-promotion times, from events."""
+    read_only_ms, since = 0.0, None
+    failover_times, crashed_at = [], None
+    for t, kind, _target, detail in events.itertuples(index=False):
+        if kind == "read-only":
+            since = t
+        elif kind == "writable" and since is not None:
+            read_only_ms += max(0.0, min(t, duration_ms) - min(since, duration_ms))
+            since = None
+        elif kind == "crash" and detail.startswith("leader") and crashed_at is None:
+            crashed_at = t
+        elif kind == "promote" and crashed_at is not None:
+            failover_times.append(t - crashed_at)
+            crashed_at = None
+        elif kind == "recover" and crashed_at is not None and not failover_times:
+            pass
+    if since is not None:
+        read_only_ms += max(0.0, duration_ms - since)
+    return {
+        "read_only_ms": read_only_ms,
+        "failovers": len(failover_times),
+        "failover_ms": float(np.mean(failover_times)) if failover_times else math.nan,
+    }

@@ -1,0 +1,387 @@
+"""Scenario: one frozen, validated description of an experiment.
+
+Every setting is a *field* with a dotted name (``topology.followers``), a kind, a default
+and the values it allows. The same table validates TOML and JSON files, ``--set`` on the
+command line, Python calls and the Lab's widgets, so they all reject the same values with
+the same message.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Iterable, Mapping
+
+import tomli_w
+
+DISTRIBUTIONS = ("constant", "exponential", "lognormal")
+FAULT_ACTIONS = ("crash", "recover")
+
+
+class ScenarioError(ValueError):
+    """A bad scenario value: names the dotted field, the value and what is allowed."""
+
+    def __init__(self, field: str, value: Any, allowed: str):
+        self.field, self.value, self.allowed = field, value, allowed
+        super().__init__(f"{field} = {value!r}: {allowed}")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One setting: its dotted name, kind, default and allowed values (bounds inclusive)."""
+
+    path: str
+    kind: str  # "int", "float", "choice", "bool", "str" or "faults"
+    default: Any
+    doc: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+    low_open: bool = False  # True: the value must be strictly above `low`
+
+    @property
+    def allowed(self) -> str:
+        if self.kind == "choice":
+            return "must be one of " + ", ".join(repr(c) for c in self.choices)
+        if self.kind == "bool":
+            return "must be true or false"
+        if self.kind == "str":
+            return "must be text"
+        if self.kind == "faults":
+            return "must be a list of {at_ms, action, target} tables"
+        noun = "an integer" if self.kind == "int" else "a number"
+        low = f"above {self.low:g}" if self.low_open else f"from {self.low:g}"
+        return f"must be {noun} {low} to {self.high:g}"
+
+    def coerce(self, value: Any) -> Any:
+        """The value in this field's type, or ScenarioError naming what is allowed."""
+        if self.kind == "faults":
+            return _coerce_faults(self, value)
+        if isinstance(value, str) and self.kind in ("int", "float", "bool"):
+            value = _parse_text(self, value)
+        if self.kind == "bool":
+            if isinstance(value, bool):
+                return value
+            raise ScenarioError(self.path, value, self.allowed)
+        if self.kind in ("choice", "str"):
+            if not isinstance(value, str) or (self.kind == "choice" and value not in self.choices):
+                raise ScenarioError(self.path, value, self.allowed)
+            return value
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ScenarioError(self.path, value, self.allowed)
+        if self.kind == "int":
+            if not isinstance(value, numbers.Integral):
+                raise ScenarioError(self.path, value, self.allowed)
+            value = int(value)
+        else:
+            value = float(value)
+            if not math.isfinite(value):
+                raise ScenarioError(self.path, value, self.allowed)
+        too_low = value <= self.low if self.low_open else value < self.low
+        if too_low or value > self.high:
+            raise ScenarioError(self.path, value, self.allowed)
+        return value
+
+
+def _parse_text(field: Field, text: str) -> Any:
+    """Text from the command line or a widget, read as the field's kind."""
+    cleaned = text.strip()
+    if field.kind == "bool":
+        lowered = cleaned.lower()
+        if lowered in ("true", "yes", "on", "1"):
+            return True
+        if lowered in ("false", "no", "off", "0"):
+            return False
+        raise ScenarioError(field.path, text, field.allowed)
+    try:
+        return int(cleaned) if field.kind == "int" else float(cleaned)
+    except ValueError:
+        raise ScenarioError(field.path, text, field.allowed) from None
+
+
+def _dist_fields(prefix: str, dist: str, mean_ms: float, what: str) -> list[Field]:
+    return [
+        Field(f"{prefix}.dist", "choice", dist, f"distribution of {what}", choices=DISTRIBUTIONS),
+        Field(f"{prefix}.mean_ms", "float", mean_ms, f"mean {what}, ms", 0.0, 1e6, low_open=True),
+        Field(f"{prefix}.sigma", "float", 1.0, f"lognormal shape of {what} (log-space std dev)", 0.0, 4.0),
+    ]
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("description", "str", "", "one line saying what the scenario shows"),
+    Field("duration_ms", "float", 10_000.0, "simulated time during which clients start operations, ms", 0.0, 1e8, low_open=True),
+    Field("seed", "int", 1, "seed of every random draw", 0, 2**63 - 1),
+    Field("topology.followers", "int", 3, "followers of the leader", 0, 32),
+    Field("topology.workers", "int", 4, "workers per data node (concurrent operations)", 1, 256),
+    Field("topology.apply_concurrency", "int", 1, "workers a node may spend applying replicated writes (1 = single-threaded apply)", 1, 256),
+    Field("topology.switches", "int", 1, "network switches; data nodes attach round-robin, clients and balancer to the first", 1, 16),
+    Field("replication.ack", "choice", "async", "when the leader acknowledges a write", choices=("async", "semi-sync", "sync")),
+    Field("replication.semi_sync_k", "int", 1, "followers that must have received a write before a semi-sync ack", 1, 32),
+    Field("replication.reads", "choice", "followers", "which nodes serve reads", choices=("leader", "followers", "any")),
+    Field("balancer.policy", "choice", "round-robin", "how the DB load balancer picks a node", choices=("round-robin", "random", "least-outstanding")),
+    Field("workload.sessions", "int", 100, "client sessions", 1, 100_000),
+    Field("workload.arrival", "choice", "open", "open: Poisson arrivals at a total rate; closed: each session thinks, then sends", choices=("open", "closed")),
+    Field("workload.rate_per_s", "float", 2_000.0, "total arrival rate of operations (open loop), per simulated second", 0.0, 1e7, low_open=True),
+    Field("workload.think_ms", "float", 50.0, "mean think time between a reply and the next operation (closed loop), ms", 0.0, 1e7),
+    Field("workload.write_ratio", "float", 0.2, "share of operations that are writes", 0.0, 1.0),
+    Field("workload.keys", "int", 1_000, "distinct keys", 1, 1_000_000),
+    Field("workload.popularity", "choice", "uniform", "how keys are chosen", choices=("uniform", "zipf")),
+    Field("workload.zipf_s", "float", 1.1, "Zipf exponent (larger: a few hot keys)", 0.0, 5.0, low_open=True),
+    Field("workload.timeout_ms", "float", 1_000.0, "a client gives up on an operation after this long, ms", 0.0, 1e7, low_open=True),
+    *_dist_fields("service.read", "exponential", 1.0, "read service time"),
+    *_dist_fields("service.write", "exponential", 2.0, "write service time"),
+    *_dist_fields("service.apply", "exponential", 1.0, "time to apply one replicated write"),
+    *_dist_fields("network.hop", "exponential", 0.1, "latency of one network hop"),
+    Field("failover.promote", "bool", True, "promote a follower when the leader dies (false: stay read-only)"),
+    Field("failover.detection_ms", "float", 500.0, "time from the leader's death to its detection, ms", 0.0, 1e7),
+    Field("failover.promotion_ms", "float", 500.0, "time from detection to a promoted follower taking writes, ms", 0.0, 1e7),
+    Field("faults.events", "faults", (), "scheduled faults: [[faults.events]] at_ms, action (crash/recover), target (leader, nodeN, switchN)"),
+    Field("faults.mttf_ms", "float", 0.0, "mean time to failure of each data node, ms (0 = no random failures)", 0.0, 1e10),
+    Field("faults.mttr_ms", "float", 1_000.0, "mean time to repair a randomly failed node, ms", 0.0, 1e10, low_open=True),
+    Field("record.sample_ms", "float", 100.0, "interval between timeline samples, ms", 1.0, 1e7),
+)
+FIELDS_BY_PATH: Mapping[str, Field] = MappingProxyType({f.path: f for f in FIELDS})
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A scheduled fault: at `at_ms`, `action` ('crash' or 'recover') hits `target`."""
+
+    at_ms: float
+    action: str
+    target: str
+
+    def to_dict(self) -> dict:
+        return {"at_ms": self.at_ms, "action": self.action, "target": self.target}
+
+
+def _coerce_faults(field: Field, value: Any) -> tuple[Fault, ...]:
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise ScenarioError(field.path, value, field.allowed)
+    faults = []
+    for i, item in enumerate(value):
+        where = f"{field.path}[{i}]"
+        if isinstance(item, Fault):
+            item = item.to_dict()
+        if not isinstance(item, Mapping):
+            raise ScenarioError(where, item, "must be a table with at_ms, action and target")
+        unknown = set(item) - {"at_ms", "action", "target"}
+        if unknown:
+            raise ScenarioError(f"{where}.{sorted(unknown)[0]}", item[sorted(unknown)[0]], "is not a fault field; use at_ms, action, target")
+        for key in ("at_ms", "action", "target"):
+            if key not in item:
+                raise ScenarioError(f"{where}.{key}", None, "is required")
+        at_ms = Field(f"{where}.at_ms", "float", 0.0, "", 0.0, 1e8).coerce(item["at_ms"])
+        action = Field(f"{where}.action", "choice", "crash", "", choices=FAULT_ACTIONS).coerce(item["action"])
+        target = item["target"]
+        if not isinstance(target, str) or not _is_target(target):
+            raise ScenarioError(f"{where}.target", target, "must be 'leader', 'nodeN' or 'switchN'")
+        faults.append(Fault(at_ms, action, target))
+    return tuple(sorted(faults, key=lambda f: f.at_ms))
+
+
+def _is_target(target: str) -> bool:
+    if target == "leader":
+        return True
+    for prefix in ("node", "switch"):
+        if target.startswith(prefix) and target[len(prefix):].isdigit():
+            return True
+    return False
+
+
+def _flatten(tree: Mapping, prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and path not in FIELDS_BY_PATH:
+            if not value and not any(p.startswith(path + ".") for p in FIELDS_BY_PATH):
+                flat[path] = value
+            flat.update(_flatten(value, path + "."))
+        else:
+            flat[path] = value
+    return flat
+
+
+def _closest(path: str) -> str:
+    import difflib
+
+    near = difflib.get_close_matches(path, FIELDS_BY_PATH, n=1, cutoff=0.6)
+    return f"is not a scenario field (did you mean {near[0]!r}?)" if near else "is not a scenario field; see Scenario.fields()"
+
+
+class _Section:
+    """Read-only attribute view of one part of a scenario: scenario.topology.followers."""
+
+    def __init__(self, values: Mapping[str, Any], prefix: str):
+        self._values, self._prefix = values, prefix
+
+    def __getattr__(self, name: str) -> Any:
+        return _lookup(self._values, f"{self._prefix}{name}")
+
+    def __repr__(self) -> str:
+        return f"<{self._prefix[:-1]}: " + ", ".join(
+            f"{p[len(self._prefix):]}={v!r}" for p, v in self._values.items() if p.startswith(self._prefix)
+        ) + ">"
+
+
+def _lookup(values: Mapping[str, Any], path: str) -> Any:
+    if path in values:
+        return values[path]
+    if any(p.startswith(path + ".") for p in values):
+        return _Section(values, path + ".")
+    raise AttributeError(f"{path} is not a scenario field")
+
+
+class Scenario:
+    """A frozen, validated experiment. Build it from a preset, a file or keyword fields."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, Any] | None = None, **dotted: Any):
+        flat = {f.path: f.default for f in FIELDS}
+        given = {**_flatten(values or {}), **dotted}
+        for path, value in given.items():
+            if path not in FIELDS_BY_PATH:
+                raise ScenarioError(path, value, _closest(path))
+            flat[path] = FIELDS_BY_PATH[path].coerce(value)
+        _check_combinations(flat)
+        object.__setattr__(self, "_values", MappingProxyType(flat))
+
+    # construction -----------------------------------------------------------------------
+    @classmethod
+    def preset(cls, name: str) -> "Scenario":
+        """A named scenario from data/scenarios (see `Scenario.presets()`)."""
+        names = cls.presets()
+        if name not in names:
+            raise ScenarioError("preset", name, "must be one of " + ", ".join(repr(n) for n in names))
+        return cls.load(_presets_dir() / f"{name}.toml")
+
+    @staticmethod
+    def presets() -> dict[str, str]:
+        """Preset name -> its one-line description."""
+        found = {}
+        for path in sorted(_presets_dir().iterdir(), key=lambda p: p.name):
+            if path.name.endswith(".toml"):
+                found[path.name[:-5]] = tomllib.loads(path.read_text()).get("description", "")
+        return found
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Scenario":
+        """Read a scenario from a .toml or .json file; errors name the file and field."""
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as err:
+            raise ScenarioError("path", str(path), f"cannot be read ({err.strerror})") from None
+        try:
+            tree = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        except (ValueError, tomllib.TOMLDecodeError) as err:
+            raise ScenarioError("path", str(path), f"is not valid {path.suffix[1:].upper() or 'TOML'}: {err}") from None
+        return cls(tree)
+
+    def save(self, path: str | Path) -> None:
+        """Write the scenario as .toml (or .json by suffix), every field included."""
+        path = Path(path)
+        tree = self.to_dict()
+        path.write_text(json.dumps(tree, indent=2) if path.suffix == ".json" else tomli_w.dumps(tree))
+
+    def replace(self, **dotted: Any) -> "Scenario":
+        """A new validated scenario with some dotted fields changed."""
+        return Scenario(self.to_dict(), **dotted)
+
+    # reading ----------------------------------------------------------------------------
+    @staticmethod
+    def fields() -> tuple[Field, ...]:
+        return FIELDS
+
+    @staticmethod
+    def field(path: str) -> Field:
+        if path not in FIELDS_BY_PATH:
+            raise ScenarioError(path, None, _closest(path))
+        return FIELDS_BY_PATH[path]
+
+    def get(self, path: str) -> Any:
+        if path not in self._values:
+            raise ScenarioError(path, None, _closest(path))
+        return self._values[path]
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return _lookup(self._values, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Scenario is frozen; use scenario.replace(**{'dotted.field': value})")
+
+    def to_flat(self) -> dict[str, Any]:
+        """Dotted field -> value (faults as a list of dicts)."""
+        return {p: ([f.to_dict() for f in v] if p == "faults.events" else v) for p, v in self._values.items()}
+
+    def to_dict(self) -> dict:
+        """Nested tables, as in a TOML file."""
+        tree: dict = {}
+        for path, value in self.to_flat().items():
+            node = tree
+            *parents, leaf = path.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = value
+        return tree
+
+    def diff(self, other: "Scenario") -> dict[str, tuple[Any, Any]]:
+        """Fields whose values differ: path -> (mine, theirs)."""
+        return {p: (v, other._values[p]) for p, v in self._values.items() if other._values[p] != v}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Scenario) and dict(self._values) == dict(other._values)
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted((p, repr(v)) for p, v in self._values.items())))
+
+    def __repr__(self) -> str:
+        changed = {p: v for p, v in self.to_flat().items() if v != FIELDS_BY_PATH[p].coerce(FIELDS_BY_PATH[p].default)}
+        return "Scenario(" + ", ".join(f"{p}={v!r}" for p, v in changed.items()) + ")"
+
+    def __reduce__(self):
+        return (Scenario, (self.to_dict(),))
+
+    # derived names ----------------------------------------------------------------------
+    @property
+    def node_names(self) -> list[str]:
+        return [f"node{i}" for i in range(self._values["topology.followers"] + 1)]
+
+
+def _check_combinations(v: Mapping[str, Any]) -> None:
+    """Rules that involve more than one field."""
+    followers = v["topology.followers"]
+    if v["topology.apply_concurrency"] > v["topology.workers"]:
+        raise ScenarioError("topology.apply_concurrency", v["topology.apply_concurrency"],
+                            f"must be at most topology.workers ({v['topology.workers']})")
+    if v["replication.ack"] == "semi-sync":
+        if followers == 0:
+            raise ScenarioError("replication.ack", "semi-sync", "needs at least one follower (topology.followers is 0)")
+        if v["replication.semi_sync_k"] > followers:
+            raise ScenarioError("replication.semi_sync_k", v["replication.semi_sync_k"],
+                                f"must be at most topology.followers ({followers}) with semi-sync acks")
+    if v["replication.reads"] == "followers" and followers == 0:
+        raise ScenarioError("replication.reads", "followers", "needs at least one follower (topology.followers is 0); use 'leader' or 'any'")
+    for i, fault in enumerate(v["faults.events"]):
+        if fault.target.startswith("node") and int(fault.target[4:]) > followers:
+            raise ScenarioError(f"faults.events[{i}].target", fault.target,
+                                f"must name an existing node: node0 to node{followers}, or 'leader'")
+        if fault.target.startswith("switch") and int(fault.target[6:]) >= v["topology.switches"]:
+            raise ScenarioError(f"faults.events[{i}].target", fault.target,
+                                f"must name an existing switch: switch0 to switch{v['topology.switches'] - 1}")
+        if fault.at_ms > v["duration_ms"]:
+            raise ScenarioError(f"faults.events[{i}].at_ms", fault.at_ms,
+                                f"must be within the run (duration_ms is {v['duration_ms']:g})")
+
+
+def _presets_dir() -> Path:
+    return Path(str(resources.files("replab.data") / "scenarios"))

@@ -1,0 +1,55 @@
+"""The workload: who sends which operation on which key, and when."""
+
+from __future__ import annotations
+
+from replab.agents.session import Op
+from replab.randomness import key_chooser, sampler, stream, uniform
+from replab.recorder import NETWORK, TIMEOUT
+
+
+class Workload:
+    """Starts client operations: an open-loop Poisson stream or closed-loop sessions."""
+
+    def __init__(self, model, scenario):
+        self.model = model
+        w = scenario.workload
+        self.closed = w.arrival == "closed"
+        self.write_ratio = w.write_ratio
+        self.timeout_ms = w.timeout_ms
+        self._coin = uniform(stream(scenario.seed, "operations"))
+        self._key = key_chooser(w.keys, w.popularity, w.zipf_s, stream(scenario.seed, "keys"))
+        self._gap_ms = sampler("exponential", 1000.0 / w.rate_per_s, 0.0, stream(scenario.seed, "arrivals"))
+        self._pick_session = uniform(stream(scenario.seed, "sessions"))
+        self.sessions = w.sessions
+        self.started = 0
+
+    def begin(self) -> None:
+        model = self.model
+        if self.closed:
+            for session in model.sessions:
+                session.think_then_send(0.0)
+        else:
+            first = self._gap_ms()
+            if first < model.duration_ms:
+                model.calendar.schedule(first, self._arrival, None)
+
+    def _arrival(self, now: float, _) -> None:
+        self.send(now, int(self._pick_session() * self.sessions))
+        at = now + self._gap_ms()
+        if at < self.model.duration_ms:
+            self.model.calendar.schedule(at, self._arrival, None)
+
+    def send(self, now: float, session: int) -> None:
+        """Session `session` starts one operation now: it goes to the load balancer."""
+        model = self.model
+        self.started += 1
+        op = Op(self.started, session, self._coin() < self.write_ratio, self._key(), now)
+        model.in_flight[op.id] = op
+        if self.closed:
+            model.calendar.schedule(now + self.timeout_ms, self._give_up, op)
+        balancer = model.balancer
+        if not model.network.send(now, model.client_host, balancer.host, balancer.on_request, op):
+            model.fail(now, op, NETWORK)
+
+    def _give_up(self, now: float, op) -> None:
+        self.model.fail(now, op, TIMEOUT)
