@@ -42,7 +42,8 @@ class ReplicationModel(mesa.Model):
         self.client_host = self.network.attach(0)
         self.controller = FailoverController(self, scenario.failover.detection_ms,
                                              scenario.failover.promotion_ms, scenario.failover.promote)
-        self.replication = LeaderFollower(self, scenario.replication.ack, scenario.replication.semi_sync_k)
+        self.replication = LeaderFollower(self, scenario.replication.ack, scenario.replication.semi_sync_k,
+                                          scenario.replication.ship_ms)
         self.sessions = [ClientSession(self, i) for i in range(scenario.workload.sessions)]
         self.think_ms = sampler("exponential", max(scenario.workload.think_ms, 1e-9), 0.0, stream(seed, "think"))
         self.workload = Workload(self, scenario)

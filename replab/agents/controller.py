@@ -85,7 +85,6 @@ class FailoverController(mesa.Agent):
 
     def _leave_read_only(self, now: float) -> None:
         if self.read_only:
-            self.model.read_only_ms += now - self.read_only_since
             self.read_only, self.read_only_since = False, None
             self.model.recorder.event(now, "writable", "balancer", "writes accepted")
 
@@ -111,6 +110,4 @@ class FailoverController(mesa.Agent):
                 model.replication.catch_up(node)
                 model.replication.resync(now, new, node)
         self._leave_read_only(now)
-        if model.failover_ms is None:
-            model.failover_ms = now - model.leader_crashed_ms
         self.publish()

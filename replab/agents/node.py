@@ -29,6 +29,8 @@ class DataNode(mesa.Agent):
         self.role = "follower"
         self.up = True
         self.incarnation = 0  # grows at each crash; work started before a crash is void
+        self.crash_times: list[float] = []  # crash_times[i] ended incarnation i
+        self.link_free_ms = 0.0  # when the outbound replication link has sent all it was given
         self.workers = workers
         self.apply_concurrency = apply_concurrency
         self.read_ms, self.write_ms, self.apply_ms = read_ms, write_ms, apply_ms
@@ -141,6 +143,7 @@ class DataNode(mesa.Agent):
             return
         self.up = False
         self.incarnation += 1
+        self.crash_times.append(now)
         for _, op in self.client_queue:
             self.model.fail(now, op, NODE_DOWN)
         self.client_queue.clear()
@@ -152,6 +155,7 @@ class DataNode(mesa.Agent):
         """Come back with the durable state: the store and the relay log survive a crash."""
         self.up = True
         self._busy_changed_ms = now
+        self.link_free_ms = now  # the send queue died with the process
 
     def requeue_backlog(self, now: float, log: list) -> None:
         """Queue the received but not yet applied entries of the relay log for applying."""

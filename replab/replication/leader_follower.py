@@ -5,6 +5,11 @@ Ack modes, and what the client waits for after the leader's commit:
 - semi-sync(k): k followers have *received* the entry (the receipt's round trip).
 - sync: every follower the leader believes alive has *applied* it.
 
+Shipping: the leader has one outbound link shared by all its followers; putting one entry
+on the wire to one follower takes `ship_ms`, so with N followers each write costs N * ship_ms
+of link time and a busy leader builds a send queue. Entries still in that queue when the
+leader crashes never leave it.
+
 The log is one list of entries; a promotion cuts it at the promoted follower's received
 position and the entries past the cut are lost: counted, with the reason.
 """
@@ -31,10 +36,11 @@ class Entry:
 class LeaderFollower:
     """The leader-follower protocol over a model's nodes, network and log."""
 
-    def __init__(self, model, ack: str, semi_sync_k: int):
+    def __init__(self, model, ack: str, semi_sync_k: int, ship_ms: float):
         self.model = model
         self.ack = ack
         self.semi_sync_k = semi_sync_k
+        self.ship_ms = ship_ms
         self.log: list[Entry] = []
         self.truncations: list[tuple[int, int]] = []  # (term, kept entries) at each promotion
         self._awaiting: dict[int, Entry] = {}  # write_id -> entry still waiting to ack (sync)
@@ -52,9 +58,8 @@ class LeaderFollower:
         leader.install(entry)
         model.recorder.commit(write_id, op, leader.index, model.term, entry.index, now)
         followers = model.shipping_targets(leader)
-        send = model.network.send_ordered
         for follower in followers:
-            send(now, leader.host, follower.host, follower_receive, (follower, entry, model.term, leader))
+            self._ship(now, leader, follower, entry)
         if self.ack == "async" or not followers and self.ack == "sync":
             model.reply(now, leader, op, SERVED, write_id)
             return
@@ -102,10 +107,15 @@ class LeaderFollower:
 
     def resync(self, now: float, leader, follower) -> None:
         """Ship a follower every entry it lacks, in order."""
-        model = self.model
-        send = model.network.send_ordered
         for entry in self.log[follower.received:]:
-            send(now, leader.host, follower.host, follower_receive, (follower, entry, model.term, leader))
+            self._ship(now, leader, follower, entry)
+
+    def _ship(self, now: float, leader, follower, entry: Entry) -> None:
+        """Queue an entry on the leader's outbound link; it travels once it has left."""
+        departs = max(now, leader.link_free_ms) + self.ship_ms
+        leader.link_free_ms = departs
+        message = (follower, entry, self.model.term, leader, leader.incarnation, departs)
+        self.model.network.send_ordered(departs, leader.host, follower.host, follower_receive, message)
 
     # promotion ----------------------------------------------------------------------------
     def promote(self, now: float, new_leader, old_leader) -> int:
@@ -135,7 +145,9 @@ class LeaderFollower:
 
 def follower_receive(now: float, message) -> None:
     """A replication message reaches a follower: accept it if it is the next entry of its term."""
-    follower, entry, term, leader = message
+    follower, entry, term, leader, incarnation, departs = message
+    if incarnation != leader.incarnation and leader.crash_times[incarnation] < departs:
+        return  # the leader crashed before this entry left its send queue
     if not follower.up or term != follower.term or entry.index != follower.received:
         return  # down, from a deposed leader, or a duplicate after a resync
     follower.received += 1
