@@ -1,0 +1,113 @@
+"""Properties that hold for every valid scenario: determinism and conservation.
+
+Conservation: every client operation ends as served, refused or failed; every
+acknowledged write is on the final leader's log or counted as lost. The history checker
+(replab.checks) must agree with the summary on every anomaly count.
+"""
+
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import replab
+from replab import ReplicationModel, Results, Scenario
+from replab.checks import check_history
+
+FRAMES = ("requests", "writes", "applies", "timeline", "events", "sessions")
+
+
+def assert_same_results(a: Results, b: Results) -> None:
+    for name in FRAMES:
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name))
+    assert a.summary == b.summary or all(
+        x == y or (x != x and y != y) for x, y in zip(a.summary.values(), b.summary.values()))
+
+
+def test_same_scenario_and_seed_give_identical_frames():
+    scenario = Scenario.preset("leader-follower").replace(**{
+        "duration_ms": 2_000.0, "faults.mttf_ms": 1_500.0, "faults.mttr_ms": 300.0})
+    assert_same_results(replab.run(scenario), replab.run(scenario))
+
+
+def test_a_different_seed_gives_a_different_history():
+    scenario = Scenario.preset("leader-follower").replace(duration_ms=1_000.0)
+    a, b = replab.run(scenario), replab.run(scenario.replace(seed=2))
+    assert not a.requests["start_ms"].equals(b.requests["start_ms"])
+
+
+@st.composite
+def scenarios(draw) -> Scenario:
+    followers = draw(st.integers(0, 4))
+    workers = draw(st.integers(1, 4))
+    ack = draw(st.sampled_from(["async", "sync"] + (["semi-sync"] if followers else [])))
+    reads = draw(st.sampled_from(["leader", "any"] + (["followers"] if followers else [])))
+    duration = draw(st.sampled_from([400.0, 800.0, 1_500.0]))
+    targets = ["leader"] + [f"node{i}" for i in range(followers + 1)] + ["switch0", "switch1"]
+    faults = draw(st.lists(st.fixed_dictionaries({
+        "at_ms": st.floats(0, duration),
+        "action": st.sampled_from(["crash", "recover"]),
+        "target": st.sampled_from(targets),
+    }), max_size=6))
+    return Scenario(**{
+        "duration_ms": duration,
+        "seed": draw(st.integers(0, 2**32)),
+        "topology.followers": followers,
+        "topology.workers": workers,
+        "topology.apply_concurrency": draw(st.integers(1, workers)),
+        "topology.switches": 2,
+        "replication.ack": ack,
+        "replication.semi_sync_k": draw(st.integers(1, max(followers, 1))),
+        "replication.reads": reads,
+        "replication.ship_ms": draw(st.sampled_from([0.0, 0.05, 0.5])),
+        "balancer.policy": draw(st.sampled_from(["round-robin", "random", "least-outstanding"])),
+        "workload.arrival": draw(st.sampled_from(["open", "closed"])),
+        "workload.rate_per_s": draw(st.sampled_from([200.0, 2_000.0, 8_000.0])),
+        "workload.think_ms": draw(st.sampled_from([0.0, 5.0, 50.0])),
+        "workload.sessions": draw(st.integers(1, 30)),
+        "workload.write_ratio": draw(st.sampled_from([0.0, 0.2, 0.5, 1.0])),
+        "workload.keys": draw(st.sampled_from([1, 10, 1_000])),
+        "workload.popularity": draw(st.sampled_from(["uniform", "zipf"])),
+        "workload.timeout_ms": draw(st.sampled_from([20.0, 200.0])),
+        "service.write.dist": draw(st.sampled_from(["constant", "exponential", "lognormal"])),
+        "network.hop.dist": draw(st.sampled_from(["constant", "exponential", "lognormal"])),
+        "failover.promote": draw(st.booleans()),
+        "failover.detection_ms": draw(st.sampled_from([0.0, 50.0, 300.0])),
+        "failover.promotion_ms": draw(st.sampled_from([0.0, 50.0, 300.0])),
+        "faults.events": faults,
+        "faults.mttf_ms": draw(st.sampled_from([0.0, 0.0, 300.0])),
+        "faults.mttr_ms": 100.0,
+    })
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_nothing_is_lost_silently(scenario):
+    model = ReplicationModel(scenario).run()
+    results = Results.from_model(model)
+    requests, writes = results.requests, results.writes
+
+    # every operation started has exactly one row, with an outcome and a sane end
+    assert list(requests["request_id"]) == list(range(1, model.workload.started + 1))
+    assert requests["outcome"].notna().all()
+    assert (requests["end_ms"] >= requests["start_ms"]).all()
+    assert (requests["latency_ms"] <= scenario.workload.timeout_ms + 1e-9).all()
+    assert not model.in_flight
+
+    # a served write is exactly an acknowledged write
+    served_writes = requests[(requests["op"] == "write") & (requests["outcome"] == "served")]
+    acked = writes[writes["acked"]]
+    assert sorted(served_writes["request_id"]) == sorted(acked["request_id"])
+    assert (served_writes["version"].to_numpy() > 0).all()
+
+    # every acknowledged write is on the final log at its index, or counted as lost
+    log = model.replication.log
+    for write_id, index, lost in zip(writes["write_id"], writes["log_index"], writes["lost"]):
+        on_log = index < len(log) and log[index].write_id == write_id
+        assert on_log != lost, f"write {write_id}: on the log={on_log}, counted lost={lost}"
+
+    # the history checker agrees with the summary
+    report = check_history(requests, writes)
+    assert report.unfinished == 0 and report.acked_writes_not_accounted == 0
+    for metric in ("stale_reads", "ryw_violations", "monotonic_read_violations", "lost_acked_writes"):
+        assert getattr(report, metric) == results.summary[metric], metric
+    assert results.summary["served"] + results.summary["refused"] + results.summary["failed"] == len(requests)
