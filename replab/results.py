@@ -70,15 +70,18 @@ class Results:
 
     @classmethod
     def from_model(cls, model) -> "Results":
+        """The results of a finished model. Takes the history out of its recorder (once)."""
         rec = model.recorder
+        if rec.req_id is None:
+            raise RuntimeError("this model's results were already taken; keep the Results object")
         names = [n.name for n in model.nodes]
         requests = _requests_frame(rec, names)
         writes = _writes_frame(rec, names)
         applies = pd.DataFrame({
-            "write_id": np.frombuffer(rec.a_write, dtype=np.int64),
-            "node": _codes(np.frombuffer(rec.a_node, dtype=np.int16), names),
-            "applied_ms": np.frombuffer(rec.a_ms, dtype=np.float64),
-        })
+            "write_id": _drain(rec, "a_write", np.int64),
+            "node": _codes(_drain(rec, "a_node", np.int16), names),
+            "applied_ms": _drain(rec, "a_ms", np.float64),
+        }, copy=False)
         writes["replicas"] = np.bincount(applies["write_id"].to_numpy(), minlength=len(writes) + 1)[1:]
         timeline = pd.DataFrame(rec.samples, columns=["t_ms", "node", "role", "up", "queue", "utilisation",
                                                       "lag_ms", "lag_writes"])
@@ -117,69 +120,84 @@ class Results:
         return out
 
 
+def _drain(rec, attr: str, dtype, order=None) -> np.ndarray:
+    """A recorder column as a numpy array (reordered if asked); the recorder lets go of it,
+    so the history is never held three times at once."""
+    column = getattr(rec, attr)
+    view = np.frombuffer(column, dtype=dtype) if len(column) else np.empty(0, dtype=dtype)
+    taken = view[order] if order is not None else view.copy()
+    del view
+    setattr(rec, attr, None)
+    return taken
+
+
 def _requests_frame(rec, names: list[str]) -> pd.DataFrame:
-    order = np.argsort(np.frombuffer(rec.req_id, dtype=np.int64), kind="stable")
-    start = np.frombuffer(rec.req_start, dtype=np.float64)[order]
-    end = np.frombuffer(rec.req_end, dtype=np.float64)[order]
+    order = np.argsort(np.frombuffer(rec.req_id, dtype=np.int64), kind="stable") if len(rec.req_id) else None
+    start = _drain(rec, "req_start", np.float64, order)
+    end = _drain(rec, "req_end", np.float64, order)
     return pd.DataFrame({
-        "request_id": np.frombuffer(rec.req_id, dtype=np.int64)[order],
-        "session": np.frombuffer(rec.req_session, dtype=np.int32)[order],
-        "op": _codes(np.frombuffer(rec.req_write, dtype=np.int8)[order], ["read", "write"]),
-        "key": np.frombuffer(rec.req_key, dtype=np.int64)[order],
-        "node": _codes(np.frombuffer(rec.req_node, dtype=np.int16)[order], names),
+        "request_id": _drain(rec, "req_id", np.int64, order),
+        "session": _drain(rec, "req_session", np.int32, order),
+        "op": _codes(_drain(rec, "req_write", np.int8, order), ["read", "write"]),
+        "key": _drain(rec, "req_key", np.int64, order),
+        "node": _codes(_drain(rec, "req_node", np.int16, order), names),
         "start_ms": start,
         "end_ms": end,
         "latency_ms": end - start,
-        "outcome": _codes(np.frombuffer(rec.req_outcome, dtype=np.int8)[order], OUTCOMES),
-        "reason": _codes(np.frombuffer(rec.req_reason, dtype=np.int8)[order], REASONS),
-        "version": np.frombuffer(rec.req_version, dtype=np.int64)[order],
-    })
+        "outcome": _codes(_drain(rec, "req_outcome", np.int8, order), OUTCOMES),
+        "reason": _codes(_drain(rec, "req_reason", np.int8, order), REASONS),
+        "version": _drain(rec, "req_version", np.int64, order),
+    }, copy=False)
 
 
 def _writes_frame(rec, names: list[str]) -> pd.DataFrame:
-    ack = np.frombuffer(rec.w_ack, dtype=np.float64).copy()
-    lost = np.frombuffer(rec.w_lost, dtype=np.int8)
+    ack = _drain(rec, "w_ack", np.float64)
+    lost = _drain(rec, "w_lost", np.int8)
     return pd.DataFrame({
         "write_id": np.arange(1, len(ack) + 1, dtype=np.int64),
-        "request_id": np.frombuffer(rec.w_request, dtype=np.int64),
-        "session": np.frombuffer(rec.w_session, dtype=np.int32),
-        "key": np.frombuffer(rec.w_key, dtype=np.int64),
-        "leader": _codes(np.frombuffer(rec.w_leader, dtype=np.int16), names),
-        "term": np.frombuffer(rec.w_term, dtype=np.int32),
-        "log_index": np.frombuffer(rec.w_index, dtype=np.int64),
-        "commit_ms": np.frombuffer(rec.w_commit, dtype=np.float64),
+        "request_id": _drain(rec, "w_request", np.int64),
+        "session": _drain(rec, "w_session", np.int32),
+        "key": _drain(rec, "w_key", np.int64),
+        "leader": _codes(_drain(rec, "w_leader", np.int16), names),
+        "term": _drain(rec, "w_term", np.int32),
+        "log_index": _drain(rec, "w_index", np.int64),
+        "commit_ms": _drain(rec, "w_commit", np.float64),
         "ack_ms": ack,
         "acked": ~np.isnan(ack),
         "lost": lost > 0,
         "lost_reason": _codes(lost, LOST_REASONS),
-        "lost_ms": np.frombuffer(rec.w_lost_ms, dtype=np.float64),
-    })
+        "lost_ms": _drain(rec, "w_lost_ms", np.float64),
+    }, copy=False)
 
 
 def find_anomalies(requests: pd.DataFrame, writes: pd.DataFrame) -> pd.DataFrame:
     """Served reads flagged stale / read-your-writes / monotonic-read violations.
 
-    Vectorised with as-of joins; `replab.checks` finds the same by a plain sweep.
+    Vectorised with as-of joins (only the columns each join needs, to keep the peak memory
+    of a long run low); `replab.checks` finds the same by a plain sweep.
     """
-    reads = requests.loc[(requests["op"] == "read") & (requests["outcome"] == "served"),
-                         ["request_id", "session", "key", "start_ms", "end_ms", "version"]]
+    served_reads = (requests["op"] == "read") & (requests["outcome"] == "served")
+    reads = requests.loc[served_reads, ["request_id", "session", "key", "start_ms", "end_ms", "version"]]
     reads = reads.sort_values("start_ms", kind="stable")
-    acked = writes.loc[writes["acked"], ["session", "key", "ack_ms", "write_id"]].sort_values("ack_ms", kind="stable")
+    version = reads["version"].to_numpy()
+    acked = writes.loc[writes["acked"], ["session", "key", "ack_ms", "write_id"]]
+    # (session, key) as one int64: as-of joins by one integer column are far leaner than by two
+    keys = int(max(requests["key"].max(), 0)) + 1 if len(requests) else 1
+    reads["session_key"] = reads["session"].to_numpy(np.int64) * keys + reads["key"].to_numpy()
+    acked["session_key"] = acked["session"].to_numpy(np.int64) * keys + acked["key"].to_numpy()
 
-    def newest_before(left, right, by, value):
-        right = right.sort_values("ack_ms" if "ack_ms" in right else "end_ms", kind="stable").copy()
-        on = "ack_ms" if "ack_ms" in right else "end_ms"
-        right["newest"] = right.groupby(by, sort=False)[value].cummax()
-        joined = pd.merge_asof(left, right[[on, *by, "newest"]], left_on="start_ms", right_on=on, by=by,
+    def newest_before(known: pd.DataFrame, at: str, by: str, value: str) -> np.ndarray:
+        """Per read: the largest `value` among `known` rows of the same `by` strictly before its start."""
+        known = known[[at, by, value]].sort_values(at, kind="stable")
+        known[value] = known.groupby(by, sort=False)[value].cummax()
+        joined = pd.merge_asof(reads[["start_ms", by]], known, left_on="start_ms", right_on=at, by=by,
                                allow_exact_matches=False)
-        return joined["newest"].fillna(0).to_numpy()
+        return joined[value].fillna(0).to_numpy()
 
     flags = reads[["request_id", "session"]].copy()
-    version = reads["version"].to_numpy()
-    flags["stale"] = newest_before(reads, acked, ["key"], "write_id") > version
-    flags["ryw"] = newest_before(reads, acked, ["session", "key"], "write_id") > version
-    earlier = reads[["session", "key", "end_ms", "version"]]
-    flags["monotonic"] = newest_before(reads, earlier, ["session", "key"], "version") > version
+    flags["stale"] = newest_before(acked, "ack_ms", "key", "write_id") > version
+    flags["ryw"] = newest_before(acked, "ack_ms", "session_key", "write_id") > version
+    flags["monotonic"] = newest_before(reads, "end_ms", "session_key", "version") > version
     return flags
 
 

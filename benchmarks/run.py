@@ -1,0 +1,68 @@
+"""Simulation speed and memory on the default leader-follower preset.
+
+For three simulated durations it runs the preset (3 followers, async, 80% reads, full
+history kept) in a fresh process and reports simulated client requests per wall-clock
+second and peak memory. Each run is its own process so peak RSS belongs to that run;
+bytes per request are taken from the growth in peak RSS between the shortest and the
+longest run, which cancels the interpreter and imports.
+
+    .venv/bin/python benchmarks/run.py            # prints a table, appends to benchmarks/history.jsonl
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DURATIONS_MS = (20_000.0, 60_000.0, 180_000.0)
+HERE = Path(__file__).resolve().parent
+
+CHILD = """
+import json, resource, sys, time
+import replab
+from replab import ReplicationModel, Results, Scenario
+scenario = Scenario.preset("leader-follower").replace(duration_ms=float(sys.argv[1]))
+replab.run(scenario.replace(duration_ms=200.0))  # warm caches and lazy imports
+base_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.perf_counter()
+model = ReplicationModel(scenario).run()
+simulated_s = time.perf_counter() - start
+results = Results.from_model(model)
+total_s = time.perf_counter() - start
+peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"duration_ms": scenario.duration_ms, "requests": len(results.requests),
+                  "events": model.calendar.events_run, "simulate_s": simulated_s, "total_s": total_s,
+                  "base_kb": base_kb, "peak_kb": peak_kb}))
+"""
+
+
+def measure(duration_ms: float) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, str(duration_ms)], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> list[dict]:
+    rows = [measure(d) for d in DURATIONS_MS]
+    first, last = rows[0], rows[-1]
+    bytes_per_request = (last["peak_kb"] - first["peak_kb"]) * 1024 / (last["requests"] - first["requests"])
+    print(f"{'simulated s':>12}{'requests':>10}{'events':>11}{'wall s':>8}{'req/s':>10}{'events/s':>11}{'peak MB':>9}")
+    for r in rows:
+        r["requests_per_s"] = r["requests"] / r["total_s"]
+        r["events_per_s"] = r["events"] / r["simulate_s"]
+        print(f"{r['duration_ms'] / 1000:>12.0f}{r['requests']:>10,}{r['events']:>11,}{r['total_s']:>8.2f}"
+              f"{r['requests_per_s']:>10,.0f}{r['events_per_s']:>11,.0f}{r['peak_kb'] / 1024:>9.1f}")
+    print(f"memory per recorded request (peak RSS growth, {first['duration_ms'] / 1000:.0f} s to "
+          f"{last['duration_ms'] / 1000:.0f} s): {bytes_per_request:.0f} bytes")
+    record = {"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "python": platform.python_version(),
+              "machine": platform.machine(), "rows": rows, "bytes_per_request": bytes_per_request}
+    with open(HERE / "history.jsonl", "a") as history:
+        history.write(json.dumps(record) + "\n")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,359 @@
+"""Plots of one run, drawn from its Results only (never from the model).
+
+Each function takes a `Results` and returns a plotly figure:
+
+    topology(results, t_ms=None, fig=None)          nodes, switches, roles, up/down, replication edges
+    latency_cdf(results, max_points=1000, fig=None)  empirical CDF of served latency per op, p50/p95/p99
+    throughput_timeline(results, bin_ms=None, fig=None)  served/refused/failed per second, availability, events
+    replication_lag(results, fig=None)               lag_ms of each follower over time
+    spacetime(results, start_ms=0.0, max_ms=None, max_requests=20, fig=None)  Lamport diagram of messages
+
+With `fig=None` a new `go.Figure` is returned. Given a figure (a `go.FigureWidget` in the
+Lab), the function fills it *in place* inside one `batch_update()` and returns it, so a
+chart on screen is updated without being replaced: traces keep their order and names from
+one call to the next, and are only rebuilt when their number changes (e.g. more followers).
+
+Times are simulated milliseconds throughout; rates are per simulated second.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from replab.results import Results
+
+OUTCOME_COLOURS = {"served": "#2ca02c", "refused": "#ff7f0e", "failed": "#d62728"}
+OP_COLOURS = {"read": "#1f77b4", "write": "#9467bd"}
+ROLE_COLOURS = {"leader": "#f2a900", "follower": "#4682b4", "down": "#b0b0b0"}
+PERCENTILES = (50, 95, 99)
+_BASE_LAYOUT = dict(template="plotly_white", height=330, margin=dict(l=55, r=20, t=45, b=45),
+                    legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0.0))
+
+
+def _fill(fig, traces: list[dict], layout: dict):
+    """Write traces and layout into `fig` in place (one batch_update); a new Figure if None."""
+    fig = go.Figure() if fig is None else fig
+    same_shape = [t.type for t in fig.data] == [t.get("type", "scatter") for t in traces]
+    with fig.batch_update():
+        if same_shape:
+            for trace, spec in zip(fig.data, traces):
+                trace.update({k: v for k, v in spec.items() if k != "type"}, overwrite=True)
+        else:
+            fig.data = []
+            fig.add_traces([go.Scatter(**{k: v for k, v in spec.items() if k != "type"}) for spec in traces])
+        fig.update_layout({**_BASE_LAYOUT, **layout})
+    return fig
+
+
+def _arrows(segments: list[tuple[float, float, float, float]], size: int = 9) -> dict:
+    """Scatter data for arrows (x0, y0) -> (x1, y1): line pieces split by None, a head at each end."""
+    x, y, sizes = [], [], []
+    for x0, y0, x1, y1 in segments:
+        x += [x0, x1, None]
+        y += [y0, y1, None]
+        sizes += [0, size, 0]
+    return dict(x=x, y=y, mode="lines+markers",
+                marker=dict(symbol="arrow", angleref="previous", size=sizes, line=dict(width=0)))
+
+
+# topology --------------------------------------------------------------------------------
+def _state_at(results: Results, t_ms: float | None) -> pd.DataFrame:
+    """One timeline sample per node: the last one at or before t_ms (the first one if none)."""
+    timeline = results.timeline
+    times = timeline["t_ms"].to_numpy()
+    if t_ms is None:
+        at = times.max()
+    else:
+        before = times[times <= t_ms]
+        at = before.max() if len(before) else times.min()
+    return timeline[timeline["t_ms"] == at].sort_values("node")
+
+
+def _switches_up(results: Results, t_ms: float | None) -> list[bool]:
+    up = [True] * results.scenario.topology.switches
+    events = results.events
+    for t, kind, target in zip(events["t_ms"], events["kind"], events["target"]):
+        if str(target).startswith("switch") and (t_ms is None or t <= t_ms) and kind in ("crash", "recover"):
+            up[int(target[6:])] = kind == "recover"
+    return up
+
+
+def topology(results: Results, t_ms: float | None = None, fig=None):
+    """Clients, balancer, switches and data nodes with their roles and up/down state at t_ms.
+
+    The state is the last timeline sample at or before `t_ms` (the end of the run if None).
+    Grey lines are network links (node -> its switch, round-robin; clients and balancer on
+    switch0); arcs below the nodes are replication, leader -> each follower (dotted when
+    either end is down).
+    """
+    state = _state_at(results, t_ms)
+    names = [str(n) for n in state["node"]]
+    n_switches = results.scenario.topology.switches
+    switch_up = _switches_up(results, t_ms)
+    span = max(len(names) - 1, 1)
+    node_x = {name: float(i) for i, name in enumerate(names)}
+    switch_x = [span * (s + 0.5) / n_switches for s in range(n_switches)]
+    mid = span / 2
+    clients_xy, balancer_xy = (mid - 0.6, 2.0), (mid + 0.6, 2.0)
+
+    links_x, links_y = [], []
+    for i, name in enumerate(names):
+        links_x += [node_x[name], switch_x[i % n_switches], None]
+        links_y += [0.0, 1.0, None]
+    for x, y in (clients_xy, balancer_xy):
+        links_x += [x, switch_x[0], None]
+        links_y += [y, 1.0, None]
+
+    roles, ups = state["role"].astype(str).tolist(), state["up"].tolist()
+    leaders = [n for n, r in zip(names, roles) if r == "leader"]
+    live, dead = [], []
+    if leaders:
+        leader = leaders[0]
+        for name, role, up in zip(names, roles, ups):
+            if name == leader:
+                continue
+            x0, x1 = node_x[leader], node_x[name]
+            depth = 0.25 + 0.12 * abs(x1 - x0)
+            xs = [x0 + (x1 - x0) * s for s in np.linspace(0, 1, 13)]
+            ys = [-4 * depth * s * (1 - s) for s in np.linspace(0, 1, 13)]
+            both_up = up and ups[names.index(leader)]
+            (live if both_up else dead).append((xs, ys))
+
+    def arcs(curves, colour, dash, label):
+        x, y, sizes = [], [], []
+        for xs, ys in curves:
+            x += xs + [None]
+            y += ys + [None]
+            sizes += [0] * (len(xs) - 1) + [10, 0]
+        return dict(name=label, x=x, y=y, mode="lines+markers", hoverinfo="skip",
+                    line=dict(color=colour, dash=dash, width=2),
+                    marker=dict(symbol="arrow", angleref="previous", size=sizes, color=colour, line=dict(width=0)))
+
+    colours = [ROLE_COLOURS[r] if u else ROLE_COLOURS["down"] for r, u in zip(roles, ups)]
+    symbols = ["circle" if u else "x" for u in ups]
+    hover = [f"{n}: {r}, {'up' if u else 'DOWN'}<br>queue {q}, utilisation {ut:.0%}<br>lag {lag:.1f} ms ({lw} writes)"
+             for n, r, u, q, ut, lag, lw in zip(names, roles, ups, state["queue"], state["utilisation"],
+                                                state["lag_ms"], state["lag_writes"])]
+    traces = [
+        dict(name="links", x=links_x, y=links_y, mode="lines", line=dict(color="#cccccc", width=1),
+             hoverinfo="skip", showlegend=False),
+        arcs(live, "#4682b4", "solid", "replication"),
+        arcs(dead, "#b0b0b0", "dot", "replication (down)"),
+        dict(name="switches", x=switch_x, y=[1.0] * n_switches, mode="markers+text",
+             text=[f"switch{s}" + ("" if u else " DOWN") for s, u in enumerate(switch_up)], textposition="middle right",
+             marker=dict(symbol="square", size=16, color=["#888888" if u else "#d62728" for u in switch_up])),
+        dict(name="clients & balancer", x=[clients_xy[0], balancer_xy[0]], y=[2.0, 2.0], mode="markers+text",
+             text=[f"{results.scenario.workload.sessions} clients", "balancer"], textposition="top center",
+             marker=dict(symbol="diamond", size=16, color="#666666"), showlegend=False),
+        dict(name="nodes", x=[node_x[n] for n in names], y=[0.0] * len(names), mode="markers+text",
+             text=[f"{n}<br>{r}" if u else f"{n}<br>DOWN" for n, r, u in zip(names, roles, ups)],
+             textposition="top center", hovertext=hover, hoverinfo="text",
+             marker=dict(size=26, color=colours, symbol=symbols, line=dict(color="#333333", width=1))),
+    ]
+    when = f"t = {state['t_ms'].iloc[0]:g} ms"
+    layout = dict(title=dict(text=f"Topology at {when}"), showlegend=True,
+                  xaxis=dict(visible=False, range=[-0.8, span + 0.8]),
+                  yaxis=dict(visible=False, range=[-0.4 - 0.5 - 0.12 * span, 2.5]))
+    return _fill(fig, traces, layout)
+
+
+# latency ---------------------------------------------------------------------------------
+def ecdf(latency: np.ndarray, max_points: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """Points (x, F(x)) of the empirical CDF; at most max_points of them, at evenly spaced ranks."""
+    x = np.sort(np.asarray(latency, dtype=float))
+    n = len(x)
+    ranks = np.arange(n) if n <= max_points else np.unique(np.linspace(0, n - 1, max_points).round().astype(int))
+    return x[ranks], (ranks + 1) / n
+
+
+def latency_cdf(results: Results, max_points: int = 1000, fig=None):
+    """Empirical CDF of the latency of served operations, one curve per op, with p50/p95/p99.
+
+    The percentile markers use numpy's default (linear) percentile, as the summary does.
+    """
+    served = results.requests[results.requests["outcome"] == "served"]
+    traces, notes = [], []
+    for op in ("read", "write"):
+        latency = served.loc[served["op"] == op, "latency_ms"].to_numpy()
+        x, y = ecdf(latency, max_points)
+        marks = np.percentile(latency, PERCENTILES) if len(latency) else np.array([])
+        colour = OP_COLOURS[op]
+        traces.append(dict(name=f"{op} ({len(latency)})", x=x, y=y, mode="lines", line=dict(color=colour, shape="hv"),
+                           legendgroup=op, hovertemplate="%{x:.2f} ms: %{y:.1%}<extra>" + op + "</extra>"))
+        traces.append(dict(name=f"{op} p50/p95/p99", x=marks, y=[p / 100 for p in PERCENTILES][:len(marks)],
+                           mode="markers+text", text=[f"p{p} {m:.1f}" for p, m in zip(PERCENTILES, marks)],
+                           textposition="middle right", legendgroup=op, showlegend=False,
+                           marker=dict(color=colour, size=9, symbol="diamond")))
+        if len(latency):
+            notes.append(f"{op} p99 {marks[-1]:.1f} ms")
+    layout = dict(title=dict(text="Latency of served operations" + (" — " + ", ".join(notes) if notes else "")),
+                  xaxis=dict(title=dict(text="latency, ms"), rangemode="tozero"),
+                  yaxis=dict(title=dict(text="fraction of operations ≤ x"), range=[0, 1.05]))
+    return _fill(fig, traces, layout)
+
+
+# throughput ------------------------------------------------------------------------------
+def _nice_bin_ms(duration_ms: float, bins: int = 40) -> float:
+    raw = duration_ms / bins
+    for step in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000, 60000):
+        if step >= raw:
+            return float(step)
+    return float(math.ceil(raw / 60000) * 60000)
+
+
+def throughput_bins(results: Results, bin_ms: float | None = None) -> pd.DataFrame:
+    """Per time bin of start_ms: served/refused/failed operations per second and availability."""
+    duration = results.scenario.duration_ms
+    bin_ms = bin_ms or _nice_bin_ms(duration)
+    edges = np.append(np.arange(0.0, duration, bin_ms), duration)
+    widths_s = np.diff(edges) / 1000.0
+    req = results.requests
+    start, outcome = req["start_ms"].to_numpy(), req["outcome"].to_numpy()
+    frame = pd.DataFrame({"t_ms": edges[:-1] + np.diff(edges) / 2, "from_ms": edges[:-1], "to_ms": edges[1:]})
+    counts = {o: np.histogram(start[outcome == o], edges)[0] for o in OUTCOME_COLOURS}
+    for o, c in counts.items():
+        frame[f"{o}_per_s"] = c / widths_s
+    total = sum(counts.values())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frame["availability"] = np.where(total > 0, counts["served"] / np.maximum(total, 1), np.nan)
+    return frame
+
+
+def throughput_timeline(results: Results, bin_ms: float | None = None, fig=None):
+    """Served, refused and failed operations per second (by start time), availability, and events.
+
+    Vertical lines mark the run's events (crash, recover, detect, read-only, promote, writable).
+    `bin_ms` defaults to a round width giving about 40 bins.
+    """
+    bins = throughput_bins(results, bin_ms)
+    traces = [dict(name=o, x=bins["t_ms"], y=bins[f"{o}_per_s"], mode="lines", line=dict(color=c, shape="hvh"),
+                   hovertemplate="%{y:.0f}/s<extra>" + o + "</extra>") for o, c in OUTCOME_COLOURS.items()]
+    traces.append(dict(name="availability", x=bins["t_ms"], y=[None if math.isnan(a) else a for a in bins["availability"]],
+                       yaxis="y2", mode="lines", line=dict(color="#333333", dash="dot", shape="hvh"),
+                       hovertemplate="%{y:.1%}<extra>availability</extra>"))
+    x, y, text = [], [], []
+    stacked: dict[float, int] = {}
+    for t, kind, target in zip(results.events["t_ms"], results.events["kind"], results.events["target"]):
+        level = stacked[t] = stacked.get(t, -1) + 1
+        x += [t, t, None]
+        y += [0.0, 1.1 - 0.08 * level, None]
+        text += ["", f"{kind} {target}", ""]
+    traces.append(dict(name="events", x=x, y=y, yaxis="y2", mode="lines+text", text=text, textposition="top center",
+                       line=dict(color="#8c564b", width=1), textfont=dict(size=10), hoverinfo="skip"))
+    layout = dict(title=dict(text="Throughput and availability"),
+                  xaxis=dict(title=dict(text="start time, ms"), range=[0, results.scenario.duration_ms]),
+                  yaxis=dict(title=dict(text="operations per s"), rangemode="tozero"),
+                  yaxis2=dict(title=dict(text="availability"), overlaying="y", side="right", range=[0, 1.2],
+                              tickformat=".0%", showgrid=False))
+    return _fill(fig, traces, layout)
+
+
+# replication lag -------------------------------------------------------------------------
+def replication_lag(results: Results, fig=None):
+    """Replication lag (ms behind the newest committed write) of each node while a follower.
+
+    Samples where the node was the leader are gaps (None); hover shows the lag in writes too.
+    """
+    timeline = results.timeline
+    traces = []
+    for node, rows in timeline.groupby("node", observed=True, sort=True):
+        follower = (rows["role"] == "follower").to_numpy()
+        lag = [v if f else None for v, f in zip(rows["lag_ms"], follower)]
+        traces.append(dict(name=str(node), x=rows["t_ms"].to_numpy(), y=lag, mode="lines",
+                           customdata=rows["lag_writes"].to_numpy(),
+                           hovertemplate="%{y:.1f} ms, %{customdata} writes<extra>" + str(node) + "</extra>"))
+    layout = dict(title=dict(text=f"Replication lag (mean {results.summary['mean_lag_ms']:.1f} ms, "
+                                  f"max {results.summary['max_lag_ms']:.1f} ms)"),
+                  xaxis=dict(title=dict(text="time, ms")), yaxis=dict(title=dict(text="lag, ms"), rangemode="tozero"))
+    return _fill(fig, traces, layout)
+
+
+# space-time diagram ----------------------------------------------------------------------
+def spacetime_messages(results: Results, start_ms: float = 0.0, max_ms: float | None = None,
+                       max_requests: int = 20) -> tuple[list[str], pd.DataFrame]:
+    """Columns (sessions, balancer, nodes) and one row per message: kind, src, dst, send_ms, recv_ms.
+
+    Chosen: the first `max_requests` operations starting in [start_ms, start_ms + max_ms],
+    and the applies of their writes. Recorded times: a request leaves its client at
+    start_ms; a write reaches the leader's log at commit_ms; its replicas apply it at
+    applied_ms; a reply reaches the client at end_ms. Not recorded: when a read was
+    served, so its turn is drawn at the midpoint of start and end (`exact` False); a
+    refused operation turns at the balancer, drawn the same way; a failed one gets no reply
+    and its request is drawn arriving after the run's median one-way time of served reads.
+    """
+    req = results.requests
+    chosen = req[(req["start_ms"] >= start_ms) & ((req["start_ms"] <= start_ms + max_ms) if max_ms else True)]
+    chosen = chosen.sort_values("start_ms", kind="stable").head(max_requests)
+    commits = results.writes.set_index("request_id")["commit_ms"]
+    served_reads = req[(req["outcome"] == "served") & (req["op"] == "read")]
+    one_way = float(served_reads["latency_ms"].median() / 2) if len(served_reads) else 0.5
+    sessions = sorted(set(chosen["session"].tolist()))
+    nodes = [str(n) for n in req["node"].cat.categories]
+    columns = [f"session {s}" for s in sessions] + ["balancer"] + nodes
+    rows = []
+    for r in chosen.itertuples(index=False):
+        client, server = f"session {r.session}", ("balancer" if pd.isna(r.node) else str(r.node))
+        commit = commits.get(r.request_id, np.nan) if r.op == "write" else np.nan
+        exact = not math.isnan(commit)
+        if r.outcome == "failed":
+            turn = commit if exact else r.start_ms + one_way
+        else:
+            turn = commit if exact else (r.start_ms + r.end_ms) / 2
+        rows.append(("request", client, server, r.start_ms, turn, exact, r.request_id, f"{r.op} key {r.key}"))
+        if r.outcome != "failed":
+            rows.append(("reply", server, client, turn, r.end_ms, exact, r.request_id, f"{r.outcome} {r.reason}".strip()))
+    writes = results.writes[results.writes["request_id"].isin(chosen["request_id"])]
+    applies = results.applies.merge(writes[["write_id", "request_id", "leader", "commit_ms"]], on="write_id")
+    for a in applies.itertuples(index=False):
+        if str(a.node) != str(a.leader):
+            rows.append(("apply", str(a.leader), str(a.node), a.commit_ms, a.applied_ms, True, a.request_id,
+                         f"write {a.write_id}"))
+    messages = pd.DataFrame(rows, columns=["kind", "src", "dst", "send_ms", "recv_ms", "exact", "request_id", "what"])
+    return columns, messages
+
+
+def spacetime(results: Results, start_ms: float = 0.0, max_ms: float | None = None, max_requests: int = 20, fig=None):
+    """Lamport diagram: time runs down, one column per session, the balancer and each node.
+
+    One arrow per message (see `spacetime_messages` for which times are recorded and which
+    are drawn); crashes and recoveries in the window are marked on their node's line.
+    """
+    columns, messages = spacetime_messages(results, start_ms, max_ms, max_requests)
+    col_x = {c: float(i) for i, c in enumerate(columns)}
+    end = float(messages["recv_ms"].max()) if len(messages) else start_ms + (max_ms or 1.0)
+    traces = [dict(name="processes", x=[v for c in columns for v in (col_x[c], col_x[c], None)],
+                   y=[v for _ in columns for v in (start_ms, end, None)], mode="lines",
+                   line=dict(color="#dddddd", width=1), hoverinfo="skip", showlegend=False)]
+    styles = {"request": ("#1f77b4", "solid"), "reply": ("#2ca02c", "solid"), "apply": ("#9467bd", "dash")}
+    for kind, (colour, dash) in styles.items():
+        part = messages[messages["kind"] == kind]
+        spec = _arrows([(col_x[s], t0, col_x[d], t1) for s, d, t0, t1 in
+                        zip(part["src"], part["dst"], part["send_ms"], part["recv_ms"])])
+        hover = [v for w, t0, t1, ex in zip(part["what"], part["send_ms"], part["recv_ms"], part["exact"])
+                 for v in (f"{kind}: {w}<br>sent {t0:.3f} ms", f"{kind}: {w}<br>received {t1:.3f} ms"
+                           + ("" if ex else " (drawn, not recorded)"), None)]
+        spec["marker"]["color"] = colour
+        traces.append(dict(name=kind, line=dict(color=colour, dash=dash, width=1.5), hovertext=hover,
+                           hoverinfo="text", **spec))
+    events = results.events
+    shown = events[(events["t_ms"] >= start_ms) & (events["t_ms"] <= end) & events["target"].isin(columns)]
+    traces.append(dict(name="crash / recover", x=[col_x[t] for t in shown["target"]], y=shown["t_ms"].tolist(),
+                       mode="markers", hovertext=[f"{k} {t}" for k, t in zip(shown["kind"], shown["target"])],
+                       hoverinfo="text", marker=dict(symbol=["x" if k == "crash" else "circle-open" for k in shown["kind"]],
+                                                     size=14, color="#d62728")))
+    layout = dict(title=dict(text=f"Messages of {messages['request_id'].nunique()} operations (time runs down)"),
+                  height=440,
+                  xaxis=dict(tickvals=list(col_x.values()), ticktext=columns, side="top", range=[-0.5, len(columns) - 0.5]),
+                  yaxis=dict(title=dict(text="time, ms"), autorange="reversed"))
+    return _fill(fig, traces, layout)
+
+
+FIGURES = {"latency": latency_cdf, "throughput": throughput_timeline, "lag": replication_lag,
+           "topology": topology, "spacetime": spacetime}
+
+__all__ = ["FIGURES", "ecdf", "latency_cdf", "replication_lag", "spacetime", "spacetime_messages", "throughput_bins",
+           "throughput_timeline", "topology"]
