@@ -13,7 +13,7 @@ from replab.agents import ClientSession, DataNode, FailoverController, LoadBalan
 from replab.engine import EventCalendar
 from replab.network import Network
 from replab.randomness import sampler, stream, uniform
-from replab.recorder import FAILED, NETWORK, REFUSED, TIMEOUT, Recorder
+from replab.recorder import FAILED, NETWORK, REFUSED, SERVED, TIMEOUT, Recorder
 from replab.replication import LeaderFollower
 from replab.scenario import Scenario
 from replab.workload import Workload
@@ -95,7 +95,7 @@ class ReplicationModel(mesa.Model):
         self.running = False
 
     # how operations end -------------------------------------------------------------------
-    def reply(self, now: float, node, op, outcome: int, version: int) -> None:
+    def reply(self, now: float, node, op, outcome: int, version: int, reason: int = 0) -> None:
         """The node has an answer for `op`: it travels back through the load balancer."""
         if op.done:
             return
@@ -111,9 +111,9 @@ class ReplicationModel(mesa.Model):
         if end - op.start > self.timeout_ms:
             self.fail(now, op, TIMEOUT)
             return
-        if op.is_write:
+        if op.is_write and outcome == SERVED:
             self.recorder.ack(version, end)
-        self._finish(op, end, outcome, 0, version)
+        self._finish(op, end, outcome, reason, version)
 
     def refuse(self, now: float, op, reason: int) -> None:
         """The load balancer declines `op` (read-only mode, no replica): the client hears at once."""

@@ -6,7 +6,7 @@ Each function takes a `Results` and returns a plotly figure:
     latency_cdf(results, max_points=1000, fig=None)  empirical CDF of served latency per op, p50/p95/p99
     throughput_timeline(results, bin_ms=None, fig=None)  served/refused/failed per second, availability, events
     replication_lag(results, fig=None)               lag_ms of each follower over time
-    spacetime(results, start_ms=0.0, max_ms=None, max_requests=20, fig=None)  Lamport diagram of messages
+    spacetime(results, start_ms=0.0, max_ms=None, max_requests=12, fig=None)  Lamport diagram of messages
 
 With `fig=None` a new `go.Figure` is returned. Given a figure (a `go.FigureWidget` in the
 Lab), the function fills it *in place* inside one `batch_update()` and returns it, so a
@@ -186,7 +186,8 @@ def latency_cdf(results: Results, max_points: int = 1000, fig=None):
                            legendgroup=op, hovertemplate="%{x:.2f} ms: %{y:.1%}<extra>" + op + "</extra>"))
         traces.append(dict(name=f"{op} p50/p95/p99", x=marks, y=[p / 100 for p in PERCENTILES][:len(marks)],
                            mode="markers+text", text=[f"p{p} {m:.1f}" for p, m in zip(PERCENTILES, marks)],
-                           textposition="middle right", legendgroup=op, showlegend=False,
+                           textposition="middle left" if op == "read" else "middle right",
+                           legendgroup=op, showlegend=False,
                            marker=dict(color=colour, size=9, symbol="diamond")))
         if len(latency):
             notes.append(f"{op} p99 {marks[-1]:.1f} ms")
@@ -236,46 +237,49 @@ def throughput_timeline(results: Results, bin_ms: float | None = None, fig=None)
                        yaxis="y2", mode="lines", line=dict(color="#333333", dash="dot", shape="hvh"),
                        hovertemplate="%{y:.1%}<extra>availability</extra>"))
     x, y, text = [], [], []
-    stacked: dict[float, int] = {}
+    recent: list[float] = []  # label times still close enough to collide with the next label
     for t, kind, target in zip(results.events["t_ms"], results.events["kind"], results.events["target"]):
-        level = stacked[t] = stacked.get(t, -1) + 1
+        recent = [r for r in recent if t - r < 0.08 * results.scenario.duration_ms]
+        level = len(recent) % 4
+        recent.append(t)
         x += [t, t, None]
-        y += [0.0, 1.1 - 0.08 * level, None]
-        text += ["", f"{kind} {target}", ""]
+        y += [0.0, 1.12 - 0.07 * level, None]
+        text += ["", kind if target == "balancer" else f"{kind} {target}", ""]
     traces.append(dict(name="events", x=x, y=y, yaxis="y2", mode="lines+text", text=text, textposition="top center",
                        line=dict(color="#8c564b", width=1), textfont=dict(size=10), hoverinfo="skip"))
     layout = dict(title=dict(text="Throughput and availability"),
                   xaxis=dict(title=dict(text="start time, ms"), range=[0, results.scenario.duration_ms]),
                   yaxis=dict(title=dict(text="operations per s"), rangemode="tozero"),
                   yaxis2=dict(title=dict(text="availability"), overlaying="y", side="right", range=[0, 1.2],
-                              tickformat=".0%", showgrid=False))
+                              tickvals=[0, 0.25, 0.5, 0.75, 1.0], tickformat=".0%", showgrid=False))
     return _fill(fig, traces, layout)
 
 
 # replication lag -------------------------------------------------------------------------
 def replication_lag(results: Results, fig=None):
-    """Replication lag (ms behind the newest committed write) of each node while a follower.
+    """Replication lag (ms behind the oldest write it has not applied) of each follower over time.
 
-    Samples where the node was the leader are gaps (None); hover shows the lag in writes too.
+    One trace per node; samples where the node was the leader or was down are gaps (None),
+    so a crashed node's growing backlog does not flatten the live followers' curves.
+    Hover shows the lag in writes too.
     """
     timeline = results.timeline
     traces = []
     for node, rows in timeline.groupby("node", observed=True, sort=True):
-        follower = (rows["role"] == "follower").to_numpy()
-        lag = [v if f else None for v, f in zip(rows["lag_ms"], follower)]
+        shown = ((rows["role"] == "follower") & rows["up"]).to_numpy()
+        lag = [v if f else None for v, f in zip(rows["lag_ms"], shown)]
         traces.append(dict(name=str(node), x=rows["t_ms"].to_numpy(), y=lag, mode="lines",
                            customdata=rows["lag_writes"].to_numpy(),
                            hovertemplate="%{y:.1f} ms, %{customdata} writes<extra>" + str(node) + "</extra>"))
-    layout = dict(title=dict(text=f"Replication lag (mean {results.summary['mean_lag_ms']:.1f} ms, "
-                                  f"max {results.summary['max_lag_ms']:.1f} ms)"),
+    layout = dict(title=dict(text="Replication lag of each follower while up"),
                   xaxis=dict(title=dict(text="time, ms")), yaxis=dict(title=dict(text="lag, ms"), rangemode="tozero"))
     return _fill(fig, traces, layout)
 
 
 # space-time diagram ----------------------------------------------------------------------
 def spacetime_messages(results: Results, start_ms: float = 0.0, max_ms: float | None = None,
-                       max_requests: int = 20) -> tuple[list[str], pd.DataFrame]:
-    """Columns (sessions, balancer, nodes) and one row per message: kind, src, dst, send_ms, recv_ms.
+                       max_requests: int = 12) -> tuple[list[str], pd.DataFrame]:
+    """Columns (sessions 'sN', balancer, nodes) and one row per message: kind, src, dst, send_ms, recv_ms.
 
     Chosen: the first `max_requests` operations starting in [start_ms, start_ms + max_ms],
     and the applies of their writes. Recorded times: a request leaves its client at
@@ -293,10 +297,10 @@ def spacetime_messages(results: Results, start_ms: float = 0.0, max_ms: float | 
     one_way = float(served_reads["latency_ms"].median() / 2) if len(served_reads) else 0.5
     sessions = sorted(set(chosen["session"].tolist()))
     nodes = [str(n) for n in req["node"].cat.categories]
-    columns = [f"session {s}" for s in sessions] + ["balancer"] + nodes
+    columns = [f"s{s}" for s in sessions] + ["balancer"] + nodes
     rows = []
     for r in chosen.itertuples(index=False):
-        client, server = f"session {r.session}", ("balancer" if pd.isna(r.node) else str(r.node))
+        client, server = f"s{r.session}", ("balancer" if pd.isna(r.node) else str(r.node))
         commit = commits.get(r.request_id, np.nan) if r.op == "write" else np.nan
         exact = not math.isnan(commit)
         if r.outcome == "failed":
@@ -316,7 +320,7 @@ def spacetime_messages(results: Results, start_ms: float = 0.0, max_ms: float | 
     return columns, messages
 
 
-def spacetime(results: Results, start_ms: float = 0.0, max_ms: float | None = None, max_requests: int = 20, fig=None):
+def spacetime(results: Results, start_ms: float = 0.0, max_ms: float | None = None, max_requests: int = 12, fig=None):
     """Lamport diagram: time runs down, one column per session, the balancer and each node.
 
     One arrow per message (see `spacetime_messages` for which times are recorded and which
@@ -346,8 +350,10 @@ def spacetime(results: Results, start_ms: float = 0.0, max_ms: float | None = No
                        hoverinfo="text", marker=dict(symbol=["x" if k == "crash" else "circle-open" for k in shown["kind"]],
                                                      size=14, color="#d62728")))
     layout = dict(title=dict(text=f"Messages of {messages['request_id'].nunique()} operations (time runs down)"),
-                  height=440,
-                  xaxis=dict(tickvals=list(col_x.values()), ticktext=columns, side="top", range=[-0.5, len(columns) - 0.5]),
+                  height=460, margin=dict(l=60, r=20, t=80, b=30),
+                  legend=dict(orientation="h", yanchor="top", y=-0.02, x=0.0),
+                  xaxis=dict(tickvals=list(col_x.values()), ticktext=columns, side="top", tickangle=0,
+                             range=[-0.5, len(columns) - 0.5]),
                   yaxis=dict(title=dict(text="time, ms"), autorange="reversed"))
     return _fill(fig, traces, layout)
 

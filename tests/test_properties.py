@@ -79,7 +79,7 @@ def scenarios(draw) -> Scenario:
     })
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_nothing_is_lost_silently(scenario):
     model = ReplicationModel(scenario).run()

@@ -14,7 +14,7 @@ from typing import Callable
 
 import mesa
 
-from replab.recorder import NODE_DOWN, SERVED
+from replab.recorder import NODE_DOWN, NOT_LEADER, REFUSED, SERVED
 
 
 class DataNode(mesa.Agent):
@@ -53,6 +53,10 @@ class DataNode(mesa.Agent):
         """A client operation arrives from the load balancer."""
         if not self.up:
             self.model.fail(now, op, NODE_DOWN)
+            return
+        if op.is_write and self.role != "leader":
+            # routed before a failover changed who leads: a follower must not commit
+            self.model.reply(now, self, op, REFUSED, -1, NOT_LEADER)
             return
         if self.busy < self.workers:
             self._set_busy(now, self.busy + 1)

@@ -1,0 +1,186 @@
+"""The `replab` command: run one scenario, list the presets, sweep a grid of scenarios.
+
+    replab run [PATH | --preset NAME] [--set dotted.field=value ...] [--seed N] [--out DIR]
+    replab presets
+    replab sweep SPEC.toml [--out results.parquet] [--engine serial|processes|dask]
+                 [--workers N] [--scheduler ADDRESS] [--quiet]
+
+Bad input of any kind ends with one line on stderr, `replab: error: ...`, and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from replab.scenario import Scenario, ScenarioError
+
+DEFAULT_PRESET = "leader-follower"
+SWEEP_COLUMNS = ("throughput_per_s", "read_p99_ms", "write_p99_ms", "mean_lag_ms", "lost_acked_writes", "error")
+
+
+class BadInput(Exception):
+    """Input the user can fix: reported as one line and exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse would print the whole usage first
+        raise BadInput(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="replab", description="A replication laboratory, headless.")
+    commands = parser.add_subparsers(dest="command", metavar="{run,presets,sweep}", parser_class=_Parser)
+
+    run = commands.add_parser("run", help="run one scenario and print its summary")
+    run.add_argument("path", nargs="?", help="scenario file (.toml or .json)")
+    run.add_argument("--preset", help=f"a preset name (see `replab presets`; default {DEFAULT_PRESET})")
+    run.add_argument("--set", dest="changes", action="append", default=[], metavar="FIELD=VALUE",
+                     help="change one dotted field, e.g. topology.followers=5 (repeatable; "
+                          "faults.events takes JSON)")
+    run.add_argument("--seed", help="seed of every random draw (same as --set seed=N)")
+    run.add_argument("--out", help="directory for the frames (Parquet), summary.json and scenario.toml")
+
+    commands.add_parser("presets", help="list the preset scenarios")
+
+    sweep = commands.add_parser("sweep", help="run a grid of scenarios into one Parquet table")
+    sweep.add_argument("spec", help="sweep spec (.toml): base, [set], [grid] or [[samples]], replicates, seed")
+    sweep.add_argument("--out", help="Parquet file for the rows; an existing one is resumed")
+    sweep.add_argument("--engine", choices=("serial", "processes", "dask"), help="where runs execute (default processes)")
+    sweep.add_argument("--workers", type=_positive_int, help="worker processes (default: CPU count)")
+    sweep.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://10.0.0.5:8786")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a whole number of at least 1")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "run":
+            return run_command(args)
+        if args.command == "presets":
+            return presets_command()
+        if args.command == "sweep":
+            return sweep_command(args)
+        raise BadInput("choose a command: run, presets or sweep (replab --help)")
+    except (BadInput, ScenarioError) as err:
+        return _fail(str(err))
+    except OSError as err:  # a file we were asked to write or read
+        return _fail(f"{err.filename or ''}: {err.strerror or err}".lstrip(": "))
+    except KeyboardInterrupt:
+        print("replab: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # a bug, not bad input: still one line, with the way to see more
+        if os.environ.get("REPLAB_DEBUG"):
+            raise
+        print(f"replab: internal error: {type(err).__name__}: {err} (REPLAB_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
+        return 1
+
+
+def _fail(message: str) -> int:
+    print(f"replab: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
+
+
+# replab run ---------------------------------------------------------------------------------
+def run_command(args) -> int:
+    from replab.model import run
+
+    if args.path and args.preset:
+        raise BadInput("give a scenario file or --preset, not both")
+    name = args.path or f"preset {args.preset or DEFAULT_PRESET}"
+    base = Scenario.load(args.path) if args.path else Scenario.preset(args.preset or DEFAULT_PRESET)
+    changes = parse_changes(args.changes + ([f"seed={args.seed}"] if args.seed is not None else []))
+    scenario = base.replace(**changes)
+
+    started = time.perf_counter()
+    results = run(scenario)
+    wall_s = time.perf_counter() - started
+    print(f"replab run: {name}" + (f" - {scenario.description}" if scenario.description else ""))
+    if changes:
+        print("  changed: " + ", ".join(f"{path}={_show(scenario.to_flat()[path])}" for path in changes))
+    print(f"  {scenario.duration_ms:,.0f} ms simulated (seed {scenario.seed}) in {wall_s:.2f} s\n")
+    print(results.format_summary())
+    if args.out:
+        out = results.to_parquet(args.out)
+        print(f"\nwrote {out}/: " + ", ".join(sorted(p.name for p in out.iterdir())))
+    return 0
+
+
+def parse_changes(items: list[str]) -> dict[str, object]:
+    """`--set dotted.field=value` items as {field: text}; faults.events is parsed as JSON."""
+    changes: dict[str, object] = {}
+    for item in items:
+        path, equals, text = item.partition("=")
+        path = path.strip()
+        if not equals or not path:
+            raise BadInput(f"--set {item!r}: expected dotted.field=value, e.g. topology.followers=5")
+        Scenario.field(path)  # unknown fields: "is not a scenario field (did you mean ...)"
+        if Scenario.field(path).kind == "faults":
+            try:
+                changes[path] = json.loads(text)
+            except json.JSONDecodeError:
+                raise ScenarioError(path, text, 'must be JSON, e.g. [{"at_ms": 500, "action": "crash", '
+                                                '"target": "leader"}]') from None
+        else:
+            changes[path] = text
+    return changes
+
+
+def _show(value) -> str:
+    return json.dumps(value) if isinstance(value, list) else str(value)
+
+
+# replab presets -----------------------------------------------------------------------------
+def presets_command() -> int:
+    presets = Scenario.presets()
+    width = max(map(len, presets), default=0)
+    for name, description in presets.items():
+        print(f"{name:<{width}}  {description}")
+    return 0
+
+
+# replab sweep -------------------------------------------------------------------------------
+def sweep_command(args) -> int:
+    from replab.sweep import load_spec, sweep
+
+    engine = args.engine or ("dask" if args.scheduler else "processes")
+    if args.scheduler and engine != "dask":
+        raise BadInput(f"--scheduler needs --engine dask (got --engine {engine})")
+    try:
+        spec = load_spec(args.spec)
+        frame = sweep(**spec, engine=engine, workers=args.workers, address=args.scheduler, out=args.out,
+                      progress=not args.quiet)
+    except ScenarioError as err:
+        raise BadInput(f"{Path(args.spec).name}: {err}") from None
+
+    varied = [c for c in frame.columns[: frame.columns.get_loc("replicate")]]
+    shown = frame[[*varied, "replicate", *[c for c in SWEEP_COLUMNS if c in frame]]]
+    print(shown.to_string(index=False, max_rows=40, float_format=lambda v: f"{v:,.4g}"))
+    failed = int((frame["error"] != "").sum())
+    print(f"\n{len(frame)} runs: {frame.attrs['runs_executed']} executed, {frame.attrs['runs_resumed']} "
+          f"already in {args.out}, {failed} failed" if args.out else
+          f"\n{len(frame)} runs, {failed} failed (no --out: nothing written)")
+    if args.out:
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
