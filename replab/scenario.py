@@ -219,11 +219,17 @@ def _closest(path: str) -> str:
 class _Section:
     """Read-only attribute view of one part of a scenario: scenario.topology.followers."""
 
+    __slots__ = ("_values", "_prefix")
+
     def __init__(self, values: Mapping[str, Any], prefix: str):
-        self._values, self._prefix = values, prefix
+        object.__setattr__(self, "_values", values)
+        object.__setattr__(self, "_prefix", prefix)
 
     def __getattr__(self, name: str) -> Any:
         return _lookup(self._values, f"{self._prefix}{name}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Scenario is frozen; use scenario.replace(**{{'{self._prefix}{name}': {value!r}}})")
 
     def __repr__(self) -> str:
         return f"<{self._prefix[:-1]}: " + ", ".join(
@@ -318,7 +324,7 @@ class Scenario:
         return _lookup(self._values, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("Scenario is frozen; use scenario.replace(**{'dotted.field': value})")
+        raise AttributeError(f"Scenario is frozen; use scenario.replace(**{{'{name}': {value!r}}})")
 
     def to_flat(self) -> dict[str, Any]:
         """Dotted field -> value (faults as a list of dicts)."""
@@ -374,11 +380,12 @@ def _check_combinations(v: Mapping[str, Any]) -> None:
         raise ScenarioError("replication.reads", "followers", "needs at least one follower (topology.followers is 0); use 'leader' or 'any'")
     for i, fault in enumerate(v["faults.events"]):
         if fault.target.startswith("node") and int(fault.target[4:]) > followers:
-            raise ScenarioError(f"faults.events[{i}].target", fault.target,
-                                f"must name an existing node: node0 to node{followers}, or 'leader'")
+            nodes = f"node0 to node{followers}" if followers else "node0"
+            raise ScenarioError(f"faults.events[{i}].target", fault.target, f"must name an existing node ({nodes}) or 'leader'")
         if fault.target.startswith("switch") and int(fault.target[6:]) >= v["topology.switches"]:
+            last = v["topology.switches"] - 1
             raise ScenarioError(f"faults.events[{i}].target", fault.target,
-                                f"must name an existing switch: switch0 to switch{v['topology.switches'] - 1}")
+                                "must name an existing switch: " + (f"switch0 to switch{last}" if last else "switch0 (there is one)"))
         if fault.at_ms > v["duration_ms"]:
             raise ScenarioError(f"faults.events[{i}].at_ms", fault.at_ms,
                                 f"must be within the run (duration_ms is {v['duration_ms']:g})")
