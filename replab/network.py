@@ -39,28 +39,29 @@ class Network:
         hop = self.hop_ms
         return hop() + hop() + hop() if a != b else hop() + hop()
 
-    def send(self, now: float, src: int, dst: int, handler: Handler, arg: Any) -> bool:
-        """Deliver `arg` to `handler` after the path latency; False when dropped on the way."""
-        lat = self.latency_ms(src, dst)
+    def _departing(self, src: int, dst: int) -> float | None:
+        """Count a message leaving `src` and draw its latency; None when it is dropped."""
         self.messages_sent += 1
+        lat = self.latency_ms(src, dst)
         if lat is None:
             self.messages_dropped += 1
+        return lat
+
+    def send(self, now: float, src: int, dst: int, handler: Handler, arg: Any) -> bool:
+        """Deliver `arg` to `handler` after the path latency; False when dropped on the way."""
+        lat = self._departing(src, dst)
+        if lat is None:
             return False
         self.calendar.schedule(now + lat, handler, arg)
         return True
 
     def send_ordered(self, now: float, src: int, dst: int, handler: Handler, arg: Any) -> bool:
         """Like `send`, but never delivered before an earlier message on the same channel."""
-        lat = self.latency_ms(src, dst)
-        self.messages_sent += 1
+        lat = self._departing(src, dst)
         if lat is None:
-            self.messages_dropped += 1
             return False
         channel = (src, dst)
-        at = now + lat
-        clear = self._channel_clear_ms.get(channel, 0.0)
-        if at < clear:
-            at = clear
+        at = max(now + lat, self._channel_clear_ms.get(channel, 0.0))
         self._channel_clear_ms[channel] = at
         self.calendar.schedule(at, handler, arg)
         return True
