@@ -108,6 +108,8 @@ def run_command(args) -> int:
     base = Scenario.load(args.path) if args.path else Scenario.preset(args.preset or DEFAULT_PRESET)
     changes = parse_changes(args.changes + ([f"seed={args.seed}"] if args.seed is not None else []))
     scenario = base.replace(**changes)
+    if args.out:  # find out now, not after the run, that the results cannot be written there
+        Path(args.out).mkdir(parents=True, exist_ok=True)
 
     started = time.perf_counter()
     results = run(scenario)
@@ -131,8 +133,11 @@ def parse_changes(items: list[str]) -> dict[str, object]:
         path = path.strip()
         if not equals or not path:
             raise BadInput(f"--set {item!r}: expected dotted.field=value, e.g. topology.followers=5")
-        Scenario.field(path)  # unknown fields: "is not a scenario field (did you mean ...)"
-        if Scenario.field(path).kind == "faults":
+        try:
+            field = Scenario.field(path)
+        except ScenarioError as err:  # "is not a scenario field (did you mean ...)", with the value given
+            raise ScenarioError(path, text, err.allowed) from None
+        if field.kind == "faults":
             try:
                 changes[path] = json.loads(text)
             except json.JSONDecodeError:
@@ -167,18 +172,17 @@ def sweep_command(args) -> int:
         spec = load_spec(args.spec)
         frame = sweep(**spec, engine=engine, workers=args.workers, address=args.scheduler, out=args.out,
                       progress=not args.quiet)
-    except ScenarioError as err:
-        raise BadInput(f"{Path(args.spec).name}: {err}") from None
+    except ScenarioError as err:  # name the spec when the error is about its contents
+        about_spec = err.field not in ("spec", "out", "address", "engine", "workers")
+        raise BadInput(f"{Path(args.spec).name}: {err}" if about_spec else str(err)) from None
 
     varied = [c for c in frame.columns[: frame.columns.get_loc("replicate")]]
     shown = frame[[*varied, "replicate", *[c for c in SWEEP_COLUMNS if c in frame]]]
     print(shown.to_string(index=False, max_rows=40, float_format=lambda v: f"{v:,.4g}"))
     failed = int((frame["error"] != "").sum())
-    print(f"\n{len(frame)} runs: {frame.attrs['runs_executed']} executed, {frame.attrs['runs_resumed']} "
-          f"already in {args.out}, {failed} failed" if args.out else
-          f"\n{len(frame)} runs, {failed} failed (no --out: nothing written)")
-    if args.out:
-        print(f"wrote {args.out}")
+    executed, resumed = frame.attrs["runs_executed"], frame.attrs["runs_resumed"]
+    print(f"\n{len(frame)} runs: {executed} executed, {resumed} already done, {failed} failed")
+    print(f"rows in {args.out}" if args.out else "no --out: nothing written")
     return 0
 
 

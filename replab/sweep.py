@@ -127,7 +127,7 @@ def plan(base: Scenario, grid: Mapping | None = None, samples: list[Mapping] | N
         raise ScenarioError("grid", grid, "must be a table of dotted field = [values]")
     grid = flatten(grid or {})
     for path, values in grid.items():
-        Scenario.field(path)  # an unknown field: "is not a scenario field (did you mean ...)"
+        _check_field(path, values)
         if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, (list, tuple)) or not values:
             raise ScenarioError(f"grid.{path}", values, "must be a non-empty list of values")
     if samples is not None and (isinstance(samples, (str, bytes, Mapping)) or not isinstance(samples, (list, tuple))):
@@ -138,7 +138,7 @@ def plan(base: Scenario, grid: Mapping | None = None, samples: list[Mapping] | N
             raise ScenarioError(f"samples[{i}]", sample, "must be a table of dotted field = value")
         sample = flatten(sample)
         for path in sample:
-            Scenario.field(path)
+            _check_field(path, sample[path])
             if path in grid:
                 raise ScenarioError(f"samples[{i}].{path}", sample[path], "is varied by the grid as well; vary it in one place")
         points += [{**sample, **dict(zip(grid, combo))} for combo in itertools.product(*grid.values())]
@@ -198,6 +198,14 @@ def _cell(value: Any) -> Any:
 
 def _identity(run: Run) -> dict:
     return {**run.values, "replicate": run.replicate, "seed": run.seed}
+
+
+def _check_field(path: str, value: Any) -> None:
+    """An unknown field: "is not a scenario field (did you mean ...)", naming the value given."""
+    try:
+        Scenario.field(path)
+    except ScenarioError as err:
+        raise ScenarioError(path, value, err.allowed) from None
 
 
 def _check_int(name: str, value: Any, low: int, high: int) -> None:
