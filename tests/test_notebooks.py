@@ -1,0 +1,114 @@
+"""The chapters: committed clean, and every one runs top to bottom headless in fast mode.
+
+Fast mode (REPLAB_FAST=1) shortens simulated durations; each chapter then has a budget of
+60 s of wall time, enforced per cell by nbclient's timeout and per notebook by the clock.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+BUDGET_S = 60
+# Appended to each chapter before it runs: a Lab shows a failed run in its widget instead of
+# raising, so ask every Lab in the kernel whether it has an error to show.
+LABS_HAVE_NO_ERROR = """
+import sys as _sys
+if "replab.lab" in _sys.modules:
+    from replab.lab import Lab as _Lab
+    _errors = {_name: _value.error for _name, _value in dict(globals()).items()
+               if isinstance(_value, _Lab) and _value.error}
+    assert not _errors, f"a Lab shows an error: {_errors}"
+"""
+
+
+def _load_make_chapters():
+    spec = importlib.util.spec_from_file_location("make_chapters", ROOT / "tools" / "make_chapters.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_chapters = _load_make_chapters()
+CHAPTERS = make_chapters.chapter_files(NOTEBOOKS)
+
+
+def test_there_are_chapters():
+    names = [p.name for p in CHAPTERS]
+    assert "00_start_here.ipynb" in names, names
+    assert all(p.name[:2].isdigit() for p in NOTEBOOKS.glob("*.ipynb")), "every notebook is a numbered chapter"
+
+
+def test_chapters_are_normalised():
+    """Running tools/make_chapters.py would change nothing: run it after editing a chapter."""
+    assert make_chapters.make_chapters(NOTEBOOKS, write=False) == []
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_is_clean_and_uniform(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert nb.metadata["language_info"]["name"] == "python"
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: outputs committed"
+    kinds = [make_chapters.generated(c) for c in nb.cells]
+    assert kinds[0] == "nav-top" and kinds[-1] == "nav-bottom"
+    assert nb.cells[0].source == nb.cells[-1].source
+    text = "\n".join(c.source for c in nb.cells)
+    assert "import replab" in text or "from replab" in text, "a chapter drives replab, it does not re-implement it"
+    if path.name != "00_start_here.ipynb":
+        for heading in ("## The question", "## What to notice", "## Try this", "## Check yourself"):
+            assert heading in text, f"{path.name} lacks {heading!r}"
+        assert "<details>" in text, f"{path.name}: the check-yourself answer is hidden in a <details> block"
+
+
+@pytest.fixture(scope="session")
+def kernel_name():
+    """The notebooks' kernel (python3) must be this interpreter, which has replab installed."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec("python3")
+    except NoSuchKernel:
+        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix"], check=True,
+                       capture_output=True)
+        spec = KernelSpecManager().get_kernel_spec("python3")
+    # jupyter_client runs a bare "python" as sys.executable; anything else must import replab.
+    python = spec.argv[0]
+    if python not in ("python", "python3", f"python{sys.version_info[0]}.{sys.version_info[1]}"):
+        probe = subprocess.run([python, "-c", "import replab"], capture_output=True)
+        assert probe.returncode == 0, f"kernel python3 runs {python}, which cannot import replab"
+    return "python3"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_runs_headless_in_fast_mode(path, kernel_name, monkeypatch):
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("REPLAB_FAST", "1")
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(LABS_HAVE_NO_ERROR))
+    client = NotebookClient(nb, timeout=BUDGET_S, kernel_name=kernel_name,
+                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+    started = time.perf_counter()
+    client.execute()
+    elapsed = time.perf_counter() - started
+    assert elapsed < BUDGET_S, f"{path.name} took {elapsed:.1f} s in fast mode (budget {BUDGET_S} s)"
+    # A Lab reports a failed run in its widget rather than raising: make sure none did.
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            text = json.dumps(output.get("data", {})) + output.get("text", "")
+            assert "Traceback" not in text, f"{path.name}: a traceback in the output of\n{cell.source}"
