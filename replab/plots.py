@@ -30,7 +30,8 @@ OUTCOME_COLOURS = {"served": "#2ca02c", "refused": "#ff7f0e", "failed": "#d62728
 OP_COLOURS = {"read": "#1f77b4", "write": "#9467bd"}
 ROLE_COLOURS = {"leader": "#f2a900", "follower": "#4682b4", "down": "#b0b0b0"}
 PERCENTILES = (50, 95, 99)
-_BASE_LAYOUT = dict(template="plotly_white", height=330, margin=dict(l=55, r=20, t=45, b=45),
+_TEMPLATE = "plotly_white"
+_BASE_LAYOUT = dict(height=330, margin=dict(l=55, r=20, t=45, b=45),
                     legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0.0))
 
 
@@ -45,6 +46,7 @@ def _fill(fig, traces: list[dict], layout: dict):
         else:
             fig.data = []
             fig.add_traces([go.Scatter(**{k: v for k, v in spec.items() if k != "type"}) for spec in traces])
+            fig.update_layout(template=_TEMPLATE)  # costly to re-apply (deep copies), so only when new
         fig.update_layout({**_BASE_LAYOUT, **layout})
     return fig
 
@@ -288,6 +290,8 @@ def spacetime_messages(results: Results, start_ms: float = 0.0, max_ms: float | 
     served, so its turn is drawn at the midpoint of start and end (`exact` False); a
     refused operation turns at the balancer, drawn the same way; a failed one gets no reply
     and its request is drawn arriving after the run's median one-way time of served reads.
+    A write applied only after a later promotion was re-shipped by the promoted leader: its
+    apply is drawn from that leader at the promotion time (`exact` False).
     """
     req = results.requests
     chosen = req[(req["start_ms"] >= start_ms) & ((req["start_ms"] <= start_ms + max_ms) if max_ms else True)]
@@ -312,10 +316,14 @@ def spacetime_messages(results: Results, start_ms: float = 0.0, max_ms: float | 
             rows.append(("reply", server, client, turn, r.end_ms, exact, r.request_id, f"{r.outcome} {r.reason}".strip()))
     writes = results.writes[results.writes["request_id"].isin(chosen["request_id"])]
     applies = results.applies.merge(writes[["write_id", "request_id", "leader", "commit_ms"]], on="write_id")
+    promotions = results.events.loc[results.events["kind"] == "promote", ["t_ms", "target"]].to_numpy().tolist()
     for a in applies.itertuples(index=False):
-        if str(a.node) != str(a.leader):
-            rows.append(("apply", str(a.leader), str(a.node), a.commit_ms, a.applied_ms, True, a.request_id,
-                         f"write {a.write_id}"))
+        sender, sent, exact = str(a.leader), a.commit_ms, True
+        for t, promoted in promotions:  # applied only after a failover: the new leader re-shipped it
+            if a.commit_ms < t <= a.applied_ms:
+                sender, sent, exact = str(promoted), t, False
+        if str(a.node) != sender:
+            rows.append(("apply", sender, str(a.node), sent, a.applied_ms, exact, a.request_id, f"write {a.write_id}"))
     messages = pd.DataFrame(rows, columns=["kind", "src", "dst", "send_ms", "recv_ms", "exact", "request_id", "what"])
     return columns, messages
 
@@ -324,7 +332,8 @@ def spacetime(results: Results, start_ms: float = 0.0, max_ms: float | None = No
     """Lamport diagram: time runs down, one column per session, the balancer and each node.
 
     One arrow per message (see `spacetime_messages` for which times are recorded and which
-    are drawn); crashes and recoveries in the window are marked on their node's line.
+    are drawn); the run's events in the window (crash, detect, read-only, promote, ...) are
+    marked on their node's or the balancer's line.
     """
     columns, messages = spacetime_messages(results, start_ms, max_ms, max_requests)
     col_x = {c: float(i) for i, c in enumerate(columns)}
@@ -345,10 +354,12 @@ def spacetime(results: Results, start_ms: float = 0.0, max_ms: float | None = No
                            hoverinfo="text", **spec))
     events = results.events
     shown = events[(events["t_ms"] >= start_ms) & (events["t_ms"] <= end) & events["target"].isin(columns)]
-    traces.append(dict(name="crash / recover", x=[col_x[t] for t in shown["target"]], y=shown["t_ms"].tolist(),
-                       mode="markers", hovertext=[f"{k} {t}" for k, t in zip(shown["kind"], shown["target"])],
-                       hoverinfo="text", marker=dict(symbol=["x" if k == "crash" else "circle-open" for k in shown["kind"]],
-                                                     size=14, color="#d62728")))
+    symbols = {"crash": "x", "recover": "circle-open"}
+    traces.append(dict(name="events", x=[col_x[t] for t in shown["target"]], y=shown["t_ms"].tolist(),
+                       mode="markers+text", text=shown["kind"].tolist(), textposition="middle right",
+                       hovertext=[f"{k} {t} at {ms:g} ms" for k, t, ms in zip(shown["kind"], shown["target"], shown["t_ms"])],
+                       hoverinfo="text", marker=dict(symbol=[symbols.get(k, "diamond") for k in shown["kind"]],
+                                                     size=13, color="#d62728")))
     layout = dict(title=dict(text=f"Messages of {messages['request_id'].nunique()} operations (time runs down)"),
                   height=460, margin=dict(l=60, r=20, t=80, b=30),
                   legend=dict(orientation="h", yanchor="top", y=-0.02, x=0.0),

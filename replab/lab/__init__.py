@@ -1,0 +1,51 @@
+"""Lab: a live replication experiment in a notebook, in one line.
+
+    from replab import Scenario
+    from replab.lab import Lab
+
+    lab = Lab(Scenario.preset("leader-follower"),
+              controls=["topology.followers", "workload.write_ratio", "replication.ack"],
+              charts=["latency", "throughput", "lag", "topology"],
+              faults=True)
+    lab                      # displays the controls, charts and summary table
+
+Constructor
+    Lab(scenario, controls=DEFAULT_CONTROLS, charts=DEFAULT_CHARTS, faults=False, live=True,
+        summary=DEFAULT_SUMMARY, debounce_s=0.15, run=True)
+    controls   dotted Scenario fields; each becomes a widget built from the field's rules
+               (slider within a teaching range, dropdown of choices, checkbox), so it
+               cannot hold a value the model rejects (see replab.lab.controls).
+    charts     names from replab.plots.FIGURES: "latency", "throughput", "lag",
+               "topology", "spacetime"; or a dict name -> keyword arguments of the plot,
+               e.g. {"throughput": {"bin_ms": 100}, "spacetime": {"start_ms": 2990}}.
+    faults     True for the buttons "crash-leader", "recover", "clear", or a list taken
+               from replab.lab.faults.FAULT_BUTTONS.
+    live       re-run debounce_s seconds after the last control change (also a checkbox).
+    summary    summary keys shown in the table (None: all), with the previous run's values.
+    run        run once at construction so the charts are filled.
+
+What a notebook or a test uses
+    lab.widget     the top-level ipywidgets box (a Lab also displays itself)
+    lab.scenario   the Scenario the next run uses
+    lab.results    the latest Results (lab.previous: the one before)
+    lab.figures    dict chart name -> plotly FigureWidget, created once, updated in place
+    lab.controls   dict field path -> widget
+    lab.error      the last rejected value's message ("field = value: what is allowed"), or None
+    lab.timings    seconds the last run took: simulate_s, draw_s, total_s
+    lab.set(path, value)   move a control / change any field; bad values show, never raise
+    lab.run()              run now, synchronously, redraw, return Results
+    lab.wait()             do the pending live re-run now (headless code calls this after set)
+    lab.add_fault(at_ms, action="crash", target="leader"), lab.clear_faults()   and re-run
+
+Headless: nothing waits for a browser. Live re-runs go through the kernel's asyncio loop
+when there is one and a daemon timer thread otherwise; `lab.wait()` makes them happen now.
+The previous charts stay on screen until the new Results are drawn; runs longer than half
+a second show a progress bar.
+"""
+
+from replab.lab.controls import TEACHING_RANGES, control_for, teaching_range
+from replab.lab.faults import FAULT_BUTTONS
+from replab.lab.lab import DEFAULT_CHARTS, DEFAULT_CONTROLS, DEFAULT_SUMMARY, Lab
+
+__all__ = ["DEFAULT_CHARTS", "DEFAULT_CONTROLS", "DEFAULT_SUMMARY", "FAULT_BUTTONS", "Lab", "TEACHING_RANGES",
+           "control_for", "teaching_range"]

@@ -1,0 +1,276 @@
+"""The Lab: controls bound to a Scenario, a run, and charts redrawn in place from the Results."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Iterable, Mapping
+
+import ipywidgets as widgets
+import plotly.graph_objects as go
+
+from replab import plots
+from replab.lab.controls import control_for, narrow_to_valid, widen_to
+from replab.lab.faults import DEFAULT_BUTTONS, FaultPanel
+from replab.lab.running import Debouncer, simulate
+from replab.results import SUMMARY_DOC, Results
+from replab.scenario import Scenario, ScenarioError
+
+DEFAULT_CONTROLS = ("topology.followers", "workload.write_ratio", "replication.ack")
+DEFAULT_CHARTS = ("latency", "throughput", "lag", "topology")
+DEFAULT_SUMMARY = ("operations", "availability", "throughput_per_s", "refused", "failed", "read_p50_ms",
+                   "read_p99_ms", "write_p50_ms", "write_p99_ms", "stale_read_rate", "writes_acked",
+                   "lost_acked_writes", "read_only_ms", "failover_ms", "mean_lag_ms", "max_lag_ms")
+DEFAULT_DEBOUNCE_S = 0.15  # live re-runs start this long after the last control change (see benchmarks/LAB_RESULTS.md)
+PROGRESS_AFTER_S = 0.5  # show the progress bar once a run has taken this long
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "–"
+        return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+class Lab:
+    """Controls for some Scenario fields, charts of the latest run, and a summary table.
+
+    Lab(scenario, controls=DEFAULT_CONTROLS, charts=DEFAULT_CHARTS, faults=False, live=True,
+        summary=DEFAULT_SUMMARY, debounce_s=DEFAULT_DEBOUNCE_S, run=True)
+    """
+
+    def __init__(self, scenario: Scenario, controls: Iterable[str] = DEFAULT_CONTROLS,
+                 charts: Iterable[str] | Mapping[str, dict] = DEFAULT_CHARTS, faults: bool | Iterable[str] = False,
+                 live: bool = True, summary: Iterable[str] | None = DEFAULT_SUMMARY, debounce_s: float = DEFAULT_DEBOUNCE_S,
+                 run: bool = True):
+        if not isinstance(scenario, Scenario):
+            raise TypeError(f"Lab needs a Scenario, not {type(scenario).__name__}; try Scenario.preset('leader-follower')")
+        self._scenario = scenario
+        self.results: Results | None = None
+        self.previous: Results | None = None
+        self.error: str | None = None
+        self.timings: dict[str, float] = {}  # seconds of the last run: simulate, draw, total
+        self._syncing = False  # True while the Lab itself moves a control
+        self.live = widgets.Checkbox(value=live, description="live", indent=False, layout=widgets.Layout(width="70px"))
+        self.controls: dict[str, widgets.Widget] = {}
+        for path in controls:
+            widget = control_for(Scenario.field(path), scenario.get(path))
+            widget.observe(lambda change, path=path: self._on_control(path, change["new"]), names="value")
+            self.controls[path] = widget
+        charts = dict(charts) if isinstance(charts, Mapping) else {name: {} for name in charts}
+        unknown = [c for c in charts if c not in plots.FIGURES]
+        if unknown:
+            raise ValueError(f"unknown chart {unknown[0]!r}; choose from {', '.join(plots.FIGURES)}")
+        self.chart_options = charts
+        self.figures: dict[str, go.FigureWidget] = {name: go.FigureWidget() for name in charts}
+        self.summary_keys = tuple(summary) if summary is not None else tuple(SUMMARY_DOC)
+        self.run_button = widgets.Button(description="Run", icon="play", button_style="primary",
+                                         layout=widgets.Layout(width="90px"))
+        self.run_button.on_click(lambda _b: self._run_quietly())
+        self.status = widgets.Label("not run yet")
+        self.progress = widgets.FloatProgress(min=0.0, max=1.0, layout=widgets.Layout(width="160px", visibility="hidden"))
+        self.message = widgets.HTML()
+        self.summary = widgets.HTML(layout=widgets.Layout(min_width="300px"))
+        self.topology_t = None
+        if "topology" in charts:
+            self.topology_t = widgets.FloatSlider(description="topology at t (ms)", min=0.0, max=1.0, value=1.0, step=1.0,
+                                                  readout_format=".0f", continuous_update=False,
+                                                  style={"description_width": "initial"}, layout=widgets.Layout(width="95%"))
+            self.topology_t.observe(lambda _c: self._draw_topology(), names="value")
+        buttons = DEFAULT_BUTTONS if faults is True else tuple(faults) if faults else ()
+        self.fault_panel = FaultPanel(self, buttons) if buttons else None
+        self._debouncer = Debouncer(debounce_s, self._run_quietly)
+        self.widget = self._layout()
+        self._narrow_controls()
+        if run:
+            self.run()
+
+    # the public surface ----------------------------------------------------------------------
+    @property
+    def scenario(self) -> Scenario:
+        """The scenario the next run uses (the last valid one the controls described)."""
+        return self._scenario
+
+    def set(self, path: str, value: Any) -> "Lab":
+        """Change one field (moving its control if it has one); re-runs after debounce_s if live.
+
+        A value the Scenario rejects is not raised: its message shows in the Lab and in
+        `lab.error`, and the scenario keeps its last valid value.
+        """
+        try:
+            value = Scenario.field(path).coerce(value)
+        except ScenarioError as err:
+            self._show_error(err)
+            return self
+        widget = self.controls.get(path)
+        if widget is not None:
+            self._syncing = True
+            try:
+                widen_to(widget, value)
+                widget.value = value
+            finally:
+                self._syncing = False
+        self._on_control(path, value)
+        return self
+
+    def run(self) -> Results | None:
+        """Run the current scenario now, synchronously, and redraw; returns the Results."""
+        self._debouncer.cancel()
+        return self._run_now(raise_errors=True)
+
+    def wait(self) -> Results | None:
+        """Do a pending live re-run now (or wait for one in progress); returns the latest Results."""
+        self._debouncer.flush()
+        return self.results
+
+    def add_fault(self, at_ms: float, action: str = "crash", target: str = "leader") -> "Lab":
+        """Schedule a fault ({at_ms, action, target}) in the scenario and re-run now."""
+        events = [f.to_dict() for f in self._scenario.faults.events] + [
+            {"at_ms": at_ms, "action": action, "target": target}]
+        if self._change("faults.events", events):
+            self._debouncer.cancel()
+            self._run_quietly()
+        return self
+
+    def clear_faults(self) -> "Lab":
+        """Remove every scheduled fault and re-run now."""
+        if self._change("faults.events", []):
+            self._debouncer.cancel()
+            self._run_quietly()
+        return self
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    # reacting to controls --------------------------------------------------------------------
+    def _on_control(self, path: str, value: Any) -> None:
+        if self._syncing:
+            return
+        if self._change(path, value) and self.live.value:
+            self.status.value = "will re-run…"
+            self._debouncer.trigger()
+
+    def _change(self, path: str, value: Any) -> bool:
+        """Take a new value into the scenario; False (and the message shown) if it is rejected."""
+        try:
+            self._scenario = self._scenario.replace(**{path: value})
+        except ScenarioError as err:
+            self._show_error(err)
+            return False
+        self._show_error(None)
+        self._narrow_controls()
+        if self.fault_panel is not None:
+            self.fault_panel.refresh()
+        return True
+
+    def _narrow_controls(self) -> None:
+        self._syncing = True
+        try:
+            for path, widget in self.controls.items():
+                narrow_to_valid(widget, Scenario.field(path), self._scenario)
+        finally:
+            self._syncing = False
+
+    def _show_error(self, err: Exception | None) -> None:
+        self.error = None if err is None else str(err)
+        self.message.value = "" if err is None else (
+            f"<div style='color:#b00020'><b>Not accepted:</b> {_escape(self.error)}</div>")
+
+    # running and drawing ---------------------------------------------------------------------
+    def _run_quietly(self) -> None:
+        """A run started by a widget: errors are shown in the Lab, never raised into the kernel log."""
+        self._run_now(raise_errors=False)
+
+    def _run_now(self, raise_errors: bool) -> Results | None:
+        scenario = self._scenario
+        started = time.perf_counter()
+        self.status.value = "running…"
+        self.run_button.disabled = True
+
+        def progress(fraction: float) -> None:
+            if time.perf_counter() - started >= PROGRESS_AFTER_S:
+                self.progress.layout.visibility = "visible"
+                self.progress.value = fraction
+
+        try:
+            results = simulate(scenario, progress)
+        except Exception as err:  # a model failure: say so in the Lab, keep the old charts
+            self.error = f"run failed: {type(err).__name__}: {err}"
+            self.message.value = f"<div style='color:#b00020'><b>{_escape(self.error)}</b></div>"
+            self.status.value = "run failed"
+            if raise_errors:
+                raise
+            return None
+        finally:
+            self.run_button.disabled = False
+            self.progress.layout.visibility = "hidden"
+        simulated = time.perf_counter()
+        self.previous, self.results = self.results, results
+        self.redraw()
+        done = time.perf_counter()
+        self.timings = {"simulate_s": simulated - started, "draw_s": done - simulated, "total_s": done - started}
+        self.status.value = (f"{results.summary['operations']:,} operations in {results.scenario.duration_ms / 1000:g} s "
+                             f"simulated; ran in {done - started:.2f} s")
+        return results
+
+    def redraw(self) -> None:
+        """Write the latest Results into every chart (in place) and the summary table."""
+        results = self.results
+        if results is None:
+            return
+        for name, fig in self.figures.items():
+            if name == "topology":
+                self._reset_topology_slider()
+                self._draw_topology()
+            else:
+                plots.FIGURES[name](results, fig=fig, **self.chart_options[name])
+        self.summary.value = self._summary_html()
+        if self.fault_panel is not None:
+            self.fault_panel.refresh()
+
+    def _reset_topology_slider(self) -> None:
+        slider, end = self.topology_t, float(self.results.timeline["t_ms"].max())
+        at_end = slider.value >= slider.max
+        self._syncing = True
+        try:
+            slider.max = end
+            slider.step = self.results.scenario.record.sample_ms
+            if at_end or slider.value > end:
+                slider.value = end
+        finally:
+            self._syncing = False
+
+    def _draw_topology(self) -> None:
+        if self.results is not None and not self._syncing:
+            options = dict(self.chart_options["topology"])
+            options.setdefault("t_ms", self.topology_t.value)
+            plots.topology(self.results, fig=self.figures["topology"], **options)
+
+    def _summary_html(self) -> str:
+        now, before = self.results.summary, self.previous.summary if self.previous else {}
+        rows = "".join(
+            f"<tr title='{_escape(SUMMARY_DOC.get(k, ''))}'><td>{k}</td><td style='text-align:right'>{_fmt(now[k])}</td>"
+            f"<td style='text-align:right;color:#888'>{_fmt(before[k]) if k in before else ''}</td></tr>"
+            for k in self.summary_keys if k in now)
+        return ("<table style='font-size:12px'><tr><th>metric</th><th>this run</th><th>previous</th></tr>"
+                f"{rows}</table>")
+
+    def _layout(self) -> widgets.Widget:
+        left = [widgets.HTML("<b>Scenario</b>"), *self.controls.values(),
+                widgets.HBox([self.run_button, self.live]), widgets.HBox([self.status, self.progress]), self.message]
+        if self.fault_panel is not None:
+            left.append(self.fault_panel.widget)
+        top = widgets.HBox([widgets.VBox(left, layout=widgets.Layout(width="380px")), self.summary])
+        cells = []
+        for name, fig in self.figures.items():
+            fig.layout.height = fig.layout.height or 330
+            cell = [fig] + ([self.topology_t] if name == "topology" else [])
+            cells.append(widgets.VBox(cell, layout=widgets.Layout(min_width="0")))
+        grid = widgets.GridBox(cells, layout=widgets.Layout(grid_template_columns="repeat(2, minmax(0, 1fr))",
+                                                            width="100%"))
+        return widgets.VBox([top, grid])
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("'", "&#39;")

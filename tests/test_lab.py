@@ -1,0 +1,202 @@
+"""The Lab, headless: controls follow the Scenario's rules, changes re-run, bad values are shown, not raised.
+
+FigureWidget is an anywidget; without a kernel its comm is a dummy, so all of this runs in
+plain pytest. `lab.wait()` is the documented hook that does a pending live re-run now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import ipywidgets as widgets
+import numpy as np
+import pytest
+
+from replab import Scenario, ScenarioError
+from replab.lab import TEACHING_RANGES, Lab, control_for, teaching_range
+from replab.lab.running import Debouncer
+
+SHORT = Scenario.preset("leader-follower").replace(duration_ms=1500.0)
+
+
+@pytest.fixture
+def lab():
+    return Lab(SHORT, faults=True)
+
+
+def test_controls_are_built_from_the_field_rules(lab):
+    followers, write_ratio, ack = (lab.controls[p] for p in ("topology.followers", "workload.write_ratio",
+                                                             "replication.ack"))
+    assert isinstance(followers, widgets.IntSlider) and (followers.max, followers.value) == (12, 3)
+    assert followers.min == 1  # reads go to followers in this preset, so 0 followers is refused
+    assert isinstance(write_ratio, widgets.FloatSlider)
+    assert (write_ratio.min, write_ratio.max, write_ratio.value) == (0.0, 1.0, 0.2)
+    assert isinstance(ack, widgets.Dropdown) and list(ack.options) == ["async", "semi-sync", "sync"]
+    assert "followers of the leader" in followers.tooltip and "from 0 to 32" in followers.tooltip
+
+
+def test_every_kind_of_field_gets_its_widget():
+    field = Scenario.field
+    assert isinstance(control_for(field("failover.promote"), True), widgets.Checkbox)
+    assert isinstance(control_for(field("seed"), 7), widgets.BoundedIntText)
+    rate = control_for(field("workload.rate_per_s"), 2000.0)
+    assert (rate.min, rate.max, rate.step) == (100.0, 20_000.0, 100.0)  # not up to the 1e7 the model allows
+    dist = control_for(field("service.read.dist"), "exponential")
+    assert list(dist.options) == ["constant", "exponential", "lognormal"]
+    wide = control_for(field("topology.followers"), 20)  # a valid value beyond the teaching range
+    assert wide.max == 20 and wide.value == 20
+    with pytest.raises(ScenarioError, match="fault buttons"):
+        control_for(field("faults.events"), ())
+
+
+def test_every_slider_range_is_inside_the_validation_range():
+    numeric = [f for f in Scenario.fields() if f.kind in ("int", "float")]
+    assert set(TEACHING_RANGES) <= {f.path for f in numeric}
+    for field in numeric:
+        low, high, step = teaching_range(field)
+        assert field.coerce(low) == low and field.coerce(high) == high, field.path
+        assert 0 < step <= high - low, field.path
+
+
+def test_cross_field_rules_narrow_the_controls():
+    lab = Lab(SHORT.replace(**{"replication.reads": "any", "topology.followers": 0}),
+              controls=["topology.followers", "replication.ack", "replication.reads"], charts=[], live=False, run=False)
+    assert lab.controls["topology.followers"].min == 0
+    assert list(lab.controls["replication.ack"].options) == ["async", "sync"]  # semi-sync needs a follower
+    assert list(lab.controls["replication.reads"].options) == ["leader", "any"]
+    lab.set("topology.followers", 2)
+    assert list(lab.controls["replication.ack"].options) == ["async", "semi-sync", "sync"]
+    lab.set("replication.ack", "semi-sync")
+    assert lab.controls["topology.followers"].min == 1 and lab.error is None
+
+
+def test_changing_a_control_reruns_and_redraws_in_place(lab):
+    figure = lab.figures["lag"]
+    traces_before = len(figure.data)
+    latency = lab.figures["latency"].data[0]
+    x_before = np.array(latency.x)
+    lab.controls["topology.followers"].value = 5  # what a student's slider does
+    assert lab.results.scenario.topology.followers == 3  # the old result stays until the new one is ready
+    results = lab.wait()
+    assert results.scenario.topology.followers == 5 and lab.scenario == results.scenario
+    assert len(figure.data) == traces_before + 2  # two more followers, two more lag curves
+    assert lab.figures["latency"].data[0] is latency  # same trace object, new numbers
+    assert not np.array_equal(np.array(latency.x), x_before)
+    assert "<td>operations</td>" in lab.summary.value
+    assert lab.previous.scenario.topology.followers == 3
+
+
+def test_live_off_waits_for_an_explicit_run():
+    lab = Lab(SHORT, live=False, charts=["throughput"])
+    first = lab.results
+    lab.set("workload.write_ratio", 0.5)
+    assert lab.wait() is first  # nothing pending: not live
+    results = lab.run()
+    assert results.scenario.workload.write_ratio == 0.5
+    assert lab.figures["throughput"].data[0].y is not None
+
+
+def test_a_forced_bad_value_is_shown_not_raised(lab):
+    lab.set("topology.followers", 99)
+    assert lab.error == "topology.followers = 99: must be an integer from 0 to 32"
+    assert "must be an integer from 0 to 32" in lab.message.value
+    assert lab.scenario.topology.followers == 3
+    slider = lab.controls["workload.write_ratio"]
+    slider.max = 2.0  # someone widens the widget by hand, then pushes it past what the model allows
+    slider.value = 1.5
+    assert lab.error == "workload.write_ratio = 1.5: must be a number from 0 to 1"
+    assert lab.scenario.workload.write_ratio == 0.2
+    lab.set("replication.ack", "quorum")
+    assert "must be one of 'async', 'semi-sync', 'sync'" in lab.error
+    lab.set("workload.write_ratio", 0.3)
+    assert lab.error is None and lab.message.value == ""
+
+
+def test_the_crash_button_adds_a_crash_and_the_run_shows_it(lab):
+    panel = lab.fault_panel
+    panel.times["crash-leader"].value = 600.0
+    panel.buttons["crash-leader"].click()
+    assert [f.to_dict() for f in lab.scenario.faults.events] == [{"at_ms": 600.0, "action": "crash", "target": "leader"}]
+    events = lab.results.events
+    assert list(events["kind"])[:2] == ["crash", "detect"] and events["t_ms"].iloc[0] == 600.0
+    assert events["target"].iloc[0] == "node0"
+    assert "crash leader at 600 ms" in panel.listing.value
+    assert panel.targets["recover"].value == "node0"  # recover offers the node that went down
+    panel.times["recover"].value = 1200.0
+    panel.buttons["recover"].click()
+    assert ("recover", "node0") in set(zip(lab.results.events["kind"], lab.results.events["target"]))
+    panel.buttons["clear"].click()
+    assert lab.scenario.faults.events == () and len(lab.results.events) == 0
+
+
+def test_a_fault_time_past_the_run_is_refused_with_the_message(lab):
+    lab.add_fault(5000.0)
+    assert "faults.events[0].at_ms = 5000.0: must be within the run" in lab.error
+    assert lab.scenario.faults.events == ()
+
+
+def test_topology_time_slider_replays_the_state(lab):
+    lab.add_fault(600.0)
+    slider = lab.topology_t
+    assert slider.value == slider.max == lab.results.timeline["t_ms"].max()
+    slider.value = 500.0
+    nodes = [t for t in lab.figures["topology"].data if t.name == "nodes"][0]
+    assert nodes.text[0] == "node0<br>leader"
+    slider.value = 1500.0
+    assert nodes.text[0] == "node0<br>DOWN"
+
+
+def test_a_lab_displays_itself_as_its_widget(lab):
+    bundle = lab._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == lab.widget.model_id
+    assert set(lab.figures) == {"latency", "throughput", "lag", "topology"}
+
+
+def test_unknown_chart_or_fault_button_is_named():
+    with pytest.raises(ValueError, match="unknown chart 'pie'"):
+        Lab(SHORT, charts=["pie"], run=False)
+    with pytest.raises(ValueError, match="unknown fault button 'explode'"):
+        Lab(SHORT, faults=["explode"], run=False)
+
+
+def test_debouncer_runs_once_after_a_burst_on_a_timer_thread():
+    calls = []
+    debouncer = Debouncer(0.05, lambda: calls.append(threading.current_thread().name))
+    for _ in range(5):
+        debouncer.trigger()
+    time.sleep(0.3)
+    assert len(calls) == 1 and calls[0] != threading.main_thread().name
+    debouncer.trigger()
+    assert debouncer.flush() and len(calls) == 2 and not debouncer.pending
+
+
+def test_debouncer_uses_the_running_event_loop_as_in_a_kernel():
+    calls = []
+
+    async def kernel():
+        debouncer = Debouncer(0.05, lambda: calls.append(threading.current_thread().name))
+        debouncer.trigger()
+        debouncer.trigger()
+        await asyncio.sleep(0.2)
+
+    asyncio.run(kernel())
+    assert calls == [threading.main_thread().name]
+
+
+def test_a_lab_in_a_headless_kernel_reruns_on_its_own():
+    """In a real kernel with no browser: display, move a control, and the loop re-runs it."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    cells = [
+        "from replab import Scenario\nfrom replab.lab import Lab\n"
+        "lab = Lab(Scenario.preset('leader-follower').replace(duration_ms=1000.0))\nlab",
+        "lab.controls['topology.followers'].value = 4",
+        "import time; time.sleep(0.5)",  # past the debounce; the kernel runs it once this cell ends
+        "pass",
+        "print(lab.results.scenario.topology.followers, len(lab.figures['lag'].data), lab.error)",
+    ]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nbclient.NotebookClient(notebook, timeout=60, kernel_name="python3").execute()
+    assert notebook.cells[-1].outputs[0]["text"] == "4 5 None\n"

@@ -1,0 +1,181 @@
+"""Plots are checked by their data: every number on a chart is recomputed here from the frames."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from replab import Scenario, plots, run
+
+
+@pytest.fixture(scope="module")
+def calm():
+    """Leader and three followers, 1.5 s, no faults."""
+    return run(Scenario.preset("leader-follower").replace(duration_ms=1500.0))
+
+
+@pytest.fixture(scope="module")
+def failover():
+    """The leader crashes at 1000 ms; detected at 1200, a follower promoted at 1400."""
+    return run(Scenario.preset("leader-follower").replace(**{
+        "duration_ms": 2000.0, "failover.detection_ms": 200.0, "failover.promotion_ms": 200.0,
+        "faults.events": [{"at_ms": 1000.0, "action": "crash", "target": "leader"}]}))
+
+
+def by_name(fig, name):
+    (trace,) = [t for t in fig.data if t.name == name]
+    return trace
+
+
+def test_latency_cdf_is_the_empirical_cdf_of_served_latencies(calm):
+    fig = plots.latency_cdf(calm, max_points=10**9)
+    served = calm.requests[calm.requests["outcome"] == "served"]
+    reads = np.sort(served.loc[served["op"] == "read", "latency_ms"].to_numpy())
+    curve = fig.data[0]
+    assert curve.name.startswith("read")
+    np.testing.assert_allclose(curve.x, reads)
+    np.testing.assert_allclose(curve.y, np.arange(1, len(reads) + 1) / len(reads))
+    marks = fig.data[1]
+    np.testing.assert_allclose(marks.x, [calm.summary["read_p50_ms"], calm.summary["read_p95_ms"],
+                                         calm.summary["read_p99_ms"]])
+    assert list(marks.y) == [0.5, 0.95, 0.99]
+    np.testing.assert_allclose(fig.data[3].x, [calm.summary[f"write_{p}_ms"] for p in ("p50", "p95", "p99")])
+
+
+def test_latency_cdf_thins_to_max_points_but_keeps_exact_points(calm):
+    fig = plots.latency_cdf(calm, max_points=50)
+    served = calm.requests[calm.requests["outcome"] == "served"]
+    reads = np.sort(served.loc[served["op"] == "read", "latency_ms"].to_numpy())
+    x, y = np.asarray(fig.data[0].x), np.asarray(fig.data[0].y)
+    assert len(x) == 50 and x[0] == reads[0] and x[-1] == reads[-1] and y[-1] == 1.0
+    ranks = np.rint(y * len(reads)).astype(int) - 1  # every point is (sorted[k], (k + 1) / n)
+    np.testing.assert_allclose(x, reads[ranks])
+
+
+def test_throughput_counts_each_operation_once_in_its_start_bin(failover):
+    fig = plots.throughput_timeline(failover, bin_ms=100.0)
+    req = failover.requests
+    for outcome in ("served", "refused", "failed"):
+        starts = req.loc[req["outcome"] == outcome, "start_ms"].to_numpy()
+        expected = np.bincount((starts // 100).astype(int), minlength=20)[:20] / 0.1  # per second
+        np.testing.assert_allclose(by_name(fig, outcome).y, expected)
+    assert sum(by_name(fig, o).y.sum() * 0.1 for o in ("served", "refused", "failed")) == pytest.approx(len(req))
+    np.testing.assert_allclose(by_name(fig, "served").x, np.arange(50.0, 2000.0, 100.0))
+    # availability dips after the crash and is whole again once the promoted leader takes writes
+    availability = np.array(by_name(fig, "availability").y, dtype=float)
+    assert availability[:10].min() > 0.95 > availability[10:14].min()
+    assert availability[-3:].min() > 0.95
+
+
+def test_throughput_marks_every_event_with_a_vertical_line(failover):
+    events = by_name(plots.throughput_timeline(failover), "events")
+    xs = [x for x in events.x if x is not None]
+    assert xs == [t for t in failover.events["t_ms"] for _ in (0, 1)]
+    labels = [t for t in events.text if t]
+    assert labels == ["crash node0", "detect node0", "read-only", "promote node1", "writable"]
+
+
+def test_lag_is_each_followers_sampled_lag_with_gaps_while_leader_or_down(failover):
+    fig = plots.replication_lag(failover)
+    timeline = failover.timeline
+    assert [t.name for t in fig.data] == ["node0", "node1", "node2", "node3"]
+    for trace in fig.data:
+        rows = timeline[timeline["node"] == trace.name]
+        np.testing.assert_allclose(trace.x, rows["t_ms"])
+        shown = (rows["role"] == "follower") & rows["up"]
+        expected = [v if s else None for v, s in zip(rows["lag_ms"], shown)]
+        assert list(trace.y) == expected
+    node1 = by_name(fig, "node1")  # a follower until promoted at 1400 ms, then the leader
+    t = np.asarray(node1.x)
+    assert all(v is not None for v in np.asarray(node1.y, dtype=object)[t < 1400])
+    assert all(v is None for v in np.asarray(node1.y, dtype=object)[t > 1400])
+
+
+def test_topology_shows_roles_and_up_down_at_a_given_time(failover):
+    before = plots.topology(failover, t_ms=900.0)
+    nodes = by_name(before, "nodes")
+    assert list(nodes.text) == ["node0<br>leader", "node1<br>follower", "node2<br>follower", "node3<br>follower"]
+    replication = by_name(before, "replication")
+    ends = [(x, y) for x, y, s in zip(replication.x, replication.y, replication.marker.size) if s]
+    assert sorted(ends) == [(1.0, 0.0), (2.0, 0.0), (3.0, 0.0)]  # arrowheads at the three followers
+    after = plots.topology(failover, t_ms=1500.0)
+    nodes = by_name(after, "nodes")
+    assert list(nodes.text)[:2] == ["node0<br>DOWN", "node1<br>leader"]
+    assert nodes.marker.symbol[0] == "x" and nodes.marker.color[0] == plots.ROLE_COLOURS["down"]
+    down = by_name(after, "replication (down)")
+    assert [x for x, s in zip(down.x, down.marker.size) if s] == [0.0]  # node1 -> node0, dotted
+    assert after.layout.title.text == "Topology at t = 1500 ms"
+
+
+def test_topology_draws_every_switch_and_a_crashed_one_as_down():
+    results = run(Scenario.preset("leader-follower").replace(**{
+        "duration_ms": 1000.0, "topology.switches": 2,
+        "faults.events": [{"at_ms": 500.0, "action": "crash", "target": "switch1"}]}))
+    switches = by_name(plots.topology(results), "switches")
+    assert list(switches.text) == ["switch0", "switch1 DOWN"]
+    links = by_name(plots.topology(results), "links")
+    pairs = [(links.x[i], links.x[i + 1]) for i in range(0, 12, 3)]  # node0..3 -> switch 0,1,0,1
+    assert [p[1] for p in pairs] == [switches.x[0], switches.x[1], switches.x[0], switches.x[1]]
+
+
+def test_spacetime_draws_one_arrow_per_message_with_recorded_times(calm):
+    columns, messages = plots.spacetime_messages(calm, max_requests=8)
+    chosen = calm.requests.sort_values("start_ms").head(8)
+    assert columns[-5:] == ["balancer", "node0", "node1", "node2", "node3"]
+    requests = messages[messages["kind"] == "request"]
+    assert list(requests["request_id"]) == list(chosen["request_id"])
+    np.testing.assert_allclose(requests["send_ms"], chosen["start_ms"])
+    replies = messages[messages["kind"] == "reply"].set_index("request_id")
+    np.testing.assert_allclose(replies["recv_ms"], chosen.set_index("request_id").loc[replies.index, "end_ms"])
+    writes = calm.writes[calm.writes["request_id"].isin(chosen["request_id"])]
+    write_requests = requests[requests["request_id"].isin(writes["request_id"])].set_index("request_id")
+    np.testing.assert_allclose(write_requests["recv_ms"], writes.set_index("request_id").loc[write_requests.index, "commit_ms"])
+    assert write_requests["exact"].all()
+    applies = calm.applies[calm.applies["write_id"].isin(writes["write_id"])]
+    drawn = messages[messages["kind"] == "apply"]
+    assert sorted(drawn["recv_ms"]) == sorted(applies["applied_ms"])
+    assert (messages["recv_ms"] >= messages["send_ms"]).all()  # time runs forward along every arrow
+
+    fig = plots.spacetime(calm, max_requests=8)
+    assert list(fig.layout.xaxis.ticktext) == columns
+    arrows = by_name(fig, "apply")
+    assert [y for y, s in zip(arrows.y, arrows.marker.size) if s] == list(drawn["recv_ms"])
+    assert fig.layout.yaxis.autorange == "reversed"
+
+
+def test_spacetime_of_a_failover_shows_the_crash_and_refusals(failover):
+    columns, messages = plots.spacetime_messages(failover, start_ms=1250.0, max_requests=40)
+    refused = messages[(messages["dst"] == "balancer")]
+    assert len(refused) > 0  # writes turned away at the balancer while read-only
+    fig = plots.spacetime(failover, start_ms=990.0, max_ms=20.0, max_requests=40)
+    events = by_name(fig, "events")
+    ticks = list(fig.layout.xaxis.ticktext)
+    assert list(events.text)[0] == "crash" and events.y[0] == 1000.0 and events.x[0] == ticks.index("node0")
+    # a write that reached only node1 before the crash is re-shipped by node1 once promoted
+    _, messages = plots.spacetime_messages(failover, start_ms=990.0, max_ms=20.0, max_requests=40)
+    late = messages[(messages["kind"] == "apply") & (messages["recv_ms"] > 1400.0)]
+    assert len(late) and (late["src"] == "node1").all() and (late["send_ms"] == 1400.0).all()
+    assert not late["exact"].any()
+
+
+def test_plots_fill_an_existing_figure_in_place(calm, failover):
+    for name, plot in plots.FIGURES.items():
+        fig = go.FigureWidget()
+        assert plot(calm, fig=fig) is fig
+        traces = list(fig.data)
+        plot(failover, fig=fig)
+        assert list(fig.data) == traces or name == "spacetime" and len(fig.data) == len(traces), name
+        fresh = plot(failover)
+        for mine, theirs in zip(fig.data, fresh.data):
+            assert mine.name == theirs.name
+            assert _same(mine.x, theirs.x) and _same(mine.y, theirs.y), name
+
+
+def _same(a, b) -> bool:
+    a, b = list(a if a is not None else []), list(b if b is not None else [])
+    return len(a) == len(b) and all(x == y or (x is None and y is None) or
+                                    (isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y))
+                                    for x, y in zip(a, b))
