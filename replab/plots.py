@@ -31,8 +31,8 @@ OP_COLOURS = {"read": "#1f77b4", "write": "#9467bd"}
 ROLE_COLOURS = {"leader": "#f2a900", "follower": "#4682b4", "down": "#b0b0b0"}
 PERCENTILES = (50, 95, 99)
 _TEMPLATE = "plotly_white"
-_BASE_LAYOUT = dict(height=330, margin=dict(l=55, r=20, t=45, b=45),
-                    legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0.0))
+_BASE_LAYOUT = dict(height=350, margin=dict(l=55, r=20, t=75, b=45),  # room for a legend wrapped on two rows
+                    legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0.0, font=dict(size=10)))
 
 
 def _fill(fig, traces: list[dict], layout: dict):
@@ -47,7 +47,8 @@ def _fill(fig, traces: list[dict], layout: dict):
             fig.data = []
             fig.add_traces([go.Scatter(**{k: v for k, v in spec.items() if k != "type"}) for spec in traces])
             fig.update_layout(template=_TEMPLATE)  # costly to re-apply (deep copies), so only when new
-        fig.update_layout({**_BASE_LAYOUT, **layout})
+        title = {"y": 0.98, "yanchor": "top", "x": 0.02, "xanchor": "left", **layout.pop("title", {})}
+        fig.update_layout({**_BASE_LAYOUT, **layout, "title": title})  # title above the legend row
     return fig
 
 
@@ -178,7 +179,7 @@ def latency_cdf(results: Results, max_points: int = 1000, fig=None):
     The percentile markers use numpy's default (linear) percentile, as the summary does.
     """
     served = results.requests[results.requests["outcome"] == "served"]
-    traces, notes = [], []
+    traces = []
     for op in ("read", "write"):
         latency = served.loc[served["op"] == op, "latency_ms"].to_numpy()
         x, y = ecdf(latency, max_points)
@@ -188,12 +189,10 @@ def latency_cdf(results: Results, max_points: int = 1000, fig=None):
                            legendgroup=op, hovertemplate="%{x:.2f} ms: %{y:.1%}<extra>" + op + "</extra>"))
         traces.append(dict(name=f"{op} p50/p95/p99", x=marks, y=[p / 100 for p in PERCENTILES][:len(marks)],
                            mode="markers+text", text=[f"p{p} {m:.1f}" for p, m in zip(PERCENTILES, marks)],
-                           textposition="middle left" if op == "read" else "middle right",
+                           textposition="bottom right" if op == "read" else "middle right",
                            legendgroup=op, showlegend=False,
                            marker=dict(color=colour, size=9, symbol="diamond")))
-        if len(latency):
-            notes.append(f"{op} p99 {marks[-1]:.1f} ms")
-    layout = dict(title=dict(text="Latency of served operations" + (" — " + ", ".join(notes) if notes else "")),
+    layout = dict(title=dict(text="Latency of served operations"),
                   xaxis=dict(title=dict(text="latency, ms"), rangemode="tozero"),
                   yaxis=dict(title=dict(text="fraction of operations ≤ x"), range=[0, 1.05]))
     return _fill(fig, traces, layout)

@@ -84,7 +84,7 @@ def test_changing_a_control_reruns_and_redraws_in_place(lab):
     assert len(figure.data) == traces_before + 2  # two more followers, two more lag curves
     assert lab.figures["latency"].data[0] is latency  # same trace object, new numbers
     assert not np.array_equal(np.array(latency.x), x_before)
-    assert "<td>operations</td>" in lab.summary.value
+    assert ">operations</td>" in lab.summary.value
     assert lab.previous.scenario.topology.followers == 3
 
 

@@ -23,6 +23,7 @@ DEFAULT_SUMMARY = ("operations", "availability", "throughput_per_s", "refused", 
                    "lost_acked_writes", "read_only_ms", "failover_ms", "mean_lag_ms", "max_lag_ms")
 DEFAULT_DEBOUNCE_S = 0.15  # live re-runs start this long after the last control change (see benchmarks/LAB_RESULTS.md)
 PROGRESS_AFTER_S = 0.5  # show the progress bar once a run has taken this long
+CHART_WIDTH_PX = 420  # two charts side by side in JupyterLab's notebook width, one when narrower
 
 
 def _fmt(value: Any) -> str:
@@ -68,7 +69,7 @@ class Lab:
         self.run_button = widgets.Button(description="Run", icon="play", button_style="primary",
                                          layout=widgets.Layout(width="90px"))
         self.run_button.on_click(lambda _b: self._run_quietly())
-        self.status = widgets.Label("not run yet")
+        self.status = widgets.HTML("not run yet", layout=widgets.Layout(width="210px"))
         self.progress = widgets.FloatProgress(min=0.0, max=1.0, layout=widgets.Layout(width="160px", visibility="hidden"))
         self.message = widgets.HTML()
         self.summary = widgets.HTML(layout=widgets.Layout(min_width="300px"))
@@ -210,8 +211,8 @@ class Lab:
         self.redraw()
         done = time.perf_counter()
         self.timings = {"simulate_s": simulated - started, "draw_s": done - simulated, "total_s": done - started}
-        self.status.value = (f"{results.summary['operations']:,} operations in {results.scenario.duration_ms / 1000:g} s "
-                             f"simulated; ran in {done - started:.2f} s")
+        self.status.value = (f"{results.summary['operations']:,} operations, {results.scenario.duration_ms / 1000:g} s "
+                             f"simulated, in {done - started:.2f} s")
         return results
 
     def redraw(self) -> None:
@@ -249,12 +250,14 @@ class Lab:
 
     def _summary_html(self) -> str:
         now, before = self.results.summary, self.previous.summary if self.previous else {}
+        cell = "padding:1px 8px;line-height:1.3"
         rows = "".join(
-            f"<tr title='{_escape(SUMMARY_DOC.get(k, ''))}'><td>{k}</td><td style='text-align:right'>{_fmt(now[k])}</td>"
-            f"<td style='text-align:right;color:#888'>{_fmt(before[k]) if k in before else ''}</td></tr>"
+            f"<tr title='{_escape(SUMMARY_DOC.get(k, ''))}'><td style='{cell}'>{k}</td>"
+            f"<td style='{cell};text-align:right'>{_fmt(now[k])}</td>"
+            f"<td style='{cell};text-align:right;color:#888'>{_fmt(before[k]) if k in before else ''}</td></tr>"
             for k in self.summary_keys if k in now)
-        return ("<table style='font-size:12px'><tr><th>metric</th><th>this run</th><th>previous</th></tr>"
-                f"{rows}</table>")
+        head = "".join(f"<th style='{cell}'>{h}</th>" for h in ("metric", "this run", "previous"))
+        return f"<table style='font-size:12px;border-collapse:collapse'><tr>{head}</tr>{rows}</table>"
 
     def _layout(self) -> widgets.Widget:
         left = [widgets.HTML("<b>Scenario</b>"), *self.controls.values(),
@@ -264,10 +267,11 @@ class Lab:
         top = widgets.HBox([widgets.VBox(left, layout=widgets.Layout(width="380px")), self.summary])
         cells = []
         for name, fig in self.figures.items():
-            fig.layout.height = fig.layout.height or 330
+            # a fixed width: plotly's autosize measures the grid cell before it is laid out and overflows it
+            fig.layout.width = CHART_WIDTH_PX
             cell = [fig] + ([self.topology_t] if name == "topology" else [])
             cells.append(widgets.VBox(cell, layout=widgets.Layout(min_width="0")))
-        grid = widgets.GridBox(cells, layout=widgets.Layout(grid_template_columns="repeat(2, minmax(0, 1fr))",
+        grid = widgets.GridBox(cells, layout=widgets.Layout(grid_template_columns=f"repeat(auto-fill, minmax({CHART_WIDTH_PX + 10}px, 1fr))",
                                                             width="100%"))
         return widgets.VBox([top, grid])
 
