@@ -117,3 +117,27 @@ def test_binder_link_opens_chapter_00():
     """The link in notebooks/README.md opens JupyterLab (labpath) on chapter 00."""
     text = (ROOT / "notebooks" / "README.md").read_text()
     assert BINDER_URL.format(owner="OWNER") in text
+
+
+def test_repo2docker_dockerfile_installs_the_requirements_from_the_repo(tmp_path):
+    """What mybinder.org would build, read from `jupyter-repo2docker --no-build` (no docker needed).
+
+    Optional: repo2docker is not a test dependency; put jupyter-repo2docker on PATH (e.g.
+    `python -m venv /tmp/r2d && /tmp/r2d/bin/pip install jupyter-repo2docker`, then
+    PATH=/tmp/r2d/bin:$PATH) to run it.
+    """
+    repo2docker = shutil.which("jupyter-repo2docker")
+    if repo2docker is None:
+        pytest.skip("jupyter-repo2docker is not on PATH (optional; see this test's docstring)")
+    repo = tmp_path / "repo"
+    _tracked_copy(repo)
+    done = subprocess.run([repo2docker, "--no-build", "--debug", "--user-id", "1000", "--user-name", "jovyan",
+                           str(repo)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = done.stdout + done.stderr
+    major, minor = _runtime_version()
+    assert f"python={major}.{minor}" in text, "runtime.txt's Python is the image's"
+    copy_repo = text.index("src/ ${REPO_DIR}/")
+    install = text.index('pip install --no-cache-dir -r "binder/requirements.txt"')
+    assert copy_repo < install, "the requirements (with '.') are installed after the whole repo is copied"
+    assert "--chown=1000:1000 src/ ${REPO_DIR}/" in text, "the repo is owned by the user who runs pip"
