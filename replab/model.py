@@ -7,6 +7,9 @@ into frames. `step()` advances one timeline sample interval, so Mesa-style stepp
 
 from __future__ import annotations
 
+import time
+from typing import Callable
+
 import mesa
 
 from replab.agents import ClientSession, DataNode, FailoverController, LoadBalancer, Switch
@@ -99,6 +102,7 @@ class ReplicationModel(mesa.Model):
         """The node has an answer for `op`: it travels back through the load balancer."""
         if op.done:
             return
+        op.answered = now
         net = self.network
         to_balancer = net.latency_ms(node.host, self.balancer.host)
         to_client = net.latency_ms(self.balancer.host, self.client_host)
@@ -117,6 +121,7 @@ class ReplicationModel(mesa.Model):
 
     def refuse(self, now: float, op, reason: int) -> None:
         """The load balancer declines `op` (read-only mode, no replica): the client hears at once."""
+        op.arrived = op.answered = now
         to_client = self.network.latency_ms(self.balancer.host, self.client_host)
         self.network.messages_sent += 1
         if to_client is None:
@@ -216,11 +221,25 @@ class ReplicationModel(mesa.Model):
         self._last_sample_ms = now
 
 
-def run(scenario: Scenario):
-    """Run one scenario to the end and return its Results."""
+def run(scenario: Scenario, progress: Callable[[float], None] | None = None, every_s: float = 0.1):
+    """Run one scenario to the end and return its Results.
+
+    `progress(fraction)`, if given, is called at most every `every_s` seconds of wall time
+    with the share of simulated time done (0 to 1); it does not change the results.
+    """
     from replab.results import Results
 
     if not isinstance(scenario, Scenario):
         raise TypeError(f"replab.run needs a Scenario, not {type(scenario).__name__}; "
                         "build one with Scenario.preset(name), Scenario.load(path) or Scenario(**fields)")
-    return Results.from_model(ReplicationModel(scenario).run())
+    model = ReplicationModel(scenario)
+    if progress is None:
+        model.run()
+    else:
+        last = time.perf_counter()
+        while model.running:
+            model.step()
+            if time.perf_counter() - last >= every_s:
+                last = time.perf_counter()
+                progress(min(1.0, model.now / model.end_ms))
+    return Results.from_model(model)

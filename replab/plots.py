@@ -283,46 +283,39 @@ def spacetime_messages(results: Results, start_ms: float = 0.0, max_ms: float | 
     """Columns (sessions 'sN', balancer, nodes) and one row per message: kind, src, dst, send_ms, recv_ms.
 
     Chosen: the first `max_requests` operations starting in [start_ms, start_ms + max_ms],
-    and the applies of their writes. Recorded times: a request leaves its client at
-    start_ms; a write reaches the leader's log at commit_ms; its replicas apply it at
-    applied_ms; a reply reaches the client at end_ms. Not recorded: when a read was
-    served, so its turn is drawn at the midpoint of start and end (`exact` False); a
-    refused operation turns at the balancer, drawn the same way; a failed one gets no reply
-    and its request is drawn arriving after the run's median one-way time of served reads.
-    A write applied only after a later promotion was re-shipped by the promoted leader: its
-    apply is drawn from that leader at the promotion time (`exact` False).
+    and the replication of their writes. Every time is recorded by the model: a request
+    leaves its client at start_ms and reaches its node (or the balancer that refused it)
+    at arrived_ms; the answer leaves at answered_ms and reaches the client at end_ms; an
+    entry leaves its sender at sent_ms and reaches a replica at received_ms. Requests go
+    through the balancer, drawn as one arrow. A request that never arrived (its node was
+    down, a switch dropped it) is a short 'lost' stub (`exact` False: where it was lost is
+    not recorded); a failed operation gets no reply. Entries re-applied from a relay log
+    after a crash were received before it and are not drawn.
     """
     req = results.requests
     chosen = req[(req["start_ms"] >= start_ms) & ((req["start_ms"] <= start_ms + max_ms) if max_ms else True)]
     chosen = chosen.sort_values("start_ms", kind="stable").head(max_requests)
-    commits = results.writes.set_index("request_id")["commit_ms"]
-    served_reads = req[(req["outcome"] == "served") & (req["op"] == "read")]
-    one_way = float(served_reads["latency_ms"].median() / 2) if len(served_reads) else 0.5
     sessions = sorted(set(chosen["session"].tolist()))
     nodes = [str(n) for n in req["node"].cat.categories]
     columns = [f"s{s}" for s in sessions] + ["balancer"] + nodes
+    reached = req.loc[req["arrived_ms"].notna()]
+    stub_ms = float((reached["arrived_ms"] - reached["start_ms"]).median() / 2) if len(reached) else 0.5
     rows = []
     for r in chosen.itertuples(index=False):
         client, server = f"s{r.session}", ("balancer" if pd.isna(r.node) else str(r.node))
-        commit = commits.get(r.request_id, np.nan) if r.op == "write" else np.nan
-        exact = not math.isnan(commit)
-        if r.outcome == "failed":
-            turn = commit if exact else r.start_ms + one_way
-        else:
-            turn = commit if exact else (r.start_ms + r.end_ms) / 2
-        rows.append(("request", client, server, r.start_ms, turn, exact, r.request_id, f"{r.op} key {r.key}"))
+        what = f"{r.op} key {r.key}"
+        if math.isnan(r.arrived_ms):
+            rows.append(("lost", client, server, r.start_ms, r.start_ms + stub_ms, False, r.request_id, what))
+            continue
+        rows.append(("request", client, server, r.start_ms, r.arrived_ms, True, r.request_id, what))
         if r.outcome != "failed":
-            rows.append(("reply", server, client, turn, r.end_ms, exact, r.request_id, f"{r.outcome} {r.reason}".strip()))
+            rows.append(("reply", server, client, r.answered_ms, r.end_ms, True, r.request_id,
+                         f"{r.outcome} {r.reason}".strip()))
     writes = results.writes[results.writes["request_id"].isin(chosen["request_id"])]
-    applies = results.applies.merge(writes[["write_id", "request_id", "leader", "commit_ms"]], on="write_id")
-    promotions = results.events.loc[results.events["kind"] == "promote", ["t_ms", "target"]].to_numpy().tolist()
-    for a in applies.itertuples(index=False):
-        sender, sent, exact = str(a.leader), a.commit_ms, True
-        for t, promoted in promotions:  # applied only after a failover: the new leader re-shipped it
-            if a.commit_ms < t <= a.applied_ms:
-                sender, sent, exact = str(promoted), t, False
-        if str(a.node) != sender:
-            rows.append(("apply", sender, str(a.node), sent, a.applied_ms, exact, a.request_id, f"write {a.write_id}"))
+    applies = results.applies.merge(writes[["write_id", "request_id"]], on="write_id")
+    for a in applies[applies["sent_ms"].notna()].itertuples(index=False):
+        rows.append(("apply", str(a.sender), str(a.node), a.sent_ms, a.received_ms, True, a.request_id,
+                     f"write {a.write_id}, applied at {a.applied_ms:.3f} ms"))
     messages = pd.DataFrame(rows, columns=["kind", "src", "dst", "send_ms", "recv_ms", "exact", "request_id", "what"])
     return columns, messages
 
@@ -340,14 +333,15 @@ def spacetime(results: Results, start_ms: float = 0.0, max_ms: float | None = No
     traces = [dict(name="processes", x=[v for c in columns for v in (col_x[c], col_x[c], None)],
                    y=[v for _ in columns for v in (start_ms, end, None)], mode="lines",
                    line=dict(color="#dddddd", width=1), hoverinfo="skip", showlegend=False)]
-    styles = {"request": ("#1f77b4", "solid"), "reply": ("#2ca02c", "solid"), "apply": ("#9467bd", "dash")}
+    styles = {"request": ("#1f77b4", "solid"), "reply": ("#2ca02c", "solid"), "apply": ("#9467bd", "dash"),
+              "lost": ("#d62728", "dot")}
     for kind, (colour, dash) in styles.items():
         part = messages[messages["kind"] == kind]
         spec = _arrows([(col_x[s], t0, col_x[d], t1) for s, d, t0, t1 in
                         zip(part["src"], part["dst"], part["send_ms"], part["recv_ms"])])
         hover = [v for w, t0, t1, ex in zip(part["what"], part["send_ms"], part["recv_ms"], part["exact"])
                  for v in (f"{kind}: {w}<br>sent {t0:.3f} ms", f"{kind}: {w}<br>received {t1:.3f} ms"
-                           + ("" if ex else " (drawn, not recorded)"), None)]
+                           + ("" if ex else " (lost on the way; drawn, not recorded)"), None)]
         spec["marker"]["color"] = colour
         traces.append(dict(name=kind, line=dict(color=colour, dash=dash, width=1.5), hovertext=hover,
                            hoverinfo="text", **spec))

@@ -25,13 +25,15 @@ class Recorder:
         self.req_key, self.req_node = array("q"), array("h")
         self.req_start, self.req_end = array("d"), array("d")
         self.req_outcome, self.req_reason, self.req_version = array("b"), array("b"), array("q")
+        self.req_arrived, self.req_answered = array("d"), array("d")
         # writes: row i is write_id i + 1, appended at commit, updated at ack and loss
         self.w_request, self.w_session, self.w_key = array("q"), array("i"), array("q")
         self.w_leader, self.w_term, self.w_index = array("h"), array("i"), array("q")
         self.w_commit, self.w_ack = array("d"), array("d")
         self.w_lost, self.w_lost_ms = array("b"), array("d")
-        # applies: one row per replica that applied a write
+        # applies: one row per replica that applied a write, with where it came from
         self.a_write, self.a_node, self.a_ms = array("q"), array("h"), array("d")
+        self.a_sender, self.a_sent_ms, self.a_received_ms = array("h"), array("d"), array("d")
         # timeline samples and events are few: plain rows
         self.samples: list[tuple] = []
         self.events: list[tuple[float, str, str, str]] = []
@@ -47,6 +49,8 @@ class Recorder:
         self.req_outcome.append(outcome)
         self.req_reason.append(reason)
         self.req_version.append(version)
+        self.req_arrived.append(op.arrived)
+        self.req_answered.append(op.answered)
 
     def commit(self, write_id: int, op, leader: int, term: int, index: int, at_ms: float) -> None:
         self.w_request.append(op.id)
@@ -67,10 +71,13 @@ class Recorder:
         self.w_lost[write_id - 1] = reason
         self.w_lost_ms[write_id - 1] = at_ms
 
-    def apply(self, write_id: int, node: int, at_ms: float) -> None:
+    def apply(self, write_id: int, node: int, at_ms: float, received_ms: float, origin: tuple[int, float]) -> None:
         self.a_write.append(write_id)
         self.a_node.append(node)
         self.a_ms.append(at_ms)
+        self.a_received_ms.append(received_ms)
+        self.a_sender.append(origin[0])
+        self.a_sent_ms.append(origin[1])
 
     def event(self, at_ms: float, kind: str, target: str, detail: str = "") -> None:
         self.events.append((at_ms, kind, target, detail))

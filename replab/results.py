@@ -1,9 +1,13 @@
 """Results: the tidy frames of one run and its summary.
 
 - requests: one row per client operation (session, node, key, op, start_ms, end_ms,
-  latency_ms, outcome served/refused/failed, reason, version seen or written).
+  latency_ms, outcome served/refused/failed, reason, version seen or written, and
+  arrived_ms / answered_ms: when it reached the node, or the balancer that refused it,
+  and when the answer left; NaN where it never got there).
 - writes: one row per committed write (ack_ms, replicas that applied it, lost and why).
-- applies: one row per (write, replica) with the time the replica applied it.
+- applies: one row per (write, replica): who shipped it (sender, sent_ms), when the
+  replica received it and when it applied it (NaN/empty for entries re-applied from the
+  relay log after a crash, whose receipt was before the crash).
 - timeline: per-node samples (role, up, queue, utilisation, lag in ms and in writes).
 - events: faults, detections, read-only mode, promotions.
 - sessions: per-session anomaly counts.
@@ -45,8 +49,8 @@ SUMMARY_DOC = {
     "monotonic_sessions": "sessions with at least one monotonic-read violation",
     "read_only_ms": "time within the run with writes refused for want of a leader",
     "failovers": "promotions of a follower", "failover_ms": "mean time from the leader's crash to a promotion",
-    "mean_lag_ms": "mean follower replication lag over the timeline samples",
-    "max_lag_ms": "largest follower replication lag sampled",
+    "mean_lag_ms": "mean replication lag of live followers over the timeline samples",
+    "max_lag_ms": "largest replication lag of a live follower sampled",
     "messages": "network messages sent",
 }
 
@@ -80,6 +84,9 @@ class Results:
         applies = pd.DataFrame({
             "write_id": _drain(rec, "a_write", np.int64),
             "node": _codes(_drain(rec, "a_node", np.int16), names),
+            "sender": _codes(_drain(rec, "a_sender", np.int16), names),
+            "sent_ms": _drain(rec, "a_sent_ms", np.float64),
+            "received_ms": _drain(rec, "a_received_ms", np.float64),
             "applied_ms": _drain(rec, "a_ms", np.float64),
         }, copy=False)
         writes["replicas"] = np.bincount(applies["write_id"].to_numpy(), minlength=len(writes) + 1)[1:]
@@ -147,6 +154,8 @@ def _requests_frame(rec, names: list[str]) -> pd.DataFrame:
         "outcome": _codes(_drain(rec, "req_outcome", np.int8, order), OUTCOMES),
         "reason": _codes(_drain(rec, "req_reason", np.int8, order), REASONS),
         "version": _drain(rec, "req_version", np.int64, order),
+        "arrived_ms": _drain(rec, "req_arrived", np.float64, order),
+        "answered_ms": _drain(rec, "req_answered", np.float64, order),
     }, copy=False)
 
 
@@ -247,7 +256,7 @@ def _summary(model, requests, writes, timeline, events, anomalies, sessions) -> 
         "monotonic_sessions": int((sessions["monotonic_read_violations"] > 0).sum()),
     }
     summary |= _failover_times(events, duration)
-    followers = timeline[timeline["role"] == "follower"]
+    followers = timeline[(timeline["role"] == "follower") & timeline["up"]]
     summary["mean_lag_ms"] = float(followers["lag_ms"].mean()) if len(followers) else 0.0
     summary["max_lag_ms"] = float(followers["lag_ms"].max()) if len(followers) else 0.0
     summary["messages"] = int(model.network.messages_sent)

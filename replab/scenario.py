@@ -352,7 +352,9 @@ class Scenario:
         return hash(tuple(sorted((p, repr(v)) for p, v in self._values.items())))
 
     def __repr__(self) -> str:
-        changed = {p: v for p, v in self.to_flat().items() if v != FIELDS_BY_PATH[p].coerce(FIELDS_BY_PATH[p].default)}
+        changed = {p: v for p, v in self._values.items() if v != FIELDS_BY_PATH[p].coerce(FIELDS_BY_PATH[p].default)}
+        if "faults.events" in changed:
+            changed["faults.events"] = [f.to_dict() for f in changed["faults.events"]]
         return "Scenario(" + ", ".join(f"{p}={v!r}" for p, v in changed.items()) + ")"
 
     def __reduce__(self):

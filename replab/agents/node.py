@@ -17,6 +17,9 @@ import mesa
 from replab.recorder import NODE_DOWN, NOT_LEADER, REFUSED, SERVED
 
 
+UNKNOWN_ORIGIN = (-1, float("nan"))
+
+
 class DataNode(mesa.Agent):
     """One database server; `role` is 'leader' or 'follower'."""
 
@@ -37,7 +40,7 @@ class DataNode(mesa.Agent):
         self.busy = 0
         self.applying = 0
         self.client_queue: deque = deque()  # (arrived_ms, op)
-        self.apply_queue: deque = deque()  # (arrived_ms, entry)
+        self.apply_queue: deque = deque()  # (arrived_ms, entry, (sender, sent_ms) or None)
         self.store: dict[int, int] = {}  # key -> write_id of the version visible here (0 = initial)
         # Replication position, in entries of the log: received (relay log) and applied.
         self.received = 0
@@ -54,6 +57,7 @@ class DataNode(mesa.Agent):
         if not self.up:
             self.model.fail(now, op, NODE_DOWN)
             return
+        op.arrived = now
         if op.is_write and self.role != "leader":
             # routed before a failover changed who leads: a follower must not commit
             self.model.reply(now, self, op, REFUSED, -1, NOT_LEADER)
@@ -86,24 +90,26 @@ class DataNode(mesa.Agent):
         self._next_job(now)
 
     # replicated writes --------------------------------------------------------------------
-    def enqueue_apply(self, now: float, entry) -> None:
+    def enqueue_apply(self, now: float, entry, origin: tuple[int, float] | None = None) -> None:
+        """An entry to apply arrived now; `origin` is (sending node, sent_ms) when known."""
         if self.busy < self.workers and self.applying < self.apply_concurrency:
             self._set_busy(now, self.busy + 1)
-            self._start_apply(now, entry)
+            self._start_apply(now, now, entry, origin)
         else:
-            self.apply_queue.append((now, entry))
+            self.apply_queue.append((now, entry, origin))
 
-    def _start_apply(self, now: float, entry) -> None:
+    def _start_apply(self, now: float, received_ms: float, entry, origin) -> None:
         self.applying += 1
-        self.model.calendar.schedule(now + self.apply_ms(), self._apply_done, (entry, self.incarnation))
+        job = (entry, self.incarnation, received_ms, origin)
+        self.model.calendar.schedule(now + self.apply_ms(), self._apply_done, job)
 
     def _apply_done(self, now: float, job) -> None:
-        entry, incarnation = job
+        entry, incarnation, received_ms, origin = job
         if incarnation != self.incarnation:
             return  # crashed meanwhile: the entry stays in the relay log and is re-applied
         self.applying -= 1
         self.install(entry)
-        self.model.recorder.apply(entry.write_id, self.index, now)
+        self.model.recorder.apply(entry.write_id, self.index, now, received_ms, origin)
         self.model.replication.on_applied(now, self, entry)
         self._next_job(now)
 
@@ -125,7 +131,8 @@ class DataNode(mesa.Agent):
         """A worker has finished: give it the oldest waiting job it may take, or let it idle."""
         clients, applies = self.client_queue, self.apply_queue
         if applies and self.applying < self.apply_concurrency and (not clients or applies[0][0] <= clients[0][0]):
-            self._start_apply(now, applies.popleft()[1])
+            received_ms, entry, origin = applies.popleft()
+            self._start_apply(now, received_ms, entry, origin)
         elif clients:
             self._serve(now, clients.popleft()[1])
         else:
@@ -162,10 +169,11 @@ class DataNode(mesa.Agent):
         self.link_free_ms = now  # the send queue died with the process
 
     def requeue_backlog(self, now: float, log: list) -> None:
-        """Queue the received but not yet applied entries of the relay log for applying."""
+        """Queue the received but not yet applied entries of the relay log for applying
+        (when they were received is not kept across a crash: recorded as unknown)."""
         for index in range(self.applied, min(self.received, len(log))):
             if index not in self._applied_ahead:
-                self.enqueue_apply(now, log[index])
+                self.enqueue_apply(now, log[index], UNKNOWN_ORIGIN)
 
     def rewind(self, log: list, keep: int) -> None:
         """Forget everything past the first `keep` log entries (they were discarded)."""

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import mesa
 
+NAN = float("nan")
+
 
 class Op:
     """One client operation in flight (a read or a write of one key)."""
 
-    __slots__ = ("id", "session", "is_write", "key", "start", "node", "incarnation", "done")
+    __slots__ = ("id", "session", "is_write", "key", "start", "node", "incarnation", "done", "arrived", "answered")
 
     def __init__(self, op_id: int, session: int, is_write: bool, key: int, start: float):
         self.id = op_id
@@ -24,6 +26,8 @@ class Op:
         self.node = -1  # index of the data node it was routed to, -1 before routing
         self.incarnation = -1  # the node's incarnation when service started
         self.done = False
+        self.arrived = NAN  # when it reached the node (or the balancer that refused it)
+        self.answered = NAN  # when that node or balancer sent the answer
 
 
 class ClientSession(mesa.Agent):

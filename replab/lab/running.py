@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from typing import Callable
 
-from replab.model import ReplicationModel
+from replab.model import run
 from replab.results import Results
 from replab.scenario import Scenario
 
@@ -72,16 +71,5 @@ class Debouncer:
 
 def simulate(scenario: Scenario, progress: Callable[[float], None] | None = None,
              every_s: float = 0.1) -> Results:
-    """`replab.run(scenario)`, stepped one timeline sample at a time to report progress.
-
-    `progress(fraction)` is called at most every `every_s` seconds of wall time with the
-    share of simulated time done (0-1). Same model, same steps, so the same Results.
-    """
-    model = ReplicationModel(scenario)
-    last = time.perf_counter()
-    while model.running:
-        model.step()
-        if progress is not None and time.perf_counter() - last >= every_s:
-            last = time.perf_counter()
-            progress(min(1.0, model.now / model.end_ms))
-    return Results.from_model(model)
+    """`replab.run(scenario)`, reporting the share of simulated time done to `progress`."""
+    return run(scenario, progress=progress, every_s=every_s)

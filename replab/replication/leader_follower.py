@@ -70,8 +70,8 @@ class LeaderFollower:
             entry.waiting_for = {f.index for f in followers}
             self._awaiting[write_id] = entry
 
-    def on_received(self, now: float, follower, entry: Entry, leader) -> None:
-        follower.enqueue_apply(now, entry)
+    def on_received(self, now: float, follower, entry: Entry, leader, sent_ms: float) -> None:
+        follower.enqueue_apply(now, entry, (leader.index, sent_ms))
         if self.ack == "semi-sync" and entry.op is not None:
             self.model.network.send(now, follower.host, leader.host, leader_receipt, (self, entry, leader, follower))
 
@@ -151,7 +151,7 @@ def follower_receive(now: float, message) -> None:
     if not follower.up or term != follower.term or entry.index != follower.received:
         return  # down, from a deposed leader, or a duplicate after a resync
     follower.received += 1
-    follower.model.replication.on_received(now, follower, entry, leader)
+    follower.model.replication.on_received(now, follower, entry, leader, departs)
 
 
 def leader_receipt(now: float, message) -> None:
