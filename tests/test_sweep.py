@@ -97,6 +97,19 @@ def test_serial_processes_and_dask_engines_give_the_same_rows():
     pd.testing.assert_frame_equal(without_wall_time(serial), without_wall_time(dask))
 
 
+@pytest.mark.slow
+def test_the_dask_engine_can_use_a_cluster_that_is_already_running():
+    distributed = pytest.importorskip("distributed")
+    serial = replab.sweep(BASE, grid=GRID, engine="serial", progress=False)
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        remote = replab.sweep(BASE, grid=GRID, engine="dask", address=cluster.scheduler_address, progress=False)
+        assert len(cluster.workers) == 1, "the sweep leaves someone else's cluster running"
+
+    pd.testing.assert_frame_equal(without_wall_time(serial), without_wall_time(remote))
+
+
 def test_samples_are_listed_points_and_a_grid_crosses_every_sample():
     frame = replab.sweep(BASE, samples=[{"topology.followers": 1}, {"replication.ack": "sync"}],
                          grid={"workload.write_ratio": [0.1, 0.5]}, engine="serial", progress=False)
