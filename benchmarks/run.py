@@ -2,7 +2,7 @@
 
 For three simulated durations it runs the preset (3 followers, async, 80% reads, full
 history kept) in a fresh process and reports simulated client requests per wall-clock
-second and peak memory. Each run is its own process so peak RSS belongs to that run;
+second and peak memory; other presets (a tree of relays) are measured at one duration. Each run is its own process so peak RSS belongs to that run;
 bytes per request are taken from the growth in peak RSS between the shortest and the
 longest run, which cancels the interpreter and imports.
 
@@ -19,13 +19,14 @@ import time
 from pathlib import Path
 
 DURATIONS_MS = (20_000.0, 60_000.0, 180_000.0)
+OTHER_PRESETS = ("tree",)  # measured once each, at the middle duration
 HERE = Path(__file__).resolve().parent
 
 CHILD = """
 import json, resource, sys, time
 import replab
 from replab import ReplicationModel, Results, Scenario
-scenario = Scenario.preset("leader-follower").replace(duration_ms=float(sys.argv[1]))
+scenario = Scenario.preset(sys.argv[2]).replace(duration_ms=float(sys.argv[1]))
 replab.run(scenario.replace(duration_ms=200.0))  # warm caches and lazy imports
 base_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.perf_counter()
@@ -34,14 +35,15 @@ simulated_s = time.perf_counter() - start
 results = Results.from_model(model)
 total_s = time.perf_counter() - start
 peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"duration_ms": scenario.duration_ms, "requests": len(results.requests),
+print(json.dumps({"preset": sys.argv[2], "duration_ms": scenario.duration_ms, "requests": len(results.requests),
                   "events": model.calendar.events_run, "simulate_s": simulated_s, "total_s": total_s,
                   "base_kb": base_kb, "peak_kb": peak_kb}))
 """
 
 
-def measure(duration_ms: float) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, str(duration_ms)], check=True, capture_output=True, text=True)
+def measure(duration_ms: float, preset: str = "leader-follower") -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, str(duration_ms), preset],
+                         check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -49,16 +51,17 @@ def main() -> list[dict]:
     rows = [measure(d) for d in DURATIONS_MS]
     first, last = rows[0], rows[-1]
     bytes_per_request = (last["peak_kb"] - first["peak_kb"]) * 1024 / (last["requests"] - first["requests"])
-    print(f"{'simulated s':>12}{'requests':>10}{'events':>11}{'wall s':>8}{'req/s':>10}{'events/s':>11}{'peak MB':>9}")
-    for r in rows:
+    others = [measure(DURATIONS_MS[1], preset) for preset in OTHER_PRESETS]
+    print(f"{'preset':<17}{'simulated s':>12}{'requests':>10}{'events':>11}{'wall s':>8}{'req/s':>10}{'events/s':>11}{'peak MB':>9}")
+    for r in rows + others:
         r["requests_per_s"] = r["requests"] / r["total_s"]
         r["events_per_s"] = r["events"] / r["simulate_s"]
-        print(f"{r['duration_ms'] / 1000:>12.0f}{r['requests']:>10,}{r['events']:>11,}{r['total_s']:>8.2f}"
+        print(f"{r['preset']:<17}{r['duration_ms'] / 1000:>12.0f}{r['requests']:>10,}{r['events']:>11,}{r['total_s']:>8.2f}"
               f"{r['requests_per_s']:>10,.0f}{r['events_per_s']:>11,.0f}{r['peak_kb'] / 1024:>9.1f}")
     print(f"memory per recorded request (peak RSS growth, {first['duration_ms'] / 1000:.0f} s to "
           f"{last['duration_ms'] / 1000:.0f} s): {bytes_per_request:.0f} bytes")
     record = {"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "python": platform.python_version(),
-              "machine": platform.machine(), "rows": rows, "bytes_per_request": bytes_per_request}
+              "machine": platform.machine(), "rows": rows + others, "bytes_per_request": bytes_per_request}
     with open(HERE / "history.jsonl", "a") as history:
         history.write(json.dumps(record) + "\n")
     return rows

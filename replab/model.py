@@ -17,7 +17,7 @@ from replab.engine import EventCalendar
 from replab.network import Network
 from replab.randomness import sampler, stream, uniform
 from replab.recorder import FAILED, NETWORK, REFUSED, SERVED, TIMEOUT, Recorder
-from replab.replication import LeaderFollower
+from replab.replication import LeaderFollower, ReplicaTree
 from replab.scenario import Scenario
 from replab.workload import Workload
 
@@ -45,6 +45,7 @@ class ReplicationModel(mesa.Model):
         self.client_host = self.network.attach(0)
         self.controller = FailoverController(self, scenario.failover.detection_ms,
                                              scenario.failover.promotion_ms, scenario.failover.promote)
+        self.tree = ReplicaTree(scenario.replication.fanout)
         self.replication = LeaderFollower(self, scenario.replication.ack, scenario.replication.semi_sync_k,
                                           scenario.replication.ship_ms)
         self.sessions = [ClientSession(self, i) for i in range(scenario.workload.sessions)]
@@ -56,7 +57,7 @@ class ReplicationModel(mesa.Model):
         self.leader.role = "leader"
         for node in self.nodes:
             node.term = node.synced_term = self.term
-        self.controller.publish()
+        self.controller.publish(0.0)
         self._schedule_faults(scenario)
         self.workload.begin()
         self._last_sample_ms = 0.0
@@ -144,11 +145,6 @@ class ReplicationModel(mesa.Model):
         if self.workload.closed:
             self.sessions[op.session].think_then_send(end)
 
-    def shipping_targets(self, leader) -> list:
-        """The followers a leader ships to: every node it does not know to be down."""
-        down = self.controller.known_down
-        return [n for n in self.nodes if n is not leader and n.index not in down]
-
     # faults ------------------------------------------------------------------------------
     def _schedule_faults(self, scenario: Scenario) -> None:
         for fault in scenario.faults.events:
@@ -216,8 +212,8 @@ class ReplicationModel(mesa.Model):
                 applied = min(node.applied, entries)
                 lag_writes = entries - applied
                 lag_ms = now - log[applied].commit_ms if applied < entries else 0.0
-            self.recorder.samples.append(
-                (now, node.index, node.role, node.up, node.queue_length, utilisation, lag_ms, lag_writes))
+            self.recorder.samples.append((now, node.index, node.role, node.up, self.tree.depth.get(node.index, -1),
+                                          node.queue_length, utilisation, lag_ms, lag_writes, node.shipped))
         self._last_sample_ms = now
 
 

@@ -8,7 +8,8 @@
 - applies: one row per (write, replica): who shipped it (sender, sent_ms), when the
   replica received it and when it applied it (NaN/empty for entries re-applied from the
   relay log after a crash, whose receipt was before the crash).
-- timeline: per-node samples (role, up, queue, utilisation, lag in ms and in writes).
+- timeline: per-node samples (role, up, depth in the replication tree (-1: not in it),
+  queue, utilisation, lag in ms and in writes, entries shipped so far on its outbound link).
 - events: faults, detections, read-only mode, promotions.
 - sessions: per-session anomaly counts.
 - summary: a flat dict of metrics (see SUMMARY_DOC).
@@ -90,8 +91,8 @@ class Results:
             "applied_ms": _drain(rec, "a_ms", np.float64),
         }, copy=False)
         writes["replicas"] = np.bincount(applies["write_id"].to_numpy(), minlength=len(writes) + 1)[1:]
-        timeline = pd.DataFrame(rec.samples, columns=["t_ms", "node", "role", "up", "queue", "utilisation",
-                                                      "lag_ms", "lag_writes"])
+        timeline = pd.DataFrame(rec.samples, columns=["t_ms", "node", "role", "up", "depth", "queue", "utilisation",
+                                                      "lag_ms", "lag_writes", "shipped"])
         timeline["node"] = _codes(timeline["node"].to_numpy(), names)
         timeline["role"] = pd.Categorical(timeline["role"], categories=["leader", "follower"])
         events = pd.DataFrame(rec.events, columns=["t_ms", "kind", "target", "detail"])

@@ -124,6 +124,7 @@ FIELDS: tuple[Field, ...] = (
     Field("replication.ack", "choice", "async", "when the leader acknowledges a write", choices=("async", "semi-sync", "sync")),
     Field("replication.semi_sync_k", "int", 1, "followers that must have received a write before a semi-sync ack", 1, 32),
     Field("replication.ship_ms", "float", 0.05, "leader's time to put one entry on the wire to one follower, ms; its outbound link is shared by all followers, so shipping costs grow with their number", 0.0, 1e4),
+    Field("replication.fanout", "int", 0, "followers each node ships to; relays pass entries on (0 = all from the leader; 1 = a chain)", 0, 32),
     Field("replication.reads", "choice", "followers", "which nodes serve reads", choices=("leader", "followers", "any")),
     Field("balancer.policy", "choice", "round-robin", "how the DB load balancer picks a node", choices=("round-robin", "random", "least-outstanding")),
     Field("workload.sessions", "int", 100, "client sessions", 1, 100_000),

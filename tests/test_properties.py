@@ -59,6 +59,7 @@ def scenarios(draw) -> Scenario:
         "replication.semi_sync_k": draw(st.integers(1, max(followers, 1))),
         "replication.reads": reads,
         "replication.ship_ms": draw(st.sampled_from([0.0, 0.05, 0.5])),
+        "replication.fanout": draw(st.integers(0, 3)),
         "balancer.policy": draw(st.sampled_from(["round-robin", "random", "least-outstanding"])),
         "workload.arrival": draw(st.sampled_from(["open", "closed"])),
         "workload.rate_per_s": draw(st.sampled_from([200.0, 2_000.0, 8_000.0])),

@@ -32,8 +32,15 @@ class FailoverController(mesa.Agent):
     def live_nodes(self) -> list:
         return [n for n in self.model.nodes if n.index not in self.known_down]
 
-    def publish(self) -> None:
-        self.model.balancer.refresh(self.model.leader, self.live_nodes, self.read_only)
+    def publish(self, now: float) -> None:
+        """Tell the balancer who leads and who is alive; redraw who replicates from whom
+        and let every node with a new upstream catch up from it."""
+        model = self.model
+        live = self.live_nodes
+        model.balancer.refresh(model.leader, live, self.read_only)
+        for node in model.tree.arrange(model.leader, live):
+            if node.up and model.leader.up:
+                model.replication.resync(now, model.tree.upstream[node.index], node)
 
     # what the fault injector tells it -----------------------------------------------------
     def node_crashed(self, now: float, node) -> None:
@@ -53,7 +60,7 @@ class FailoverController(mesa.Agent):
                 model.calendar.schedule(now + self.promotion_ms, self._promote, self._promotion_round)
         else:
             model.replication.forget_follower(now, node)
-        self.publish()
+        self.publish(now)
 
     def node_recovered(self, now: float, node) -> None:
         model = self.model
@@ -65,17 +72,16 @@ class FailoverController(mesa.Agent):
             self._awaiting_candidate = False
             if self.read_only:
                 self._leave_read_only(now)
-            for follower in model.nodes:
-                if follower is not node and follower.up:
+            # what had not left its send queue when it crashed must be sent again
+            for follower in model.tree.children(node):
+                if follower.up:
                     model.replication.resync(now, node, follower)
         else:
             model.replication.catch_up(node)
             node.requeue_backlog(now, model.replication.log)
-            if leader is not None and leader.up and leader.index not in self.known_down:
-                model.replication.resync(now, leader, node)
             if self._awaiting_candidate:
                 self._promote(now, self._promotion_round)
-        self.publish()
+        self.publish(now)
 
     # read-only mode and promotion -------------------------------------------------------------
     def _enter_read_only(self, now: float) -> None:
@@ -108,6 +114,5 @@ class FailoverController(mesa.Agent):
         for node in candidates:
             if node is not new:
                 model.replication.catch_up(node)
-                model.replication.resync(now, new, node)
         self._leave_read_only(now)
-        self.publish()
+        self.publish(now)

@@ -34,6 +34,8 @@ class DataNode(mesa.Agent):
         self.incarnation = 0  # grows at each crash; work started before a crash is void
         self.crash_times: list[float] = []  # crash_times[i] ended incarnation i
         self.link_free_ms = 0.0  # when the outbound replication link has sent all it was given
+        self.shipped = 0  # entries this node has put on its outbound link
+        self.forwarded = 0  # as a relay: log entries passed on to its own followers
         self.workers = workers
         self.apply_concurrency = apply_concurrency
         self.read_ms, self.write_ms, self.apply_ms = read_ms, write_ms, apply_ms
@@ -178,6 +180,7 @@ class DataNode(mesa.Agent):
     def rewind(self, log: list, keep: int) -> None:
         """Forget everything past the first `keep` log entries (they were discarded)."""
         self.received = min(self.received, keep)
+        self.forwarded = min(self.forwarded, keep)
         if self.applied > keep or any(i >= keep for i in self._applied_ahead):
             # Entries below `keep` not applied here yet stay unapplied: rebuild only what was.
             applied = [e for e in log[:keep] if e.index < self.applied or e.index in self._applied_ahead]

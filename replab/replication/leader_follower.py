@@ -2,8 +2,10 @@
 
 Ack modes, and what the client waits for after the leader's commit:
 - async: nothing; the leader acks at once (a write can die with the leader).
-- semi-sync(k): k followers have *received* the entry (the receipt's round trip).
-- sync: every follower the leader believes alive has *applied* it.
+- semi-sync(k): k followers, anywhere in the tree, have *received* the entry.
+- sync: every follower the leader believes alive, down to the last replica of the tree,
+  has *applied* it.
+Followers replicate from the leader or from relays (see `replab.replication.tree`).
 
 Shipping: the leader has one outbound link shared by all its followers; putting one entry
 on the wire to one follower takes `ship_ms`, so with N followers each write costs N * ship_ms
@@ -57,28 +59,44 @@ class LeaderFollower:
         leader.received = len(self.log)
         leader.install(entry)
         model.recorder.commit(write_id, op, leader.index, model.term, entry.index, now)
-        followers = model.shipping_targets(leader)
-        for follower in followers:
+        tree = model.tree
+        for follower in tree.children(leader):
             self._ship(now, leader, follower, entry)
-        if self.ack == "async" or not followers and self.ack == "sync":
+        if self.ack == "async":
             model.reply(now, leader, op, SERVED, write_id)
             return
-        entry.op = op
         if self.ack == "semi-sync":
             entry.waiting_for = self.semi_sync_k
         else:
-            entry.waiting_for = {f.index for f in followers}
+            entry.waiting_for = {f.index for f in tree.everyone_below(leader)}
+            if not entry.waiting_for:
+                model.reply(now, leader, op, SERVED, write_id)
+                return
             self._awaiting[write_id] = entry
+        entry.op = op
 
-    def on_received(self, now: float, follower, entry: Entry, leader, sent_ms: float) -> None:
-        follower.enqueue_apply(now, entry, (leader.index, sent_ms))
+    def on_received(self, now: float, follower, entry: Entry, sender, sent_ms: float) -> None:
+        follower.enqueue_apply(now, entry, (sender.index, sent_ms))
         if self.ack == "semi-sync" and entry.op is not None:
-            self.model.network.send(now, follower.host, leader.host, leader_receipt, (self, entry, leader, follower))
+            self._receipt(now, follower, entry)
 
     def on_applied(self, now: float, node, entry: Entry) -> None:
-        if self.ack == "sync" and entry.op is not None and node.role == "follower":
-            leader = self.model.leader
-            self.model.network.send(now, node.host, leader.host, leader_receipt, (self, entry, leader, node))
+        if node.role != "follower":
+            return
+        if self.ack == "sync" and entry.op is not None:
+            self._receipt(now, node, entry)
+        # a relay passes on what it has applied, in log order
+        children = self.model.tree.children(node)
+        if children and node.forwarded < node.applied:
+            for forward in self.log[node.forwarded:min(node.applied, len(self.log))]:
+                for child in children:
+                    self._ship(now, node, child, forward)
+        node.forwarded = max(node.forwarded, node.applied)
+
+    def _receipt(self, now: float, follower, entry: Entry) -> None:
+        """Tell the leader this follower has the entry (semi-sync: received; sync: applied)."""
+        leader = self.model.leader
+        self.model.network.send(now, follower.host, leader.host, leader_receipt, (self, entry, leader, follower))
 
     def on_receipt(self, now: float, entry: Entry, leader, follower) -> None:
         if entry.op is None or not leader.up or leader.role != "leader":
@@ -105,17 +123,22 @@ class LeaderFollower:
             if not entry.waiting_for and leader is not None and leader.up:
                 self._ack(now, leader, entry)
 
-    def resync(self, now: float, leader, follower) -> None:
-        """Ship a follower every entry it lacks, in order."""
-        for entry in self.log[follower.received:]:
-            self._ship(now, leader, follower, entry)
+    def resync(self, now: float, upstream, follower) -> None:
+        """Ship a follower, in order, every entry it lacks that its upstream has
+        (the leader has the whole log; a relay what it has applied)."""
+        upto = len(self.log) if upstream.role == "leader" else min(upstream.applied, len(self.log))
+        for entry in self.log[follower.received:upto]:
+            self._ship(now, upstream, follower, entry)
+        if upstream.role != "leader":
+            upstream.forwarded = max(upstream.forwarded, upto)
 
-    def _ship(self, now: float, leader, follower, entry: Entry) -> None:
-        """Queue an entry on the leader's outbound link; it travels once it has left."""
-        departs = max(now, leader.link_free_ms) + self.ship_ms
-        leader.link_free_ms = departs
-        message = (follower, entry, self.model.term, leader, leader.incarnation, departs)
-        self.model.network.send_ordered(departs, leader.host, follower.host, follower_receive, message)
+    def _ship(self, now: float, sender, follower, entry: Entry) -> None:
+        """Queue an entry on the sender's outbound link; it travels once it has left."""
+        departs = max(now, sender.link_free_ms) + self.ship_ms
+        sender.link_free_ms = departs
+        sender.shipped += 1
+        message = (follower, entry, self.model.term, sender, sender.incarnation, departs)
+        self.model.network.send_ordered(departs, sender.host, follower.host, follower_receive, message)
 
     # promotion ----------------------------------------------------------------------------
     def promote(self, now: float, new_leader, old_leader) -> int:
@@ -145,13 +168,13 @@ class LeaderFollower:
 
 def follower_receive(now: float, message) -> None:
     """A replication message reaches a follower: accept it if it is the next entry of its term."""
-    follower, entry, term, leader, incarnation, departs = message
-    if incarnation != leader.incarnation and leader.crash_times[incarnation] < departs:
-        return  # the leader crashed before this entry left its send queue
+    follower, entry, term, sender, incarnation, departs = message
+    if incarnation != sender.incarnation and sender.crash_times[incarnation] < departs:
+        return  # the sender crashed before this entry left its send queue
     if not follower.up or term != follower.term or entry.index != follower.received:
         return  # down, from a deposed leader, or a duplicate after a resync
     follower.received += 1
-    follower.model.replication.on_received(now, follower, entry, leader, departs)
+    follower.model.replication.on_received(now, follower, entry, sender, departs)
 
 
 def leader_receipt(now: float, message) -> None:
