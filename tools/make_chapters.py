@@ -36,7 +36,7 @@ CHAPTERS: dict[str, tuple[str, str]] = {
     "01": ("Leader-follower replication", "reads on followers behind a DB load balancer: read throughput and latency vs number of followers, replication lag"),
     "02": ("Failover and read-only mode", "the leader crashes: the read-only window, promotion (or none), writes lost under async vs semi-sync vs sync acks"),
     "03": ("Leader-leader replication", "two leaders take reads and writes: surviving a leader's loss, write routing, conflicts vs latency"),
-    "04": ("Tree replication", "followers of followers: lag and load vs fan-out and depth (a chain is a tree of fan-out 1)"),
+    "04": ("Tree replication", "followers of followers: lag per depth, the leader's outbound load vs fan-out, chain vs star, a relay dying mid-tree"),
     "05": ("Buddy replication", "session state copied to one buddy instead of everyone: what survives a node's loss, and the cost"),
     "06": ("The costs of replication", "lost acknowledged writes, replicas bogged down replaying writes, single-threaded apply, more lag with more replicas"),
     "07": ("Push vs pull", "push every write vs read-through with a time-out: staleness vs TTL, hit ratio, origin load"),
