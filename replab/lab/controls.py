@@ -33,6 +33,7 @@ TEACHING_RANGES: dict[str, tuple[float, float, float]] = {
     "topology.switches": (1, 4, 1),
     "replication.semi_sync_k": (1, 12, 1),
     "replication.ship_ms": (0.0, 2.0, 0.01),
+    "replication.fanout": (0, 12, 1),
     "workload.sessions": (1, 1_000, 1),
     "workload.rate_per_s": (100.0, 20_000.0, 100.0),
     "workload.think_ms": (0.0, 500.0, 5.0),
