@@ -76,6 +76,8 @@ def sweep(base, grid: Mapping | None = None, samples: list[Mapping] | None = Non
         raise ScenarioError("engine", engine, "must be one of " + ", ".join(repr(e) for e in ENGINES))
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ScenarioError("workers", workers, "must be a whole number of at least 1")
+    if address is not None and engine != "dask":
+        raise ScenarioError("address", address, "needs engine='dask'")
     base = as_scenario(base)
     runs = plan(base, grid, samples, replicates, seed)
     store = _Store(Path(out), base, seed) if out is not None else None
@@ -279,8 +281,6 @@ class _BatchSizer:
 
 @contextmanager
 def _process_pool(workers: int, address: str | None):
-    if address is not None:
-        raise ScenarioError("address", address, "needs engine='dask'")
     # spawn: fresh interpreters, safe from a Jupyter kernel (fork copies its threads) and on any OS
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
     try:

@@ -178,6 +178,7 @@ def test_a_file_holding_another_sweep_is_refused(tmp_path):
     ({"grid": {"topology.followers": [1]}, "replicates": 0}, "replicates", "integer from 1"),
     ({"grid": {"seed": [1, 2]}, "replicates": 2}, "replicates", "sets seed itself"),
     ({"engine": "threads"}, "engine", "'serial', 'processes', 'dask'"),
+    ({"engine": "processes", "address": "tcp://127.0.0.1:8786"}, "address", "needs engine='dask'"),
 ])
 def test_bad_sweeps_are_refused_before_anything_runs(arguments, field, words):
     with pytest.raises(ScenarioError) as err:
