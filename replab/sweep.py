@@ -28,6 +28,7 @@ import math
 import multiprocessing
 import os
 import time
+import warnings
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -105,6 +106,10 @@ def sweep(base, grid: Mapping | None = None, samples: list[Mapping] | None = Non
             store.flush(force=True)
     frame = _frame(runs, rows)
     frame.attrs.update(runs_executed=len(rows) - len(done), runs_resumed=len(done))
+    failed = frame[frame["error"] != ""] if len(frame) else frame
+    if len(failed):
+        warnings.warn(f"{len(failed)} of {len(frame)} sweep runs failed (see the 'error' column); "
+                      f"the first: {failed['error'].iloc[0]}", RuntimeWarning, stacklevel=2)
     return frame
 
 
