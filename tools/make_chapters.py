@@ -38,7 +38,7 @@ CHAPTERS: dict[str, tuple[str, str]] = {
     "03": ("Leader-leader replication", "two leaders take reads and writes: surviving a leader's loss, write routing, conflicts vs latency"),
     "04": ("Tree replication", "followers of followers: lag per depth, the leader's outbound load vs fan-out, chain vs star, a relay dying mid-tree"),
     "05": ("Buddy replication", "session state copied to one buddy instead of everyone: what survives a node's loss, and the cost"),
-    "06": ("The costs of replication", "lost acknowledged writes, replicas bogged down replaying writes, single-threaded apply, more lag with more replicas"),
+    "06": ("The costs of replication", "each cost a measured curve: acknowledged writes lost vs ack mode and link backlog, read capacity vs write rate, lag vs followers, one apply thread vs n, nodes, messages and bytes per request"),
     "07": ("Push vs pull", "push every write vs read-through with a time-out: staleness vs TTL, hit ratio, origin load"),
     "08": ("Replicated switches", "what a switch's loss does with one switch vs a redundant pair"),
     "09": ("Multi-DC: DNS and sticky sessions", "a global DNS balancer, TTLs and resolvers that ignore them, a DC's loss, sticky sessions"),
