@@ -35,9 +35,10 @@ VALUE_BYTES = 512  # one stored value: carried by a write request, a read reply 
 
 
 # Acknowledged writes lost when the leader dies ------------------------------------------------
-def lost_writes_curve(base: Scenario, acks: Iterable[str] = ACK_MODES, ship_ms: Iterable[float] = (0.05, 0.25, 0.5, 0.75),
-                      crashes: int = 8, crash_ms: tuple[float, float] = (300.0, 700.0), seed: int = 0,
-                      engine: str = "serial", workers: int | None = None, progress: bool = False) -> pd.DataFrame:
+def lost_writes_curve(base: Scenario, acks: Iterable[str] = ACK_MODES,
+                      ship_ms: Iterable[float] = (0.05, 0.25, 0.5, 0.75), crashes: int = 8,
+                      crash_ms: tuple[float, float] = (300.0, 700.0), seed: int = 0, engine: str = "serial",
+                      workers: int | None = None, progress: bool = False) -> pd.DataFrame:
     """Writes lost when the leader crashes, vs ack mode and the leader's shipping backlog.
 
     Every (ack, ship_ms) point sees the same `crashes` crashes: crash i hits the leader at
@@ -129,8 +130,9 @@ def read_capacity_curve(base: Scenario, write_rates_per_s: Iterable[float] = (0.
                    samples=[{"workload.write_ratio": ratio} for ratio in ratios])
     frame["target_write_rate_per_s"] = frame["workload.write_ratio"].map(dict(zip(ratios, targets)))
     frame = frame.rename(columns={"workload.write_ratio": "write_ratio"})
-    return frame[["target_write_rate_per_s", "write_ratio", "write_rate_per_s", "apply_rate_per_s", "read_capacity_per_s",
-                  "read_capacity_per_node_per_s", "read_p95_ms", "read_utilisation", "replicate", "seed"]]
+    return frame[["target_write_rate_per_s", "write_ratio", "write_rate_per_s", "apply_rate_per_s",
+                  "read_capacity_per_s", "read_capacity_per_node_per_s", "read_p95_ms", "read_utilisation",
+                  "replicate", "seed"]]
 
 
 def _read_pool(scenario: Scenario) -> list[str]:
@@ -277,10 +279,10 @@ def _measure_lag_over_time(scenario: Scenario) -> "_Measured":
 
 
 # More hardware ------------------------------------------------------------------------------------
-def hardware_per_request(base: Scenario, followers: Iterable[int] = (0, 1, 2, 4, 8), duration_ms: float | None = 2_000.0,
-                         header_bytes: int = HEADER_BYTES, value_bytes: int = VALUE_BYTES, replicates: int = 1,
-                         seed: int = 0, engine: str = "serial", workers: int | None = None,
-                         progress: bool = False) -> pd.DataFrame:
+def hardware_per_request(base: Scenario, followers: Iterable[int] = (0, 1, 2, 4, 8),
+                         duration_ms: float | None = 2_000.0, header_bytes: int = HEADER_BYTES,
+                         value_bytes: int = VALUE_BYTES, replicates: int = 1, seed: int = 0, engine: str = "serial",
+                         workers: int | None = None, progress: bool = False) -> pd.DataFrame:
     """Nodes, messages, bytes and work per served request, vs the number of followers.
 
     Every client operation is 4 messages (client -> balancer -> node and back); every write

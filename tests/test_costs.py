@@ -170,6 +170,7 @@ def test_every_follower_adds_messages_bytes_and_work_to_each_served_request():
 def test_sync_acks_add_a_receipt_from_every_follower_for_every_write():
     """Under sync each follower tells the leader it applied each write: a follower adds
     2w messages per request instead of w."""
-    curve = costs.hardware_per_request(BASE.replace(**{"replication.ack": "sync"}), followers=(1, 8), duration_ms=2_000.0)
+    sync = BASE.replace(**{"replication.ack": "sync"})
+    curve = costs.hardware_per_request(sync, followers=(1, 8), duration_ms=2_000.0)
     n, w = curve["followers"].to_numpy(), curve["writes_per_request"].to_numpy()
     assert curve["messages_per_request"].to_numpy() == pytest.approx(4 + 2 * n * w)
