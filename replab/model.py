@@ -12,18 +12,19 @@ from typing import Callable
 
 import mesa
 
-from replab.agents import ClientSession, DataNode, FailoverController, LoadBalancer, Switch
+from replab.agents import (ClientSession, DataNode, FailoverController, LoadBalancer, Op, PeerController, PeerNode,
+                           Switch)
 from replab.engine import EventCalendar
 from replab.network import Network
 from replab.randomness import sampler, stream, uniform
 from replab.recorder import FAILED, NETWORK, REFUSED, SERVED, TIMEOUT, Recorder
-from replab.replication import LeaderFollower, ReplicaTree
+from replab.replication import LeaderFollower, LeaderLeader, ReplicaTree
 from replab.scenario import Scenario
 from replab.workload import Workload
 
 
 class ReplicationModel(mesa.Model):
-    """Leader-follower replication behind a DB load balancer, with failover."""
+    """Leader-follower (with failover) or leader-leader replication behind a DB load balancer."""
 
     def __init__(self, scenario: Scenario):
         super().__init__(seed=scenario.seed)
@@ -39,22 +40,31 @@ class ReplicationModel(mesa.Model):
         self.network = Network(self.calendar, sampler(net.dist, net.mean_ms, net.sigma, stream(seed, "network")),
                                scenario.topology.switches)
         self.switches = [Switch(self, i) for i in range(scenario.topology.switches)]
-        self.nodes = [self._data_node(i) for i in range(scenario.topology.followers + 1)]
+        rep = scenario.replication
+        self.multi_leader = rep.kind == "leader-leader"
+        leaders = scenario.topology.leaders
+        self.nodes = [self._data_node(i) for i in range(leaders + scenario.topology.followers)]
         self.balancer = LoadBalancer(self, self.network.attach(0), scenario.balancer.policy,
-                                     scenario.replication.reads, uniform(stream(seed, "balancer")))
+                                     rep.reads, uniform(stream(seed, "balancer")), rep.write_routing)
         self.client_host = self.network.attach(0)
-        self.controller = FailoverController(self, scenario.failover.detection_ms,
-                                             scenario.failover.promotion_ms, scenario.failover.promote)
-        self.tree = ReplicaTree(scenario.replication.fanout)
-        self.replication = LeaderFollower(self, scenario.replication.ack, scenario.replication.semi_sync_k,
-                                          scenario.replication.ship_ms)
+        self.tree = ReplicaTree(rep.fanout)
+        if self.multi_leader:
+            self.controller = PeerController(self, scenario.failover.detection_ms, 0.0, False)
+            self.replication = LeaderLeader(self, self.nodes[:leaders], rep.ack, rep.semi_sync_k, rep.ship_ms,
+                                            rep.conflicts)
+            self.tree.depth = {n.index: 0 if n.index < leaders else 1 for n in self.nodes}
+        else:
+            self.controller = FailoverController(self, scenario.failover.detection_ms,
+                                                 scenario.failover.promotion_ms, scenario.failover.promote)
+            self.replication = LeaderFollower(self, rep.ack, rep.semi_sync_k, rep.ship_ms)
         self.sessions = [ClientSession(self, i) for i in range(scenario.workload.sessions)]
         self.think_ms = sampler("exponential", max(scenario.workload.think_ms, 1e-9), 0.0, stream(seed, "think"))
         self.workload = Workload(self, scenario)
         self.in_flight: dict[int, object] = {}
         self.term = 1
-        self.leader = self.nodes[0]
-        self.leader.role = "leader"
+        self.leader = self.nodes[0]  # with leader-leader: the one a fault on "leader" hits
+        for node in self.nodes[:leaders]:
+            node.role = "leader"
         for node in self.nodes:
             node.term = node.synced_term = self.term
         self.controller.publish(0.0)
@@ -71,8 +81,11 @@ class ReplicationModel(mesa.Model):
             for op, d in (("read", s.service.read), ("write", s.service.write), ("apply", s.service.apply))
         }
         host = self.network.attach(index % s.topology.switches)
-        return DataNode(self, index, host, s.topology.workers, s.topology.apply_concurrency,
-                        draws["read"], draws["write"], draws["apply"])
+        args = (self, index, host, s.topology.workers, s.topology.apply_concurrency,
+                draws["read"], draws["write"], draws["apply"])
+        if s.replication.kind == "leader-leader":
+            return PeerNode(*args, leaders=s.topology.leaders)
+        return DataNode(*args)
 
     # running ---------------------------------------------------------------------------------
     def step(self) -> None:
@@ -96,7 +109,23 @@ class ReplicationModel(mesa.Model):
         """The run is over: operations still in flight have timed out by now."""
         for op in list(self.in_flight.values()):
             self.fail(self.end_ms, op, TIMEOUT)
+        if self.multi_leader:
+            self.converge_ms = self.replication.converge_ms()
+            self.stranded_writes = self.replication.stranded()
         self.running = False
+
+    def schedule_operation(self, at_ms: float, session: int, is_write: bool, key: int) -> None:
+        """Have `session` start one chosen operation at `at_ms`, besides the workload's own
+        (stories and exercises script exact histories with it)."""
+        self.calendar.schedule(at_ms, self._scripted_operation, (session, is_write, key))
+
+    def _scripted_operation(self, now: float, job) -> None:
+        session, is_write, key = job
+        self.workload.started += 1
+        op = Op(self.workload.started, session, is_write, key, now)
+        self.in_flight[op.id] = op
+        if not self.network.send(now, self.client_host, self.balancer.host, self.balancer.on_request, op):
+            self.fail(now, op, NETWORK)
 
     # how operations end -------------------------------------------------------------------
     def reply(self, now: float, node, op, outcome: int, version: int, reason: int = 0) -> None:
@@ -127,6 +156,8 @@ class ReplicationModel(mesa.Model):
         self.network.messages_sent += 1
         if to_client is None:
             self.fail(now, op, NETWORK)
+        elif now + to_client - op.start > self.timeout_ms:
+            self.fail(now, op, TIMEOUT)  # the client gave up before the refusal reached it
         else:
             self._finish(op, now + to_client, REFUSED, reason, -1)
 
@@ -198,22 +229,17 @@ class ReplicationModel(mesa.Model):
 
     # the timeline ------------------------------------------------------------------------
     def _sample(self, now: float) -> None:
-        log = self.replication.log
-        entries = len(log)
         interval = now - self._last_sample_ms
+        divergent = self.replication.divergent_keys()
         for node in self.nodes:
             node._set_busy(now, node.busy)  # bring the busy-time integral up to now
             area = node.busy_area_ms - self._area_at_last_sample[node.index]
             self._area_at_last_sample[node.index] = node.busy_area_ms
             utilisation = area / (node.workers * interval) if interval > 0 else 0.0
-            if node is self.leader and node.up:
-                lag_writes, lag_ms = 0, 0.0
-            else:
-                applied = min(node.applied, entries)
-                lag_writes = entries - applied
-                lag_ms = now - log[applied].commit_ms if applied < entries else 0.0
+            lag_ms, lag_writes = self.replication.lag(now, node)
             self.recorder.samples.append((now, node.index, node.role, node.up, self.tree.depth.get(node.index, -1),
-                                          node.queue_length, utilisation, lag_ms, lag_writes, node.shipped))
+                                          node.queue_length, utilisation, lag_ms, lag_writes, node.shipped,
+                                          divergent))
         self._last_sample_ms = now
 
 

@@ -12,7 +12,10 @@ OUTCOMES = ("served", "refused", "failed")
 SERVED, REFUSED, FAILED = range(3)
 REASONS = ("", "read-only", "no replica", "node down", "timeout", "network", "not leader")
 NO_REASON, READ_ONLY, NO_REPLICA, NODE_DOWN, TIMEOUT, NETWORK, NOT_LEADER = range(len(REASONS))
-LOST_REASONS = ("", "never left the failed leader", "only on replicas that were not promoted")
+LOST_REASONS = ("", "never left the failed leader", "only on replicas that were not promoted",
+                "lost update (last writer wins)")
+LOST_UPDATE = 3
+RESOLUTIONS = ("kept the existing version", "took the incoming version", "kept both as siblings")
 NAN = float("nan")
 
 
@@ -34,9 +37,10 @@ class Recorder:
         # applies: one row per replica that applied a write, with where it came from
         self.a_write, self.a_node, self.a_ms = array("q"), array("h"), array("d")
         self.a_sender, self.a_sent_ms, self.a_received_ms = array("h"), array("d"), array("d")
-        # timeline samples and events are few: plain rows
+        # timeline samples, events and conflicts are few: plain rows
         self.samples: list[tuple] = []
         self.events: list[tuple[float, str, str, str]] = []
+        self.conflicts: list[tuple[float, int, int, int, int, int]] = []
 
     def operation(self, op, end_ms: float, outcome: int, reason: int, version: int) -> None:
         self.req_id.append(op.id)
@@ -70,6 +74,15 @@ class Recorder:
     def lose(self, write_id: int, reason: int, at_ms: float) -> None:
         self.w_lost[write_id - 1] = reason
         self.w_lost_ms[write_id - 1] = at_ms
+
+    def lose_update(self, write_id: int, at_ms: float) -> None:
+        """A concurrent write overwrote this one (last writer wins); the first time counts."""
+        if not self.w_lost[write_id - 1]:
+            self.lose(write_id, LOST_UPDATE, at_ms)
+
+    def conflict(self, at_ms: float, node: int, key: int, incoming: int, existing: int, resolution: int) -> None:
+        """A node met two concurrent versions of a key: the incoming write and one it kept."""
+        self.conflicts.append((at_ms, node, key, incoming, existing, resolution))
 
     def apply(self, write_id: int, node: int, at_ms: float, received_ms: float, origin: tuple[int, float]) -> None:
         self.a_write.append(write_id)

@@ -8,9 +8,14 @@
 - applies: one row per (write, replica): who shipped it (sender, sent_ms), when the
   replica received it and when it applied it (NaN/empty for entries re-applied from the
   relay log after a crash, whose receipt was before the crash).
-- timeline: per-node samples (role, up, depth in the replication tree (-1: not in it),
-  queue, utilisation, lag in ms and in writes, entries shipped so far on its outbound link).
+- timeline: per-node samples (role, up, depth in the replication tree (-1: not in it;
+  leader-leader: 0 for leaders, 1 for followers), queue, utilisation, lag in ms and in
+  writes, entries shipped so far on its outbound link, and divergent_keys: keys whose
+  versions differ across the live nodes at that instant, the same on every row of a sample;
+  leader-leader only, NaN otherwise).
 - events: faults, detections, read-only mode, promotions.
+- conflicts: leader-leader, one row per node that met two concurrent versions of a key
+  (t_ms, node, key, the incoming write, the write it held, what it kept).
 - sessions: per-session anomaly counts.
 - summary: a flat dict of metrics (see SUMMARY_DOC).
 """
@@ -25,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from replab.recorder import LOST_REASONS, OUTCOMES, REASONS
+from replab.recorder import LOST_REASONS, LOST_UPDATE, OUTCOMES, REASONS, RESOLUTIONS
 from replab.scenario import Scenario
 
 SUMMARY_DOC = {
@@ -40,8 +45,8 @@ SUMMARY_DOC = {
     "write_p50_ms": "median latency of served writes (client to ack)", "write_p95_ms": "95th percentile",
     "write_p99_ms": "99th percentile", "write_mean_ms": "mean latency of served writes",
     "writes_acked": "writes acknowledged to their client",
-    "lost_acked_writes": "acknowledged writes discarded by a failover",
-    "lost_writes": "committed writes discarded by a failover, acknowledged or not",
+    "lost_acked_writes": "acknowledged writes discarded by a failover or overwritten by a concurrent write (last writer wins)",
+    "lost_writes": "committed writes discarded by a failover or overwritten by a concurrent write, acknowledged or not",
     "stale_reads": "served reads older than a write acknowledged before the read started",
     "stale_read_rate": "stale_reads / served reads",
     "ryw_violations": "served reads older than the session's own acknowledged write of that key",
@@ -53,6 +58,14 @@ SUMMARY_DOC = {
     "mean_lag_ms": "mean replication lag of live followers over the timeline samples",
     "max_lag_ms": "largest replication lag of a live follower sampled",
     "messages": "network messages sent",
+    "conflicts": "leader-leader: pairs of concurrent writes of a key (neither had seen the other) met on some node",
+    "conflicts_per_s": "conflicts per simulated second of the run (duration_ms)",
+    "lost_updates": "acknowledged writes overwritten by a concurrent write (last writer wins)",
+    "siblings": "writes kept side by side with a concurrent write of their key (keep-both)",
+    "mean_divergent_keys": "leader-leader: mean over the timeline samples of keys whose versions differ across live nodes",
+    "max_divergent_keys": "leader-leader: most keys found differing across live nodes at a sample",
+    "converge_ms": "leader-leader: from the last commit until every live node had applied all it would get and all agreed (NaN: not by the end of the run)",
+    "stranded_writes": "leader-leader: acknowledged writes missing on a live node because only leaders down at the end hold them (shipped when they return)",
 }
 
 
@@ -72,6 +85,7 @@ class Results:
     events: pd.DataFrame
     sessions: pd.DataFrame = field(repr=False)
     summary: dict = field(repr=False)
+    conflicts: pd.DataFrame = field(default=None, repr=False)
 
     @classmethod
     def from_model(cls, model) -> "Results":
@@ -92,14 +106,17 @@ class Results:
         }, copy=False)
         writes["replicas"] = np.bincount(applies["write_id"].to_numpy(), minlength=len(writes) + 1)[1:]
         timeline = pd.DataFrame(rec.samples, columns=["t_ms", "node", "role", "up", "depth", "queue", "utilisation",
-                                                      "lag_ms", "lag_writes", "shipped"])
+                                                      "lag_ms", "lag_writes", "shipped", "divergent_keys"])
         timeline["node"] = _codes(timeline["node"].to_numpy(), names)
         timeline["role"] = pd.Categorical(timeline["role"], categories=["leader", "follower"])
         events = pd.DataFrame(rec.events, columns=["t_ms", "kind", "target", "detail"])
+        conflicts = _conflicts_frame(rec, names)
+        writes["conflicted"] = writes["write_id"].isin(conflicts["incoming"]) | writes["write_id"].isin(conflicts["existing"])
         anomalies = find_anomalies(requests, writes)
         sessions = _sessions_frame(requests, anomalies, model.scenario.workload.sessions)
         summary = _summary(model, requests, writes, timeline, events, anomalies, sessions)
-        return cls(model.scenario, requests, writes, applies, timeline, events, sessions, summary)
+        summary |= _leader_leader_summary(model, writes, timeline, conflicts)
+        return cls(model.scenario, requests, writes, applies, timeline, events, sessions, summary, conflicts)
 
     # presenting -----------------------------------------------------------------------------
     def summary_table(self) -> pd.DataFrame:
@@ -121,7 +138,7 @@ class Results:
         """Write every frame as Parquet, the summary as JSON and the scenario as TOML."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        for name in ("requests", "writes", "applies", "timeline", "events", "sessions"):
+        for name in ("requests", "writes", "applies", "timeline", "events", "sessions", "conflicts"):
             getattr(self, name).to_parquet(out / f"{name}.parquet", index=False)
         (out / "summary.json").write_text(json.dumps(self.summary, indent=2, default=float))
         self.scenario.save(out / "scenario.toml")
@@ -178,6 +195,39 @@ def _writes_frame(rec, names: list[str]) -> pd.DataFrame:
         "lost_reason": _codes(lost, LOST_REASONS),
         "lost_ms": _drain(rec, "w_lost_ms", np.float64),
     }, copy=False)
+
+
+def _conflicts_frame(rec, names: list[str]) -> pd.DataFrame:
+    rows = rec.conflicts
+    return pd.DataFrame({
+        "t_ms": np.array([r[0] for r in rows], dtype=np.float64),
+        "node": _codes([r[1] for r in rows], names),
+        "key": np.array([r[2] for r in rows], dtype=np.int64),
+        "incoming": np.array([r[3] for r in rows], dtype=np.int64),
+        "existing": np.array([r[4] for r in rows], dtype=np.int64),
+        "resolution": _codes([r[5] for r in rows], RESOLUTIONS),
+    })
+
+
+def _leader_leader_summary(model, writes, timeline, conflicts) -> dict:
+    """Conflicts, lost updates, siblings, divergence and convergence (NaN/0 for leader-follower)."""
+    incoming, existing = conflicts["incoming"].to_numpy(), conflicts["existing"].to_numpy()
+    pairs = len(set(zip(np.minimum(incoming, existing).tolist(), np.maximum(incoming, existing).tolist())))
+    both = conflicts[conflicts["resolution"] == RESOLUTIONS[2]]
+    lost_updates = (writes["lost_reason"] == LOST_REASONS[LOST_UPDATE]) & writes["acked"]
+    divergence = timeline.groupby("t_ms", sort=True)["divergent_keys"].first() if len(timeline) else pd.Series(dtype=float)
+    multi = model.multi_leader
+    stranded = set(getattr(model, "stranded_writes", ()))
+    return {
+        "conflicts": int(pairs),
+        "conflicts_per_s": pairs / (model.duration_ms / 1000.0),
+        "lost_updates": int(lost_updates.sum()),
+        "siblings": int(len(set(both["incoming"]) | set(both["existing"]))),
+        "mean_divergent_keys": float(divergence.mean()) if multi and len(divergence) else math.nan,
+        "max_divergent_keys": float(divergence.max()) if multi and len(divergence) else math.nan,
+        "converge_ms": float(getattr(model, "converge_ms", math.nan)),
+        "stranded_writes": int((writes["write_id"].isin(stranded) & writes["acked"] & ~writes["lost"]).sum()),
+    }
 
 
 def find_anomalies(requests: pd.DataFrame, writes: pd.DataFrame) -> pd.DataFrame:

@@ -117,16 +117,20 @@ FIELDS: tuple[Field, ...] = (
     Field("description", "str", "", "one line saying what the scenario shows"),
     Field("duration_ms", "float", 10_000.0, "simulated time during which clients start operations, ms", 0.0, 1e8, low_open=True),
     Field("seed", "int", 1, "seed of every random draw", 0, 2**63 - 1),
-    Field("topology.followers", "int", 3, "followers of the leader", 0, 32),
+    Field("topology.leaders", "int", 1, "nodes that take writes (node0 up); more than one needs replication.kind = 'leader-leader'", 1, 8),
+    Field("topology.followers", "int", 3, "followers of the leader (of every leader with leader-leader)", 0, 32),
     Field("topology.workers", "int", 4, "workers per data node (concurrent operations)", 1, 256),
     Field("topology.apply_concurrency", "int", 1, "workers a node may spend applying replicated writes (1 = single-threaded apply)", 1, 256),
     Field("topology.switches", "int", 1, "network switches; data nodes attach round-robin, clients and balancer to the first", 1, 16),
-    Field("replication.ack", "choice", "async", "when the leader acknowledges a write", choices=("async", "semi-sync", "sync")),
-    Field("replication.semi_sync_k", "int", 1, "followers that must have received a write before a semi-sync ack", 1, 32),
+    Field("replication.kind", "choice", "leader-follower", "one leader ships to followers, or topology.leaders leaders all take writes and ship to every other node", choices=("leader-follower", "leader-leader")),
+    Field("replication.ack", "choice", "async", "when the leader acknowledges a write (leader-leader sync: once every other live node has applied it)", choices=("async", "semi-sync", "sync")),
+    Field("replication.semi_sync_k", "int", 1, "other nodes that must have received a write before a semi-sync ack", 1, 32),
     Field("replication.ship_ms", "float", 0.05, "leader's time to put one entry on the wire to one follower, ms; its outbound link is shared by all followers, so shipping costs grow with their number", 0.0, 1e4),
     Field("replication.fanout", "int", 0, "followers each node ships to; relays pass entries on (0 = all from the leader; 1 = a chain)", 0, 32),
-    Field("replication.reads", "choice", "followers", "which nodes serve reads", choices=("leader", "followers", "any")),
-    Field("balancer.policy", "choice", "round-robin", "how the DB load balancer picks a node", choices=("round-robin", "random", "least-outstanding")),
+    Field("replication.reads", "choice", "followers", "which nodes serve reads (leader: every leader with leader-leader)", choices=("leader", "followers", "any")),
+    Field("replication.write_routing", "choice", "balancer", "leader-leader: the DB load balancer picks each write's leader by balancer.policy, or the application sends session s to leader s mod topology.leaders", choices=("balancer", "session")),
+    Field("replication.conflicts", "choice", "last-writer-wins", "leader-leader: of two concurrent writes of a key keep the later commit (the other is a lost update), or keep both as siblings for the application", choices=("last-writer-wins", "keep-both")),
+    Field("balancer.policy", "choice", "round-robin", "how the DB load balancer picks a node (key-hash: always the same node for a key)", choices=("round-robin", "random", "least-outstanding", "key-hash")),
     Field("workload.sessions", "int", 100, "client sessions", 1, 100_000),
     Field("workload.arrival", "choice", "open", "open: Poisson arrivals at a total rate; closed: each session thinks, then sends", choices=("open", "closed")),
     Field("workload.rate_per_s", "float", 2_000.0, "total arrival rate of operations (open loop), per simulated second", 0.0, 1e7, low_open=True),
@@ -143,7 +147,7 @@ FIELDS: tuple[Field, ...] = (
     Field("failover.promote", "bool", True, "promote a follower when the leader dies (false: stay read-only)"),
     Field("failover.detection_ms", "float", 500.0, "time from the leader's death to its detection, ms", 0.0, 1e7),
     Field("failover.promotion_ms", "float", 500.0, "time from detection to a promoted follower taking writes, ms", 0.0, 1e7),
-    Field("faults.events", "faults", (), "scheduled faults: [[faults.events]] at_ms, action (crash/recover), target (leader, nodeN, switchN)"),
+    Field("faults.events", "faults", (), "scheduled faults: [[faults.events]] at_ms, action (crash/recover), target (leader (node0 with leader-leader), nodeN, switchN)"),
     Field("faults.mttf_ms", "float", 0.0, "mean time to failure of each data node, ms (0 = no random failures)", 0.0, 1e10),
     Field("faults.mttr_ms", "float", 1_000.0, "mean time to repair a randomly failed node, ms", 0.0, 1e10, low_open=True),
     Field("record.sample_ms", "float", 100.0, "interval between timeline samples, ms", 1.0, 1e7),
@@ -364,16 +368,31 @@ class Scenario:
     # derived names ----------------------------------------------------------------------
     @property
     def node_names(self) -> list[str]:
-        return [f"node{i}" for i in range(self._values["topology.followers"] + 1)]
+        return [f"node{i}" for i in range(self._values["topology.leaders"] + self._values["topology.followers"])]
 
 
 def _check_combinations(v: Mapping[str, Any]) -> None:
     """Rules that involve more than one field."""
-    followers = v["topology.followers"]
+    followers, leaders = v["topology.followers"], v["topology.leaders"]
     if v["topology.apply_concurrency"] > v["topology.workers"]:
         raise ScenarioError("topology.apply_concurrency", v["topology.apply_concurrency"],
                             f"must be at most topology.workers ({v['topology.workers']})")
-    if v["replication.ack"] == "semi-sync":
+    if v["replication.kind"] == "leader-leader":
+        if v["replication.fanout"]:
+            raise ScenarioError("replication.fanout", v["replication.fanout"],
+                                "must be 0 with replication.kind = 'leader-leader' (every leader ships to every other node)")
+        others = leaders - 1 + followers
+        if v["replication.ack"] == "semi-sync" and others == 0:
+            raise ScenarioError("replication.ack", "semi-sync", "needs another node to receive writes "
+                                "(topology.leaders - 1 + topology.followers is 0)")
+        if v["replication.ack"] == "semi-sync" and v["replication.semi_sync_k"] > others:
+            raise ScenarioError("replication.semi_sync_k", v["replication.semi_sync_k"],
+                                f"must be at most the other nodes (topology.leaders - 1 + topology.followers = "
+                                f"{others}) with semi-sync acks")
+    elif leaders != 1:
+        raise ScenarioError("topology.leaders", leaders, "must be 1 with replication.kind = 'leader-follower'; "
+                            "set replication.kind = 'leader-leader' for more")
+    elif v["replication.ack"] == "semi-sync":
         if followers == 0:
             raise ScenarioError("replication.ack", "semi-sync", "needs at least one follower (topology.followers is 0)")
         if v["replication.semi_sync_k"] > followers:
@@ -381,9 +400,10 @@ def _check_combinations(v: Mapping[str, Any]) -> None:
                                 f"must be at most topology.followers ({followers}) with semi-sync acks")
     if v["replication.reads"] == "followers" and followers == 0:
         raise ScenarioError("replication.reads", "followers", "needs at least one follower (topology.followers is 0); use 'leader' or 'any'")
+    last_node = leaders + followers - 1
     for i, fault in enumerate(v["faults.events"]):
-        if fault.target.startswith("node") and int(fault.target[4:]) > followers:
-            nodes = f"node0 to node{followers}" if followers else "node0"
+        if fault.target.startswith("node") and int(fault.target[4:]) > last_node:
+            nodes = f"node0 to node{last_node}" if last_node else "node0"
             raise ScenarioError(f"faults.events[{i}].target", fault.target, f"must name an existing node ({nodes}) or 'leader'")
         if fault.target.startswith("switch") and int(fault.target[6:]) >= v["topology.switches"]:
             last = v["topology.switches"] - 1

@@ -1,9 +1,13 @@
 """Properties that hold for every valid scenario: determinism and conservation.
 
 Conservation: every client operation ends as served, refused or failed; every
-acknowledged write is on the final leader's log or counted as lost. The history checker
-(replab.checks) must agree with the summary on every anomaly count.
+acknowledged write is on the final leader's log or counted as lost (leader-leader: once
+replication has gone quiet, on every live node, counted lost, or stranded on a leader that
+is down). The history checker (replab.checks) must agree with the summary on every anomaly
+count.
 """
+
+import math
 
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
@@ -13,7 +17,9 @@ import replab
 from replab import ReplicationModel, Results, Scenario
 from replab.checks import check_history
 
-FRAMES = ("requests", "writes", "applies", "timeline", "events", "sessions")
+from replab.replication.leader_leader import covers
+
+FRAMES = ("requests", "writes", "applies", "timeline", "events", "sessions", "conflicts")
 
 
 def assert_same_results(a: Results, b: Results) -> None:
@@ -27,6 +33,14 @@ def test_same_scenario_and_seed_give_identical_frames():
     scenario = Scenario.preset("leader-follower").replace(**{
         "duration_ms": 2_000.0, "faults.mttf_ms": 1_500.0, "faults.mttr_ms": 300.0})
     assert_same_results(replab.run(scenario), replab.run(scenario))
+
+
+def test_leader_leader_runs_are_deterministic_too():
+    scenario = Scenario.preset("leader-leader").replace(**{
+        "duration_ms": 2_000.0, "faults.mttf_ms": 1_500.0, "faults.mttr_ms": 300.0, "workload.keys": 20})
+    a, b = replab.run(scenario), replab.run(scenario)
+    assert a.summary["conflicts"] > 0
+    assert_same_results(a, b)
 
 
 def test_a_different_seed_gives_a_different_history():
@@ -85,8 +99,18 @@ def scenarios(draw) -> Scenario:
 def test_nothing_is_lost_silently(scenario):
     model = ReplicationModel(scenario).run()
     results = Results.from_model(model)
-    requests, writes = results.requests, results.writes
+    writes = results.writes
+    assert_every_operation_accounted_for(model, results)
 
+    # every acknowledged write is on the final log at its index, or counted as lost
+    log = model.replication.log
+    for write_id, index, lost in zip(writes["write_id"], writes["log_index"], writes["lost"]):
+        on_log = index < len(log) and log[index].write_id == write_id
+        assert on_log != lost, f"write {write_id}: on the log={on_log}, counted lost={lost}"
+
+
+def assert_every_operation_accounted_for(model, results) -> None:
+    scenario, requests, writes = model.scenario, results.requests, results.writes
     # every operation started has exactly one row, with an outcome and a sane end
     assert list(requests["request_id"]) == list(range(1, model.workload.started + 1))
     assert requests["outcome"].notna().all()
@@ -100,15 +124,94 @@ def test_nothing_is_lost_silently(scenario):
     assert sorted(served_writes["request_id"]) == sorted(acked["request_id"])
     assert (served_writes["version"].to_numpy() > 0).all()
 
-    # every acknowledged write is on the final log at its index, or counted as lost
-    log = model.replication.log
-    for write_id, index, lost in zip(writes["write_id"], writes["log_index"], writes["lost"]):
-        on_log = index < len(log) and log[index].write_id == write_id
-        assert on_log != lost, f"write {write_id}: on the log={on_log}, counted lost={lost}"
-
     # the history checker agrees with the summary
     report = check_history(requests, writes)
     assert report.unfinished == 0 and report.acked_writes_not_accounted == 0
     for metric in ("stale_reads", "ryw_violations", "monotonic_read_violations", "lost_acked_writes"):
         assert getattr(report, metric) == results.summary[metric], metric
     assert results.summary["served"] + results.summary["refused"] + results.summary["failed"] == len(requests)
+
+
+@st.composite
+def leader_leader_scenarios(draw) -> Scenario:
+    leaders = draw(st.integers(1, 4))
+    followers = draw(st.integers(0, 2))
+    others = leaders - 1 + followers
+    workers = draw(st.integers(1, 4))
+    duration = draw(st.sampled_from([400.0, 800.0, 1_500.0]))
+    targets = ["leader"] + [f"node{i}" for i in range(leaders + followers)] + ["switch0", "switch1"]
+    faults = draw(st.lists(st.fixed_dictionaries({
+        "at_ms": st.floats(0, duration),
+        "action": st.sampled_from(["crash", "recover"]),
+        "target": st.sampled_from(targets),
+    }), max_size=6))
+    return Scenario(**{
+        "duration_ms": duration,
+        "seed": draw(st.integers(0, 2**32)),
+        "replication.kind": "leader-leader",
+        "topology.leaders": leaders,
+        "topology.followers": followers,
+        "topology.workers": workers,
+        "topology.apply_concurrency": draw(st.integers(1, workers)),
+        "topology.switches": 2,
+        "replication.ack": draw(st.sampled_from(["async", "sync"] + (["semi-sync"] if others else []))),
+        "replication.semi_sync_k": draw(st.integers(1, max(others, 1))),
+        "replication.reads": draw(st.sampled_from(["leader", "any"] + (["followers"] if followers else []))),
+        "replication.ship_ms": draw(st.sampled_from([0.0, 0.05, 0.5])),
+        "replication.write_routing": draw(st.sampled_from(["balancer", "session"])),
+        "replication.conflicts": draw(st.sampled_from(["last-writer-wins", "keep-both"])),
+        "balancer.policy": draw(st.sampled_from(["round-robin", "random", "least-outstanding", "key-hash"])),
+        "workload.arrival": draw(st.sampled_from(["open", "closed"])),
+        "workload.rate_per_s": draw(st.sampled_from([200.0, 2_000.0, 8_000.0])),
+        "workload.think_ms": draw(st.sampled_from([0.0, 5.0, 50.0])),
+        "workload.sessions": draw(st.integers(1, 30)),
+        "workload.write_ratio": draw(st.sampled_from([0.0, 0.2, 0.5, 1.0])),
+        "workload.keys": draw(st.sampled_from([1, 10, 1_000])),
+        "workload.popularity": draw(st.sampled_from(["uniform", "zipf"])),
+        "workload.timeout_ms": draw(st.sampled_from([20.0, 200.0])),
+        "service.write.dist": draw(st.sampled_from(["constant", "exponential", "lognormal"])),
+        "network.hop.dist": draw(st.sampled_from(["constant", "exponential", "lognormal"])),
+        "network.hop.mean_ms": draw(st.sampled_from([0.1, 2.0])),
+        "failover.detection_ms": draw(st.sampled_from([0.0, 50.0, 300.0])),
+        "faults.events": faults,
+        "faults.mttf_ms": draw(st.sampled_from([0.0, 0.0, 300.0])),
+        "faults.mttr_ms": 100.0,
+    })
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(leader_leader_scenarios())
+def test_leader_leader_loses_nothing_silently_and_converges(scenario):
+    """Once the network is whole again and replication has gone quiet, the live nodes agree
+    on every key, and every write is on all of them (applied, or superseded by a write that
+    had seen it), or counted lost, or held only by a leader that is down (stranded: it ships
+    them when it returns)."""
+    model = ReplicationModel(scenario).run()
+    for switch in model.switches:
+        switch.recover(model.end_ms)  # a node cut off by a dead switch cannot converge
+    model.calendar.run_until(math.inf)  # no client starts anything more: let replication finish
+    results = Results.from_model(model)
+    writes = results.writes
+    assert_every_operation_accounted_for(model, results)
+
+    protocol = model.replication
+    live = [n for n in model.nodes if n.up]
+    stranded = set(protocol.stranded())
+    entries = {e.write_id: e for log in protocol.logs for e in log}
+    assert set(entries) == set(writes["write_id"])
+    for write_id, lost in zip(writes["write_id"], writes["lost"]):
+        entry = entries[write_id]
+        for node in live:
+            kept = {v.write_id for v in node.versions.get(entry.key, ())}
+            if lost:
+                assert write_id not in kept, f"write {write_id} counted lost but kept on {node.name}"
+            elif write_id not in stranded:
+                assert covers(node.vectors.get(entry.key, protocol._zero), entry.vector), \
+                    f"write {write_id} neither on {node.name}, nor lost, nor stranded"
+    if not stranded and live:
+        for node in live[1:]:
+            assert node.versions == live[0].versions, f"{node.name} disagrees with {live[0].name}"
+            assert node.store == live[0].store
+    if scenario.replication.conflicts == "keep-both":
+        assert not writes["lost"].any()
+    assert results.summary["lost_updates"] == int((writes["lost"] & writes["acked"]).sum())

@@ -1,10 +1,13 @@
 """The Mesa agents of a replab model: data nodes, switches, the DB load balancer,
-client sessions and the failover controller."""
+client sessions and the failover controller (peer nodes and a controller that promotes
+nobody for leader-leader)."""
 
 from replab.agents.balancer import LoadBalancer
-from replab.agents.controller import FailoverController
+from replab.agents.controller import FailoverController, PeerController
 from replab.agents.node import DataNode
+from replab.agents.peer import PeerNode
 from replab.agents.session import ClientSession, Op
 from replab.agents.switch import Switch
 
-__all__ = ["ClientSession", "DataNode", "FailoverController", "LoadBalancer", "Op", "Switch"]
+__all__ = ["ClientSession", "DataNode", "FailoverController", "LoadBalancer", "Op", "PeerController", "PeerNode",
+           "Switch"]

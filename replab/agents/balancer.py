@@ -2,6 +2,10 @@
 
 It proxies replies too, which is how least-outstanding knows when an operation is done.
 In read-only mode (no leader known to be alive) it refuses writes at once.
+
+With several leaders (leader-leader) writes go to a live leader chosen by the policy, or,
+with write routing by session (or the key-hash policy), to the session's (the key's) own
+leader: number s mod leaders, or the next live one after it while that one is down.
 """
 
 from __future__ import annotations
@@ -16,17 +20,21 @@ from replab.recorder import NETWORK, NO_REPLICA, READ_ONLY
 class LoadBalancer(mesa.Agent):
     """Routes client operations to data nodes by policy."""
 
-    def __init__(self, model: mesa.Model, host: int, policy: str, reads: str, pick):
+    def __init__(self, model: mesa.Model, host: int, policy: str, reads: str, pick, write_routing: str = "balancer"):
         super().__init__(model)
         self.name = "balancer"
         self.host = host
         self.policy = policy
         self.reads = reads
+        self.write_routing = write_routing
         self._pick_uniform = pick  # draws from [0, 1)
         self.leader = None
         self.read_only = False
         self.read_pool: list = []
+        self.write_pool: list | None = None  # the live leaders, with several leaders; None with one
+        self._home: list = []  # leader-leader: slot s -> leader s if live, else the next live one
         self._next = 0
+        self._next_write = 0
         self._outstanding: dict[int, int] = {}
         self._done_at: dict[int, list[float]] = {}  # node -> heap of times its replies pass here
 
@@ -43,10 +51,25 @@ class LoadBalancer(mesa.Agent):
             self.read_pool = list(live_nodes)
         self._next = 0
 
+    def refresh_leaders(self, leaders: list, live_nodes: list) -> None:
+        """Leader-leader: every leader in `leaders` takes writes; those in `live_nodes` get them."""
+        live_leaders = [n for n in leaders if n in live_nodes]
+        self.write_pool = live_leaders
+        self.read_only = not live_leaders
+        self._home = [next((leaders[(s + i) % len(leaders)] for i in range(len(leaders))
+                            if leaders[(s + i) % len(leaders)] in live_nodes), None) for s in range(len(leaders))]
+        if self.reads == "leader":
+            self.read_pool = live_leaders
+        elif self.reads == "followers":
+            self.read_pool = [n for n in live_nodes if n not in leaders]
+        else:
+            self.read_pool = list(live_nodes)
+        self._next = self._next_write = 0
+
     def on_request(self, now: float, op) -> None:
         model = self.model
         if op.is_write:
-            target = self.leader
+            target = self.leader if self.write_pool is None else self._write_leader(now, op)
             if self.read_only or target is None:
                 model.refuse(now, op, READ_ONLY)
                 return
@@ -55,19 +78,34 @@ class LoadBalancer(mesa.Agent):
             if not pool:
                 model.refuse(now, op, NO_REPLICA)
                 return
-            target = self._choose(now, pool)
+            target = self._choose(now, pool, op.key)
         op.node = target.index
         if self.policy == "least-outstanding":
             self._outstanding[target.index] = self._outstanding.get(target.index, 0) + 1
         if not model.network.send(now, self.host, target.host, target.on_request, op):
             model.fail(now, op, NETWORK)
 
-    def _choose(self, now: float, pool: list):
+    def _write_leader(self, now: float, op):
+        """Leader-leader: the live leader this write goes to (None when every leader is down)."""
+        if self.write_routing == "session" or self.policy == "key-hash":
+            home = self._home
+            return home[(op.session if self.write_routing == "session" else op.key) % len(home)]
+        pool = self.write_pool
+        if not pool:
+            return None
+        if self.policy == "round-robin":
+            self._next_write = (self._next_write + 1) % len(pool)  # its own turn, apart from the reads'
+            return pool[self._next_write]
+        return self._choose(now, pool, op.key)
+
+    def _choose(self, now: float, pool: list, key: int):
         if self.policy == "round-robin":
             self._next = (self._next + 1) % len(pool)
             return pool[self._next]
         if self.policy == "random":
             return pool[int(self._pick_uniform() * len(pool))]
+        if self.policy == "key-hash":
+            return pool[key % len(pool)]
         # least-outstanding: settle the replies that have passed by now, then take the
         # least loaded node, scanning from a rotating start so ties are shared.
         best, best_count = None, None

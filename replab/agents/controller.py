@@ -116,3 +116,42 @@ class FailoverController(mesa.Agent):
                 model.replication.catch_up(node)
         self._leave_read_only(now)
         self.publish(now)
+
+
+class PeerController(FailoverController):
+    """Leader-leader: detects dead nodes and takes them out of the balancer; nobody is promoted.
+
+    The other leaders keep taking reads and writes; writes are refused (read-only) only while
+    every leader is known to be down. A returning node catches up from every live leader and
+    ships the writes it committed that its peers lack.
+    """
+
+    def publish(self, now: float) -> None:
+        model = self.model
+        live = self.live_nodes
+        model.replication.set_live(live)
+        model.balancer.refresh_leaders(model.replication.leaders, live)
+
+    def node_crashed(self, now: float, node) -> None:
+        self.model.replication.node_crashed(now, node)
+        super().node_crashed(now, node)
+
+    def _detect(self, now: float, job) -> None:
+        node, incarnation = job
+        if node.up or node.incarnation != incarnation or node.index in self.known_down:
+            return
+        model = self.model
+        self.known_down.add(node.index)
+        model.recorder.event(now, "detect", node.name, f"down for {self.detection_ms:g} ms")
+        model.replication.forget_node(now, node)
+        if all(leader.index in self.known_down for leader in model.replication.leaders):
+            self._enter_read_only(now)
+        self.publish(now)
+
+    def node_recovered(self, now: float, node) -> None:
+        model = self.model
+        self.known_down.discard(node.index)
+        model.replication.rejoin(now, node)
+        if node.role == "leader":
+            self._leave_read_only(now)
+        self.publish(now)

@@ -26,3 +26,4 @@ class Switch(mesa.Agent):
         if not self.up:
             self.model.network.switch_up[self.index] = True
             self.model.recorder.event(now, "recover", self.name)
+            self.model.replication.network_healed(now)

@@ -18,6 +18,8 @@ position and the entries past the cut are lost: counted, with the reason.
 
 from __future__ import annotations
 
+import math
+
 from replab.recorder import LOST_REASONS, SERVED
 
 
@@ -156,6 +158,23 @@ class LeaderFollower:
         del self.log[keep:]
         self.truncations.append((model.term, keep))
         return lost
+
+    # measuring ------------------------------------------------------------------------------
+    def lag(self, now: float, node) -> tuple[float, int]:
+        """(ms since the oldest entry `node` has not applied was committed, entries not applied)."""
+        if node is self.model.leader and node.up:
+            return 0.0, 0
+        log = self.log
+        entries = len(log)
+        applied = min(node.applied, entries)
+        return (now - log[applied].commit_ms if applied < entries else 0.0), entries - applied
+
+    def divergent_keys(self) -> float:
+        """Not measured for leader-follower (its followers' lag says how far behind they are)."""
+        return math.nan
+
+    def network_healed(self, now: float) -> None:
+        """A switch is back: leader-follower streams carry on as they are."""
 
     def catch_up(self, node) -> None:
         """Make a returning or repointed node agree with the log: cut what was discarded."""

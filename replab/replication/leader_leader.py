@@ -1,0 +1,314 @@
+"""Leader-leader replication: every leader takes writes and ships them to every other node.
+
+A leader commits a write locally, acknowledges it when the ack mode allows, and puts it on
+its outbound link once for every other node it believes alive (the other leaders and any
+followers), `ship_ms` a copy, over an ordered channel per pair. Each leader's writes form
+its own log; a receiver takes them in that order (`received_from[leader]`) and applies them
+with its apply queue like any replicated write. A gap (a copy dropped by a dead switch)
+makes the receiver ask the leader to resend from where it is.
+
+Concurrency is detected per key with version vectors (leader index -> writes of the key
+seen from that leader). An incoming version that has seen what the node holds supersedes
+it; one the node has already seen (or seen superseded) is ignored; otherwise the two are
+concurrent: a conflict, resolved alike on every node so they converge:
+- last-writer-wins: the later commit is kept (commits at the same instant: the one the
+  simulation committed last, i.e. the larger write id); the other is a lost update;
+- keep-both: both are kept as siblings (a read returns the newest); the next write of the
+  key on a node that holds them all supersedes them (the application's merge).
+
+Acks: async at commit; semi-sync(k): k other nodes have received it; sync: every other node
+the controller believes alive has applied it, so latency grows with the slowest of them.
+
+A leader's death takes nobody's role: the others keep serving. What it had committed but
+not yet sent stays in its log and is shipped when it returns; meanwhile those writes are
+*stranded* (acknowledged, not lost, not on the live nodes). A returning node gets from every
+live leader what it lacks of that leader's writes.
+"""
+
+from __future__ import annotations
+
+import math
+from operator import ge
+
+from replab.recorder import SERVED
+from replab.replication.leader_follower import Entry
+
+TOOK_INCOMING, KEPT_EXISTING, KEPT_BOTH = 1, 0, 2  # codes of recorder.RESOLUTIONS
+
+
+class PeerEntry(Entry):
+    """One write committed by one leader: its place in that leader's log and its version vector."""
+
+    __slots__ = ("origin", "vector")
+
+
+def covers(seen: tuple, vector: tuple) -> bool:
+    """True when `seen` has seen everything `vector` has (every leader's count at least as high)."""
+    return all(map(ge, seen, vector))
+
+
+class LeaderLeader:
+    """The leader-leader protocol over a model's peer nodes (leaders first, then followers)."""
+
+    def __init__(self, model, leaders: list, ack: str, semi_sync_k: int, ship_ms: float, conflicts: str):
+        self.model = model
+        self.leaders = leaders
+        self.ack = ack
+        self.semi_sync_k = semi_sync_k
+        self.ship_ms = ship_ms
+        self.keep_both = conflicts == "keep-both"
+        self.logs: list[list[PeerEntry]] = [[] for _ in leaders]  # each leader's own writes, in commit order
+        self.write_ids = 0
+        self.last_commit_ms = math.nan
+        self._zero = (0,) * len(leaders)
+        self._targets: dict[int, list] = {}  # leader index -> the other nodes it ships to
+        self._awaiting: dict[int, PeerEntry] = {}  # write_id -> entry whose ack waits for other nodes
+        self._dirty: set[int] = set()  # keys written since every node (up or down) last agreed on them
+        self._resend_asked: set[tuple[int, int]] = set()  # (leader, receiver) with a resend requested
+
+    def set_live(self, live_nodes: list) -> None:
+        """The controller's view of who is alive: leaders ship to the others among them."""
+        self._targets = {leader.index: [n for n in live_nodes if n is not leader] for leader in self.leaders}
+
+    # the write path -----------------------------------------------------------------------
+    def commit(self, now: float, leader, op) -> None:
+        """A leader has executed a write: version it, keep it, ship it, ack when the mode allows."""
+        model = self.model
+        self.write_ids += 1
+        write_id, key, i = self.write_ids, op.key, leader.index
+        own = self.logs[i]
+        seen = leader.vectors.get(key, self._zero)
+        entry = PeerEntry(write_id, key, len(own), now)
+        entry.origin = i
+        entry.vector = seen[:i] + (seen[i] + 1,) + seen[i + 1:]  # has seen all the leader had, and itself
+        own.append(entry)
+        leader.received_from[i] = len(own)
+        leader.vectors[key] = entry.vector
+        leader.versions[key] = (entry,)
+        leader.store[key] = write_id
+        self._dirty.add(key)
+        self.last_commit_ms = now
+        model.recorder.commit(write_id, op, i, model.term, entry.index, now)
+        targets = self._targets.get(i, ())
+        for peer in targets:
+            self._ship(now, leader, peer, entry)
+        if self.ack == "async" or (self.ack == "sync" and not targets):
+            model.reply(now, leader, op, SERVED, write_id)
+            return
+        entry.waiting_for = self.semi_sync_k if self.ack == "semi-sync" else {p.index for p in targets}
+        entry.op = op
+        self._awaiting[write_id] = entry
+
+    def _ship(self, now: float, sender, receiver, entry: PeerEntry) -> None:
+        """Queue an entry on the sender's outbound link; it travels once it has left."""
+        departs = max(now, sender.link_free_ms) + self.ship_ms
+        sender.link_free_ms = departs
+        sender.shipped += 1
+        message = (receiver, entry, sender, sender.incarnation, departs)
+        self.model.network.send_ordered(departs, sender.host, receiver.host, peer_receive, message)
+
+    def on_received(self, now: float, node, entry: PeerEntry, sender, sent_ms: float) -> None:
+        node.pending[entry.write_id] = entry
+        node.enqueue_apply(now, entry, (sender.index, sent_ms))
+        if self.ack == "semi-sync" and entry.op is not None:
+            self._receipt(now, node, entry)
+
+    def on_applied(self, now: float, node, entry: PeerEntry) -> None:
+        if self.ack == "sync" and entry.op is not None:
+            self._receipt(now, node, entry)
+
+    def _receipt(self, now: float, node, entry: PeerEntry) -> None:
+        """Tell the entry's leader this node has it (semi-sync: received; sync: applied)."""
+        leader = self.leaders[entry.origin]
+        self.model.network.send(now, node.host, leader.host, peer_receipt, (self, entry, node))
+
+    def on_receipt(self, now: float, entry: PeerEntry, node) -> None:
+        if entry.op is None:
+            return
+        if self.ack == "semi-sync":
+            entry.waiting_for -= 1
+            done = entry.waiting_for <= 0
+        else:
+            entry.waiting_for.discard(node.index)
+            done = not entry.waiting_for
+        if done:
+            self._ack(now, entry)
+
+    def _ack(self, now: float, entry: PeerEntry) -> None:
+        op, entry.op = entry.op, None
+        del self._awaiting[entry.write_id]
+        self.model.reply(now, self.leaders[entry.origin], op, SERVED, entry.write_id)
+
+    # applying: supersede, ignore or resolve a conflict -------------------------------------
+    def resolve(self, now: float, node, entry: PeerEntry) -> None:
+        """Apply a replicated version on `node` by its version vector."""
+        key, vector = entry.key, entry.vector
+        seen = node.vectors.get(key)
+        if seen is None:
+            node.vectors[key] = vector
+            node.versions[key] = (entry,)
+            node.store[key] = entry.write_id
+            return
+        if covers(seen, vector):
+            return  # this node has it already, or a version that superseded it
+        node.vectors[key] = tuple(map(max, seen, vector))
+        concurrent = [v for v in node.versions[key] if not covers(vector, v.vector)]
+        if not concurrent:
+            node.versions[key] = (entry,)
+            node.store[key] = entry.write_id
+            return
+        recorder = self.model.recorder
+        if self.keep_both:
+            for kept in concurrent:
+                recorder.conflict(now, node.index, key, entry.write_id, kept.write_id, KEPT_BOTH)
+            siblings = tuple(sorted(concurrent + [entry], key=lambda v: v.write_id))
+            node.versions[key] = siblings
+            node.store[key] = siblings[-1].write_id
+            return
+        (kept,) = concurrent  # last-writer-wins keeps one version per key
+        if entry.write_id > kept.write_id:
+            recorder.conflict(now, node.index, key, entry.write_id, kept.write_id, TOOK_INCOMING)
+            recorder.lose_update(kept.write_id, now)
+            node.versions[key] = (entry,)
+            node.store[key] = entry.write_id
+        else:
+            recorder.conflict(now, node.index, key, entry.write_id, kept.write_id, KEPT_EXISTING)
+            recorder.lose_update(entry.write_id, now)
+
+    # failures -------------------------------------------------------------------------------
+    def node_crashed(self, now: float, node) -> None:
+        """A leader's connections die with it: clients waiting for its acks will time out."""
+        for entry in [e for e in self._awaiting.values() if e.origin == node.index]:
+            entry.op = None
+            del self._awaiting[entry.write_id]
+
+    def forget_node(self, now: float, node) -> None:
+        """Sync acks stop waiting for a node detected dead (as a real sync leader must)."""
+        if self.ack != "sync":
+            return
+        for entry in list(self._awaiting.values()):
+            entry.waiting_for.discard(node.index)
+            if not entry.waiting_for and self.leaders[entry.origin].up:
+                self._ack(now, entry)
+
+    def rejoin(self, now: float, node) -> None:
+        """A node is back: apply what it had received, get what it lacks, send what others lack."""
+        node.requeue_backlog(now)
+        known_down = self.model.controller.known_down
+        live = [n for n in self.model.nodes if n.up and n.index not in known_down and n is not node]
+        for leader in self.leaders:
+            if leader in live:
+                self.resync(now, leader, node)
+        if node.role == "leader":
+            for peer in live:
+                self.resync(now, node, peer)
+
+    def network_healed(self, now: float) -> None:
+        """A switch is back: every live leader resends to every live node what it lacks."""
+        known_down = self.model.controller.known_down
+        live = [n for n in self.model.nodes if n.up and n.index not in known_down]
+        for leader in self.leaders:
+            if leader in live:
+                for node in live:
+                    if node is not leader:
+                        self.resync(now, leader, node)
+
+    def resync(self, now: float, leader, node) -> None:
+        """Ship `node`, in order, every write of `leader`'s log it has not received."""
+        for entry in self.logs[leader.index][node.received_from[leader.index]:]:
+            self._ship(now, leader, node, entry)
+
+    def ask_resend(self, now: float, leader, node) -> None:
+        """`node` saw a gap in `leader`'s stream: ask once for a resend from where it is."""
+        asked = (leader.index, node.index)
+        if asked in self._resend_asked:
+            return
+        self._resend_asked.add(asked)
+        if not self.model.network.send(now, node.host, leader.host, resend_request, (self, leader, node)):
+            self._resend_asked.discard(asked)
+
+    # measuring ------------------------------------------------------------------------------
+    def lag(self, now: float, node) -> tuple[float, int]:
+        """(ms since the oldest write `node` has not applied was committed, writes not applied)."""
+        oldest, behind = now, len(node.pending)
+        for entry in node.pending.values():
+            oldest = min(oldest, entry.commit_ms)
+        for leader, log in zip(self.leaders, self.logs):
+            if leader is not node and node.received_from[leader.index] < len(log):
+                behind += len(log) - node.received_from[leader.index]
+                oldest = min(oldest, log[node.received_from[leader.index]].commit_ms)
+        return now - oldest, behind
+
+    def divergent_keys(self) -> int:
+        """Keys whose versions differ across the live nodes now. Only keys written since all
+        nodes last agreed are compared, so a sample costs what was written, not the key space."""
+        nodes = self.model.nodes
+        differ, agreed = 0, []
+        for key in self._dirty:
+            states = [n.versions.get(key) for n in nodes]
+            first = states[0]
+            if all(s == first for s in states):
+                agreed.append(key)
+                continue
+            live = [s for s, n in zip(states, nodes) if n.up]
+            if any(s != live[0] for s in live):
+                differ += 1
+        self._dirty.difference_update(agreed)
+        return differ
+
+    def converge_ms(self) -> float:
+        """Time from the last commit until every live node had applied all it will get, if
+        the live nodes then agree on every key; NaN if they did not by now (or no writes)."""
+        live = [n for n in self.model.nodes if n.up]
+        if math.isnan(self.last_commit_ms) or not live:
+            return math.nan
+        for node in live:
+            if node.pending or node.apply_queue or node.applying:
+                return math.nan
+            for leader, log in zip(self.leaders, self.logs):
+                if leader.up and node.received_from[leader.index] < len(log):
+                    return math.nan
+        if self.divergent_keys():
+            return math.nan
+        return max(0.0, max(n.last_apply_ms for n in live) - self.last_commit_ms)
+
+    def stranded(self) -> list[int]:
+        """Write ids some live node lacks because only leaders that are down now hold them."""
+        live = [n for n in self.model.nodes if n.up]
+        out = []
+        for leader, log in zip(self.leaders, self.logs):
+            if not leader.up and live:
+                out += [e.write_id for e in log[min(n.received_from[leader.index] for n in live):]]
+        return out
+
+
+def peer_receive(now: float, message) -> None:
+    """A replication message reaches a node: take it if it is the next of its leader's writes."""
+    node, entry, sender, incarnation, departs = message
+    if incarnation != sender.incarnation and sender.crash_times[incarnation] < departs:
+        return  # the sender crashed before this entry left its send queue
+    if not node.up:
+        return
+    origin = entry.origin
+    position = node.received_from[origin]
+    if entry.index != position:
+        if entry.index > position:
+            node.model.replication.ask_resend(now, sender, node)
+        return  # a duplicate after a resend, or past a gap
+    node.received_from[origin] = position + 1
+    node.model.replication.on_received(now, node, entry, sender, departs)
+
+
+def peer_receipt(now: float, message) -> None:
+    protocol, entry, node = message
+    protocol.on_receipt(now, entry, node)
+
+
+def resend_request(now: float, message) -> None:
+    protocol, leader, node = message
+    protocol._resend_asked.discard((leader.index, node.index))
+    if leader.up and node.up:
+        protocol.resync(now, leader, node)
+
+
+__all__ = ["LeaderLeader", "PeerEntry", "covers"]
