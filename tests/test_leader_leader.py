@@ -80,6 +80,21 @@ def test_two_leaders_writing_the_same_key_1_ms_apart_conflict_and_the_later_writ
     assert results.writes["conflicted"].tolist() == [True, True]
 
 
+def test_under_sync_the_losing_write_is_refused_to_its_client_instead_of_acknowledged():
+    """The same two writes with sync acks. Both still commit locally and still conflict, but
+    neither client has heard anything when node1 applies write 1 and sees it lose (13.65):
+    its receipt tells node0 (13.85), which refuses write 1 to its client ("conflict").
+    Write 2 is acknowledged once node0 has applied it and said so (14.85)."""
+    model, results = story([(10.0, 0, 7), (11.0, 1, 7)], **{"replication.ack": "sync"})
+    requests = results.requests.set_index("request_id")
+    assert (requests.loc[1, "outcome"], requests.loc[1, "reason"]) == ("refused", "conflict")
+    assert requests.loc[1, "end_ms"] == pytest.approx(13.85 + 0.4)
+    assert (requests.loc[2, "outcome"], requests.loc[2, "end_ms"]) == ("served", pytest.approx(14.85 + 0.4))
+    assert results.writes["lost"].tolist() == [True, False]
+    assert results.summary["lost_updates"] == 0 and results.summary["lost_writes"] == 1
+    assert [n.store[7] for n in model.nodes] == [2, 2]
+
+
 def test_writes_far_enough_apart_do_not_conflict():
     """Write 2 starts after write 1 has been applied on node1 (at 13.65): it has seen it."""
     model, results = story([(10.0, 0, 7), (14.0, 1, 7)])

@@ -11,7 +11,7 @@
         [low, min(high, 10 x default)].
     narrow_to_valid(widget, field, scenario)
         Rules that tie fields together (semi-sync needs a follower; reads on followers need
-        one; apply_concurrency <= workers) are honoured by narrowing a slider's range and a
+        one; apply_concurrency <= workers; more than one leader needs leader-leader) are honoured by narrowing a slider's range and a
         dropdown's options to the values valid with the rest of the current scenario.
 """
 
@@ -27,6 +27,7 @@ from replab.scenario import Field, Scenario, ScenarioError
 TEACHING_RANGES: dict[str, tuple[float, float, float]] = {
     "duration_ms": (500.0, 60_000.0, 500.0),
     "seed": (0, 1_000_000, 1),
+    "topology.leaders": (1, 8, 1),
     "topology.followers": (0, 12, 1),
     "topology.workers": (1, 32, 1),
     "topology.apply_concurrency": (1, 16, 1),

@@ -18,6 +18,10 @@ concurrent: a conflict, resolved alike on every node so they converge:
 
 Acks: async at commit; semi-sync(k): k other nodes have received it; sync: every other node
 the controller believes alive has applied it, so latency grows with the slowest of them.
+Sync does not prevent conflicts (each leader still commits first), but a write waiting for
+its ack that loses one is refused to its client ("conflict") instead of acknowledged: the
+other leader applies it, sees it lose, and says so in its receipt. Async and semi-sync
+acknowledge before anyone can know, so their losers are acknowledged lost updates.
 
 A leader's death takes nobody's role: the others keep serving. What it had committed but
 not yet sent stays in its log and is shipped when it returns; meanwhile those writes are
@@ -30,7 +34,7 @@ from __future__ import annotations
 import math
 from operator import ge
 
-from replab.recorder import SERVED
+from replab.recorder import CONFLICT, REFUSED, SERVED
 from replab.replication.leader_follower import Entry
 
 TOOK_INCOMING, KEPT_EXISTING, KEPT_BOTH = 1, 0, 2  # codes of recorder.RESOLUTIONS
@@ -39,7 +43,7 @@ TOOK_INCOMING, KEPT_EXISTING, KEPT_BOTH = 1, 0, 2  # codes of recorder.RESOLUTIO
 class PeerEntry(Entry):
     """One write committed by one leader: its place in that leader's log and its version vector."""
 
-    __slots__ = ("origin", "vector")
+    __slots__ = ("origin", "vector", "lost")
 
 
 def covers(seen: tuple, vector: tuple) -> bool:
@@ -79,7 +83,7 @@ class LeaderLeader:
         own = self.logs[i]
         seen = leader.vectors.get(key, self._zero)
         entry = PeerEntry(write_id, key, len(own), now)
-        entry.origin = i
+        entry.origin, entry.lost = i, False
         entry.vector = seen[:i] + (seen[i] + 1,) + seen[i + 1:]  # has seen all the leader had, and itself
         own.append(entry)
         leader.received_from[i] = len(own)
@@ -125,6 +129,9 @@ class LeaderLeader:
     def on_receipt(self, now: float, entry: PeerEntry, node) -> None:
         if entry.op is None:
             return
+        if entry.lost:
+            self._refuse_conflict(now, entry)
+            return
         if self.ack == "semi-sync":
             entry.waiting_for -= 1
             done = entry.waiting_for <= 0
@@ -138,6 +145,19 @@ class LeaderLeader:
         op, entry.op = entry.op, None
         del self._awaiting[entry.write_id]
         self.model.reply(now, self.leaders[entry.origin], op, SERVED, entry.write_id)
+
+    def _refuse_conflict(self, now: float, entry: PeerEntry) -> None:
+        """A write still waiting for its ack lost a conflict: its client hears so, not OK."""
+        op, entry.op = entry.op, None
+        del self._awaiting[entry.write_id]
+        self.model.reply(now, self.leaders[entry.origin], op, REFUSED, -1, CONFLICT)
+
+    def _overwritten(self, now: float, node, loser: PeerEntry) -> None:
+        """Last writer wins on `node`: `loser` is a lost update (its leader knows at once)."""
+        self.model.recorder.lose_update(loser.write_id, now)
+        loser.lost = True
+        if loser.op is not None and node.index == loser.origin:
+            self._refuse_conflict(now, loser)
 
     # applying: supersede, ignore or resolve a conflict -------------------------------------
     def resolve(self, now: float, node, entry: PeerEntry) -> None:
@@ -168,12 +188,12 @@ class LeaderLeader:
         (kept,) = concurrent  # last-writer-wins keeps one version per key
         if entry.write_id > kept.write_id:
             recorder.conflict(now, node.index, key, entry.write_id, kept.write_id, TOOK_INCOMING)
-            recorder.lose_update(kept.write_id, now)
+            self._overwritten(now, node, kept)
             node.versions[key] = (entry,)
             node.store[key] = entry.write_id
         else:
             recorder.conflict(now, node.index, key, entry.write_id, kept.write_id, KEPT_EXISTING)
-            recorder.lose_update(entry.write_id, now)
+            self._overwritten(now, node, entry)
 
     # failures -------------------------------------------------------------------------------
     def node_crashed(self, now: float, node) -> None:
