@@ -35,7 +35,7 @@ CHAPTERS: dict[str, tuple[str, str]] = {
     "00": ("Start here", "what replab is, how to drive a Lab, and this map"),
     "01": ("Leader-follower replication", "reads on followers behind a DB load balancer: read throughput and latency vs number of followers, replication lag"),
     "02": ("Failover and read-only mode", "the leader crashes: the read-only window, promotion (or none), writes lost under async vs semi-sync vs sync acks"),
-    "03": ("Leader-leader replication", "two leaders take reads and writes: surviving a leader's loss, write routing, conflicts vs latency"),
+    "03": ("Leader-leader replication", "several leaders take reads and writes: a conflict told step by step, conflicts vs writers and latency, async vs sync, write routing, surviving a leader's loss"),
     "04": ("Tree replication", "followers of followers: lag per depth, the leader's outbound load vs fan-out, chain vs star, a relay dying mid-tree"),
     "05": ("Buddy replication", "session state copied to one buddy instead of everyone: what survives a node's loss, and the cost"),
     "06": ("The costs of replication", "each cost a measured curve: acknowledged writes lost vs ack mode and link backlog, read capacity vs write rate, lag vs followers, one apply thread vs n, nodes, messages and bytes per request"),
