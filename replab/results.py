@@ -55,8 +55,8 @@ SUMMARY_DOC = {
     "monotonic_sessions": "sessions with at least one monotonic-read violation",
     "read_only_ms": "time within the run with writes refused for want of a leader",
     "failovers": "promotions of a follower", "failover_ms": "mean time from the leader's crash to a promotion",
-    "mean_lag_ms": "mean replication lag of live followers over the timeline samples",
-    "max_lag_ms": "largest replication lag of a live follower sampled",
+    "mean_lag_ms": "mean replication lag of live followers (leader-leader: of every live node) over the timeline samples",
+    "max_lag_ms": "largest replication lag of a live follower (leader-leader: of any live node) sampled",
     "messages": "network messages sent",
     "conflicts": "leader-leader: pairs of concurrent writes of a key (neither had seen the other) met on some node",
     "conflicts_per_s": "conflicts per simulated second of the run (duration_ms)",
@@ -307,7 +307,8 @@ def _summary(model, requests, writes, timeline, events, anomalies, sessions) -> 
         "monotonic_sessions": int((sessions["monotonic_read_violations"] > 0).sum()),
     }
     summary |= _failover_times(events, duration)
-    followers = timeline[(timeline["role"] == "follower") & timeline["up"]]
+    # with several leaders every node is a replica of the others' writes
+    followers = timeline[((timeline["role"] == "follower") | model.multi_leader) & timeline["up"]]
     summary["mean_lag_ms"] = float(followers["lag_ms"].mean()) if len(followers) else 0.0
     summary["max_lag_ms"] = float(followers["lag_ms"].max()) if len(followers) else 0.0
     summary["messages"] = int(model.network.messages_sent)
