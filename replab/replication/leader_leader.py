@@ -164,6 +164,8 @@ class LeaderLeader:
         """Apply a replicated version on `node` by its version vector."""
         key, vector = entry.key, entry.vector
         seen = node.vectors.get(key)
+        if seen is None or not covers(seen, vector):
+            self._dirty.add(key)  # this node may now differ from the others on the key
         if seen is None:
             node.vectors[key] = vector
             node.versions[key] = (entry,)
@@ -214,6 +216,14 @@ class LeaderLeader:
     def rejoin(self, now: float, node) -> None:
         """A node is back: apply what it had received, get what it lacks, send what others lack."""
         node.requeue_backlog(now)
+        # Where the returning node may differ from the live ones: keys of writes some of them
+        # have not received or not yet applied (other changes mark their keys as they happen).
+        dirty, up = self._dirty, [n for n in self.model.nodes if n.up]
+        for other in up:
+            dirty.update(e.key for e in other.pending.values())
+        for leader, log in zip(self.leaders, self.logs):
+            start = min((n.received_from[leader.index] for n in up if n is not leader), default=len(log))
+            dirty.update(e.key for e in log[start:])
         known_down = self.model.controller.known_down
         live = [n for n in self.model.nodes if n.up and n.index not in known_down and n is not node]
         for leader in self.leaders:
@@ -260,18 +270,19 @@ class LeaderLeader:
         return now - oldest, behind
 
     def divergent_keys(self) -> int:
-        """Keys whose versions differ across the live nodes now. Only keys written since all
-        nodes last agreed are compared, so a sample costs what was written, not the key space."""
-        nodes = self.model.nodes
+        """Keys whose versions differ across the live nodes now. Only keys written since the
+        live nodes last agreed on them are compared (and, when a node returns, the keys of
+        what it or its peers lack), so a sample costs what was written, not the key space."""
+        live = [n for n in self.model.nodes if n.up]
+        if not live:
+            return 0
+        first, rest = live[0].versions, [n.versions for n in live[1:]]
         differ, agreed = 0, []
         for key in self._dirty:
-            states = [n.versions.get(key) for n in nodes]
-            first = states[0]
-            if all(s == first for s in states):
+            held = first.get(key)
+            if all(versions.get(key) == held for versions in rest):
                 agreed.append(key)
-                continue
-            live = [s for s, n in zip(states, nodes) if n.up]
-            if any(s != live[0] for s in live):
+            else:
                 differ += 1
         self._dirty.difference_update(agreed)
         return differ
