@@ -55,9 +55,10 @@ class Field:
             return "must be text"
         if self.kind == "faults":
             return "must be a list of {at_ms, action, target} tables"
-        noun = "an integer" if self.kind == "int" else "a number"
+        if self.kind == "int":
+            return f"must be an integer from {int(self.low)} to {int(self.high)}"
         low = f"above {self.low:g}" if self.low_open else f"from {self.low:g}"
-        return f"must be {noun} {low} to {self.high:g}"
+        return f"must be a number {low} to {self.high:g}"
 
     def coerce(self, value: Any) -> Any:
         """The value in this field's type, or ScenarioError naming what is allowed."""
