@@ -237,7 +237,9 @@ class ReplicationModel(mesa.Model):
             self._area_at_last_sample[node.index] = node.busy_area_ms
             utilisation = area / (node.workers * interval) if interval > 0 else 0.0
             lag_ms, lag_writes = self.replication.lag(now, node)
+            upstream = self.tree.upstream.get(node.index)
             self.recorder.samples.append((now, node.index, node.role, node.up, self.tree.depth.get(node.index, -1),
+                                          -1 if upstream is None else upstream.index,
                                           node.queue_length, utilisation, lag_ms, lag_writes, node.shipped,
                                           divergent))
         self._last_sample_ms = now

@@ -90,8 +90,9 @@ def topology(results: Results, t_ms: float | None = None, fig=None):
 
     The state is the last timeline sample at or before `t_ms` (the end of the run if None).
     Grey lines are network links (node -> its switch, round-robin; clients and balancer on
-    switch0); arcs below the nodes are replication, leader -> each follower (dotted when
-    either end is down).
+    switch0); arcs below the nodes are replication: each node from its recorded upstream
+    (leader or relay), between leaders when several lead, and from the leader to every
+    other node while no tree is recorded (dotted when either end is down).
     """
     state = _state_at(results, t_ms)
     names = [str(n) for n in state["node"]]
@@ -112,19 +113,22 @@ def topology(results: Results, t_ms: float | None = None, fig=None):
         links_y += [y, 1.0, None]
 
     roles, ups = state["role"].astype(str).tolist(), state["up"].tolist()
+    is_up = dict(zip(names, ups))
     leaders = [n for n, r in zip(names, roles) if r == "leader"]
+    upstreams = [(None if pd.isna(u) else str(u)) for u in state["upstream"]] if "upstream" in state else []
+    if any(upstreams):  # who replicates from whom, as recorded (a star, a chain or a tree)
+        edges = [(u, n) for n, u in zip(names, upstreams) if u]
+    elif len(leaders) > 1:  # leaders replicate to each other
+        edges = [(a, b) for i, a in enumerate(leaders) for b in leaders[i + 1:]]
+    else:  # no tree recorded (the leader is down): draw what would be shipped
+        edges = [(leaders[0], n) for n in names if n != leaders[0]] if leaders else []
     live, dead = [], []
-    if leaders:
-        leader = leaders[0]
-        for name, role, up in zip(names, roles, ups):
-            if name == leader:
-                continue
-            x0, x1 = node_x[leader], node_x[name]
-            depth = 0.25 + 0.12 * abs(x1 - x0)
-            xs = [x0 + (x1 - x0) * s for s in np.linspace(0, 1, 13)]
-            ys = [-4 * depth * s * (1 - s) for s in np.linspace(0, 1, 13)]
-            both_up = up and ups[names.index(leader)]
-            (live if both_up else dead).append((xs, ys))
+    for source, target in edges:
+        x0, x1 = node_x[source], node_x[target]
+        depth = 0.25 + 0.12 * abs(x1 - x0)
+        xs = [x0 + (x1 - x0) * s for s in np.linspace(0, 1, 13)]
+        ys = [-4 * depth * s * (1 - s) for s in np.linspace(0, 1, 13)]
+        (live if is_up[source] and is_up[target] else dead).append((xs, ys))
 
     def arcs(curves, colour, dash, label):
         x, y, sizes = [], [], []

@@ -105,9 +105,11 @@ class Results:
             "applied_ms": _drain(rec, "a_ms", np.float64),
         }, copy=False)
         writes["replicas"] = np.bincount(applies["write_id"].to_numpy(), minlength=len(writes) + 1)[1:]
-        timeline = pd.DataFrame(rec.samples, columns=["t_ms", "node", "role", "up", "depth", "queue", "utilisation",
-                                                      "lag_ms", "lag_writes", "shipped", "divergent_keys"])
+        timeline = pd.DataFrame(rec.samples, columns=["t_ms", "node", "role", "up", "depth", "upstream", "queue",
+                                                      "utilisation", "lag_ms", "lag_writes", "shipped",
+                                                      "divergent_keys"])
         timeline["node"] = _codes(timeline["node"].to_numpy(), names)
+        timeline["upstream"] = _codes(timeline["upstream"].to_numpy(), names)
         timeline["role"] = pd.Categorical(timeline["role"], categories=["leader", "follower"])
         events = pd.DataFrame(rec.events, columns=["t_ms", "kind", "target", "detail"])
         conflicts = _conflicts_frame(rec, names)

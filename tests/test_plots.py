@@ -105,9 +105,19 @@ def test_topology_shows_roles_and_up_down_at_a_given_time(failover):
     nodes = by_name(after, "nodes")
     assert list(nodes.text)[:2] == ["node0<br>DOWN", "node1<br>leader"]
     assert nodes.marker.symbol[0] == "x" and nodes.marker.color[0] == plots.ROLE_COLOURS["down"]
-    down = by_name(after, "replication (down)")
-    assert [x for x, s in zip(down.x, down.marker.size) if s] == [0.0]  # node1 -> node0, dotted
+    # the dead node0 is out of the replication tree; node1 ships to the other two
+    replication = by_name(after, "replication")
+    assert sorted(x for x, s in zip(replication.x, replication.marker.size) if s) == [2.0, 3.0]
     assert after.layout.title.text == "Topology at t = 1500 ms"
+
+
+def test_topology_draws_the_recorded_tree_not_a_star():
+    """A chain of three followers: node0 -> node1 -> node2 -> node3, one arc each."""
+    results = run(Scenario.preset("leader-follower").replace(**{"duration_ms": 500.0, "replication.fanout": 1}))
+    replication = by_name(plots.topology(results), "replication")
+    starts = [replication.x[i] for i in range(0, len(replication.x), 14)]
+    ends = [x for x, s in zip(replication.x, replication.marker.size) if s]
+    assert list(zip(starts, ends)) == [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0)]
 
 
 def test_topology_draws_every_switch_and_a_crashed_one_as_down():
