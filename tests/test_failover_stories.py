@@ -155,3 +155,15 @@ def test_a_follower_that_misses_writes_catches_up_when_it_returns():
     assert lag.iloc[-1] == 0
     assert model.nodes[2].store == model.nodes[0].store
     assert results.summary["lost_writes"] == 0
+
+
+def test_followers_cut_off_by_a_switch_catch_up_when_it_returns():
+    """node1 sits on switch1 (nodes attach round-robin). While switch1 is down its copies
+    are dropped; when it returns, node1's upstream resends what it missed."""
+    faults = [{"at_ms": 100.0, "action": "crash", "target": "switch1"},
+              {"at_ms": 200.0, "action": "recover", "target": "switch1"}]
+    model = ReplicationModel(story(**{"faults.events": faults, "topology.switches": 2})).run()
+    results = Results.from_model(model)
+    lag = results.timeline[results.timeline["node"] == "node1"].set_index("t_ms")["lag_writes"]
+    assert lag.loc[200.0] > 0 and lag.iloc[-1] == 0
+    assert all(node.store == model.nodes[0].store for node in model.nodes)

@@ -174,7 +174,13 @@ class LeaderFollower:
         return math.nan
 
     def network_healed(self, now: float) -> None:
-        """A switch is back: leader-follower streams carry on as they are."""
+        """A switch is back: every live node is resent, by its upstream, what it missed
+        while cut off (a stream with a gap accepts nothing until then)."""
+        tree = self.model.tree
+        for index, upstream in list(tree.upstream.items()):
+            node = self.model.nodes[index]
+            if node.up and upstream.up:
+                self.resync(now, upstream, node)
 
     def catch_up(self, node) -> None:
         """Make a returning or repointed node agree with the log: cut what was discarded."""
