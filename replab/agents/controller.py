@@ -50,9 +50,14 @@ class FailoverController(mesa.Agent):
         node, incarnation = job
         if node.up or node.incarnation != incarnation or node.index in self.known_down:
             return
-        model = self.model
         self.known_down.add(node.index)
-        model.recorder.event(now, "detect", node.name, f"down for {self.detection_ms:g} ms")
+        self.model.recorder.event(now, "detect", node.name, f"down for {self.detection_ms:g} ms")
+        self._detected(now, node)
+        self.publish(now)
+
+    def _detected(self, now: float, node) -> None:
+        """A node is known to be dead: a dead leader means read-only mode until a promotion."""
+        model = self.model
         if node is model.leader:
             self._enter_read_only(now)
             if self.promote_enabled:
@@ -60,7 +65,6 @@ class FailoverController(mesa.Agent):
                 model.calendar.schedule(now + self.promotion_ms, self._promote, self._promotion_round)
         else:
             model.replication.forget_follower(now, node)
-        self.publish(now)
 
     def node_recovered(self, now: float, node) -> None:
         model = self.model
@@ -136,17 +140,11 @@ class PeerController(FailoverController):
         self.model.replication.node_crashed(now, node)
         super().node_crashed(now, node)
 
-    def _detect(self, now: float, job) -> None:
-        node, incarnation = job
-        if node.up or node.incarnation != incarnation or node.index in self.known_down:
-            return
+    def _detected(self, now: float, node) -> None:
         model = self.model
-        self.known_down.add(node.index)
-        model.recorder.event(now, "detect", node.name, f"down for {self.detection_ms:g} ms")
         model.replication.forget_node(now, node)
         if all(leader.index in self.known_down for leader in model.replication.leaders):
             self._enter_read_only(now)
-        self.publish(now)
 
     def node_recovered(self, now: float, node) -> None:
         model = self.model
