@@ -49,32 +49,24 @@ def test_a_different_seed_gives_a_different_history():
     assert not a.requests["start_ms"].equals(b.requests["start_ms"])
 
 
-@st.composite
-def scenarios(draw) -> Scenario:
-    followers = draw(st.integers(0, 4))
+def common_fields(draw, nodes: int) -> dict:
+    """What every kind of scenario draws alike: run length, seed, workers, workload,
+    network, detection and random plus scheduled faults on its `nodes` nodes."""
     workers = draw(st.integers(1, 4))
-    ack = draw(st.sampled_from(["async", "sync"] + (["semi-sync"] if followers else [])))
-    reads = draw(st.sampled_from(["leader", "any"] + (["followers"] if followers else [])))
     duration = draw(st.sampled_from([400.0, 800.0, 1_500.0]))
-    targets = ["leader"] + [f"node{i}" for i in range(followers + 1)] + ["switch0", "switch1"]
+    targets = ["leader"] + [f"node{i}" for i in range(nodes)] + ["switch0", "switch1"]
     faults = draw(st.lists(st.fixed_dictionaries({
         "at_ms": st.floats(0, duration),
         "action": st.sampled_from(["crash", "recover"]),
         "target": st.sampled_from(targets),
     }), max_size=6))
-    return Scenario(**{
+    return {
         "duration_ms": duration,
         "seed": draw(st.integers(0, 2**32)),
-        "topology.followers": followers,
         "topology.workers": workers,
         "topology.apply_concurrency": draw(st.integers(1, workers)),
         "topology.switches": 2,
-        "replication.ack": ack,
-        "replication.semi_sync_k": draw(st.integers(1, max(followers, 1))),
-        "replication.reads": reads,
         "replication.ship_ms": draw(st.sampled_from([0.0, 0.05, 0.5])),
-        "replication.fanout": draw(st.integers(0, 3)),
-        "balancer.policy": draw(st.sampled_from(["round-robin", "random", "least-outstanding"])),
         "workload.arrival": draw(st.sampled_from(["open", "closed"])),
         "workload.rate_per_s": draw(st.sampled_from([200.0, 2_000.0, 8_000.0])),
         "workload.think_ms": draw(st.sampled_from([0.0, 5.0, 50.0])),
@@ -85,12 +77,26 @@ def scenarios(draw) -> Scenario:
         "workload.timeout_ms": draw(st.sampled_from([20.0, 200.0])),
         "service.write.dist": draw(st.sampled_from(["constant", "exponential", "lognormal"])),
         "network.hop.dist": draw(st.sampled_from(["constant", "exponential", "lognormal"])),
-        "failover.promote": draw(st.booleans()),
         "failover.detection_ms": draw(st.sampled_from([0.0, 50.0, 300.0])),
-        "failover.promotion_ms": draw(st.sampled_from([0.0, 50.0, 300.0])),
         "faults.events": faults,
         "faults.mttf_ms": draw(st.sampled_from([0.0, 0.0, 300.0])),
         "faults.mttr_ms": 100.0,
+    }
+
+
+@st.composite
+def scenarios(draw) -> Scenario:
+    followers = draw(st.integers(0, 4))
+    return Scenario(**{
+        **common_fields(draw, followers + 1),
+        "topology.followers": followers,
+        "replication.ack": draw(st.sampled_from(["async", "sync"] + (["semi-sync"] if followers else []))),
+        "replication.semi_sync_k": draw(st.integers(1, max(followers, 1))),
+        "replication.reads": draw(st.sampled_from(["leader", "any"] + (["followers"] if followers else []))),
+        "replication.fanout": draw(st.integers(0, 3)),
+        "balancer.policy": draw(st.sampled_from(["round-robin", "random", "least-outstanding"])),
+        "failover.promote": draw(st.booleans()),
+        "failover.promotion_ms": draw(st.sampled_from([0.0, 50.0, 300.0])),
     })
 
 
@@ -137,45 +143,18 @@ def leader_leader_scenarios(draw) -> Scenario:
     leaders = draw(st.integers(1, 4))
     followers = draw(st.integers(0, 2))
     others = leaders - 1 + followers
-    workers = draw(st.integers(1, 4))
-    duration = draw(st.sampled_from([400.0, 800.0, 1_500.0]))
-    targets = ["leader"] + [f"node{i}" for i in range(leaders + followers)] + ["switch0", "switch1"]
-    faults = draw(st.lists(st.fixed_dictionaries({
-        "at_ms": st.floats(0, duration),
-        "action": st.sampled_from(["crash", "recover"]),
-        "target": st.sampled_from(targets),
-    }), max_size=6))
     return Scenario(**{
-        "duration_ms": duration,
-        "seed": draw(st.integers(0, 2**32)),
+        **common_fields(draw, leaders + followers),
         "replication.kind": "leader-leader",
         "topology.leaders": leaders,
         "topology.followers": followers,
-        "topology.workers": workers,
-        "topology.apply_concurrency": draw(st.integers(1, workers)),
-        "topology.switches": 2,
         "replication.ack": draw(st.sampled_from(["async", "sync"] + (["semi-sync"] if others else []))),
         "replication.semi_sync_k": draw(st.integers(1, max(others, 1))),
         "replication.reads": draw(st.sampled_from(["leader", "any"] + (["followers"] if followers else []))),
-        "replication.ship_ms": draw(st.sampled_from([0.0, 0.05, 0.5])),
         "replication.write_routing": draw(st.sampled_from(["balancer", "session"])),
         "replication.conflicts": draw(st.sampled_from(["last-writer-wins", "keep-both"])),
         "balancer.policy": draw(st.sampled_from(["round-robin", "random", "least-outstanding", "key-hash"])),
-        "workload.arrival": draw(st.sampled_from(["open", "closed"])),
-        "workload.rate_per_s": draw(st.sampled_from([200.0, 2_000.0, 8_000.0])),
-        "workload.think_ms": draw(st.sampled_from([0.0, 5.0, 50.0])),
-        "workload.sessions": draw(st.integers(1, 30)),
-        "workload.write_ratio": draw(st.sampled_from([0.0, 0.2, 0.5, 1.0])),
-        "workload.keys": draw(st.sampled_from([1, 10, 1_000])),
-        "workload.popularity": draw(st.sampled_from(["uniform", "zipf"])),
-        "workload.timeout_ms": draw(st.sampled_from([20.0, 200.0])),
-        "service.write.dist": draw(st.sampled_from(["constant", "exponential", "lognormal"])),
-        "network.hop.dist": draw(st.sampled_from(["constant", "exponential", "lognormal"])),
         "network.hop.mean_ms": draw(st.sampled_from([0.1, 2.0])),
-        "failover.detection_ms": draw(st.sampled_from([0.0, 50.0, 300.0])),
-        "faults.events": faults,
-        "faults.mttf_ms": draw(st.sampled_from([0.0, 0.0, 300.0])),
-        "faults.mttr_ms": 100.0,
     })
 
 
