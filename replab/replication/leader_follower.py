@@ -103,13 +103,7 @@ class LeaderFollower:
     def on_receipt(self, now: float, entry: Entry, leader, follower) -> None:
         if entry.op is None or not leader.up or leader.role != "leader":
             return
-        if self.ack == "semi-sync":
-            entry.waiting_for -= 1
-            done = entry.waiting_for <= 0
-        else:
-            entry.waiting_for.discard(follower.index)
-            done = not entry.waiting_for
-        if done:
+        if receipt_completes(entry, follower.index):
             self._ack(now, leader, entry)
 
     def _ack(self, now: float, leader, entry: Entry) -> None:
@@ -189,6 +183,16 @@ class LeaderFollower:
                 node.rewind(self.log, keep)
         node.synced_term = self.model.term
         node.term = self.model.term
+
+
+def receipt_completes(entry, node_index: int) -> bool:
+    """Count one node's receipt of an entry; True when the ack may go to the client.
+    `waiting_for` is a count of receipts still needed (semi-sync) or a set of nodes (sync)."""
+    if isinstance(entry.waiting_for, int):
+        entry.waiting_for -= 1
+        return entry.waiting_for <= 0
+    entry.waiting_for.discard(node_index)
+    return not entry.waiting_for
 
 
 def follower_receive(now: float, message) -> None:

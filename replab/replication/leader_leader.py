@@ -35,7 +35,7 @@ import math
 from operator import ge
 
 from replab.recorder import CONFLICT, REFUSED, SERVED
-from replab.replication.leader_follower import Entry
+from replab.replication.leader_follower import Entry, receipt_completes
 
 TOOK_INCOMING, KEPT_EXISTING, KEPT_BOTH = 1, 0, 2  # codes of recorder.RESOLUTIONS
 
@@ -132,13 +132,7 @@ class LeaderLeader:
         if entry.lost:
             self._refuse_conflict(now, entry)
             return
-        if self.ack == "semi-sync":
-            entry.waiting_for -= 1
-            done = entry.waiting_for <= 0
-        else:
-            entry.waiting_for.discard(node.index)
-            done = not entry.waiting_for
-        if done:
+        if receipt_completes(entry, node.index):
             self._ack(now, entry)
 
     def _ack(self, now: float, entry: PeerEntry) -> None:
