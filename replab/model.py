@@ -12,8 +12,7 @@ from typing import Callable
 
 import mesa
 
-from replab.agents import (ClientSession, DataNode, FailoverController, LoadBalancer, Op, PeerController, PeerNode,
-                           Switch)
+from replab.agents import ClientSession, DataNode, FailoverController, LoadBalancer, PeerController, PeerNode, Switch
 from replab.engine import EventCalendar
 from replab.network import Network
 from replab.randomness import sampler, stream, uniform
@@ -121,11 +120,7 @@ class ReplicationModel(mesa.Model):
 
     def _scripted_operation(self, now: float, job) -> None:
         session, is_write, key = job
-        self.workload.started += 1
-        op = Op(self.workload.started, session, is_write, key, now)
-        self.in_flight[op.id] = op
-        if not self.network.send(now, self.client_host, self.balancer.host, self.balancer.on_request, op):
-            self.fail(now, op, NETWORK)
+        self.workload.send(now, session, (is_write, key))
 
     # how operations end -------------------------------------------------------------------
     def reply(self, now: float, node, op, outcome: int, version: int, reason: int = 0) -> None:

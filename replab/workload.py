@@ -39,11 +39,13 @@ class Workload:
         if at < self.model.duration_ms:
             self.model.calendar.schedule(at, self._arrival, None)
 
-    def send(self, now: float, session: int) -> None:
-        """Session `session` starts one operation now: it goes to the load balancer."""
+    def send(self, now: float, session: int, chosen: tuple[bool, int] | None = None) -> None:
+        """Session `session` starts one operation now: it goes to the load balancer.
+        `chosen` = (is_write, key) scripts the operation instead of drawing it."""
         model = self.model
         self.started += 1
-        op = Op(self.started, session, self._coin() < self.write_ratio, self._key(), now)
+        is_write, key = chosen if chosen is not None else (self._coin() < self.write_ratio, self._key())
+        op = Op(self.started, session, is_write, key, now)
         model.in_flight[op.id] = op
         if self.closed:
             model.calendar.schedule(now + self.timeout_ms, self._give_up, op)
