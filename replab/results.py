@@ -9,7 +9,8 @@
   replica received it and when it applied it (NaN/empty for entries re-applied from the
   relay log after a crash, whose receipt was before the crash).
 - timeline: per-node samples (role, up, depth in the replication tree (-1: not in it;
-  leader-leader: 0 for leaders, 1 for followers), queue, utilisation, lag in ms and in
+  leader-leader: 0 for leaders, 1 for followers), upstream (the node it replicates from;
+  empty for leaders and nodes out of the tree), queue, utilisation, lag in ms and in
   writes, entries shipped so far on its outbound link, and divergent_keys: keys whose
   versions differ across the live nodes at that instant, the same on every row of a sample;
   leader-leader only, NaN otherwise).
