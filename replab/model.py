@@ -19,6 +19,7 @@ from replab.randomness import sampler, stream, uniform
 from replab.recorder import FAILED, NETWORK, REFUSED, SERVED, TIMEOUT, Recorder
 from replab.replication import LeaderFollower, LeaderLeader, ReplicaTree
 from replab.scenario import Scenario
+from replab.switching import switch_layout
 from replab.workload import Workload
 
 
@@ -36,16 +37,17 @@ class ReplicationModel(mesa.Model):
         self.calendar = EventCalendar()
         self.recorder = Recorder()
         net = scenario.network.hop
+        self.switch_layout = switch_layout(scenario.topology)
         self.network = Network(self.calendar, sampler(net.dist, net.mean_ms, net.sigma, stream(seed, "network")),
-                               scenario.topology.switches)
-        self.switches = [Switch(self, i) for i in range(scenario.topology.switches)]
+                               len(self.switch_layout.switches))
+        self.switches = [Switch(self, i, self.switch_layout.partner(i)) for i in self.switch_layout.switches]
         rep = scenario.replication
         self.multi_leader = rep.kind == "leader-leader"
         leaders = scenario.topology.leaders
         self.nodes = [self._data_node(i) for i in range(leaders + scenario.topology.followers)]
-        self.balancer = LoadBalancer(self, self.network.attach(0), scenario.balancer.policy,
+        self.balancer = LoadBalancer(self, self.network.attach(*self.switch_layout.balancer), scenario.balancer.policy,
                                      rep.reads, uniform(stream(seed, "balancer")), rep.write_routing)
-        self.client_host = self.network.attach(0)
+        self.client_host = self.network.attach(*self.switch_layout.clients)
         self.tree = ReplicaTree(rep.fanout)
         if self.multi_leader:
             self.controller = PeerController(self, scenario.failover.detection_ms, 0.0, False)
@@ -79,7 +81,7 @@ class ReplicationModel(mesa.Model):
             op: sampler(d.dist, d.mean_ms, d.sigma, stream(s.seed, f"service.{op}.node{index}"))
             for op, d in (("read", s.service.read), ("write", s.service.write), ("apply", s.service.apply))
         }
-        host = self.network.attach(index % s.topology.switches)
+        host = self.network.attach(*self.switch_layout.node(index))
         args = (self, index, host, s.topology.workers, s.topology.apply_concurrency,
                 draws["read"], draws["write"], draws["apply"])
         if s.replication.kind == "leader-leader":
