@@ -135,6 +135,7 @@ class ReplicationModel(mesa.Model):
         to_client = net.latency_ms(self.balancer.host, self.client_host)
         net.messages_sent += 2
         if to_balancer is None or to_client is None:
+            net.messages_dropped += 1  # the answer is lost on its way
             self.fail(now, op, NETWORK)
             return
         self.balancer.operation_ended(op.node, now + to_balancer)
@@ -152,6 +153,7 @@ class ReplicationModel(mesa.Model):
         to_client = self.network.latency_ms(self.balancer.host, self.client_host)
         self.network.messages_sent += 1
         if to_client is None:
+            self.network.messages_dropped += 1
             self.fail(now, op, NETWORK)
         elif now + to_client - op.start > self.timeout_ms:
             self.fail(now, op, TIMEOUT)  # the client gave up before the refusal reached it
