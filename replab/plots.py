@@ -183,7 +183,7 @@ def topology(results: Results, t_ms: float | None = None, fig=None):
         dict(name="pair link", x=cables["pair"][0], y=cables["pair"][1], mode="lines",
              line=dict(color="#888888", width=4), hoverinfo="skip", showlegend=False),
         dict(name="links to a dead switch", x=cables["dead"][0], y=cables["dead"][1], mode="lines",
-             line=dict(color="#e8a0a0", width=1, dash="dot"), hoverinfo="skip", showlegend=False),
+             line=dict(color="#d62728", width=1.5, dash="dot"), hoverinfo="skip", showlegend=False),
         arcs(live, "#4682b4", "solid", "replication"),
         arcs(dead, "#b0b0b0", "dot", "replication (down)"),
         dict(name="switches", x=switch_x, y=[1.0] * len(switch_x), mode="markers+text",
