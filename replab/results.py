@@ -16,7 +16,7 @@
   leader-leader only, NaN otherwise), and state_bytes: buddy replication's session state
   held in the node's memory (its own sessions and its copies of its buddies'; -1 for the
   other kinds).
-- events: faults, detections, read-only mode, promotions.
+- events: faults, detections, read-only mode, promotions, buddy take-overs.
 - conflicts: leader-leader, one row per node that met two concurrent versions of a key
   (t_ms, node, key, the incoming write, the write it held, what it kept).
 - sessions: per-session anomaly counts.
