@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from replab.outages import outage_summary
 from replab.recorder import LOST_REASONS, LOST_UPDATE, OUTCOMES, REASONS, RESOLUTIONS
 from replab.scenario import Scenario
 
@@ -75,6 +76,12 @@ SUMMARY_DOC = {
     "state_bytes_per_node": "buddy replication: mean session state held in a live node's memory over the timeline samples, bytes",
     "takeover_ms": "buddy replication: mean time from a node's crash to its sessions' take-over by buddies",
     "stranded_writes": "leader-leader: acknowledged writes missing on a live node because only leaders down at the end hold them (shipped when they return)",
+    "failed_network": "operations that failed because a message of theirs found no live path (a dead switch)",
+    "messages_dropped": "network messages dropped for want of a live path (a dead switch on the way)",
+    "switch_down_ms": "time within the run with at least one switch down",
+    "outage_operations": "operations started while at least one switch was down",
+    "outage_availability": "served / operations started while a switch was down (NaN: no switch went down)",
+    "longest_gap_ms": "longest stretch of the run (from its start to duration_ms) in which no operation succeeded",
 }
 
 
@@ -128,6 +135,7 @@ class Results:
         summary = _summary(model, requests, writes, timeline, events, anomalies, sessions)
         summary |= _leader_leader_summary(model, writes, timeline, conflicts)
         summary |= _buddy_summary(model, timeline, events)
+        summary |= outage_summary(model, requests, events)
         return cls(model.scenario, requests, writes, applies, timeline, events, sessions, summary, conflicts)
 
     # presenting -----------------------------------------------------------------------------
