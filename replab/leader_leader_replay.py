@@ -130,8 +130,8 @@ class _Replay:
         writes, applies = self.results.writes, self.results.applies
         before, commit_ms = writes["applies_before"].tolist(), writes["commit_ms"].tolist()
         i, n = 0, len(before)
-        for row, (write_id, node, t) in enumerate(zip(applies["write_id"].tolist(), applies["node"].astype(str).tolist(),
-                                                      applies["applied_ms"].tolist())):
+        rows = zip(applies["write_id"].tolist(), applies["node"].astype(str).tolist(), applies["applied_ms"].tolist())
+        for row, (write_id, node, t) in enumerate(rows):
             while i < n and before[i] <= row:
                 yield commit_ms[i], True, i + 1, self.origin[i + 1]
                 i += 1
