@@ -79,6 +79,23 @@ def test_a_later_write_that_has_seen_both_siblings_has_both_leaders_in_its_vecto
     assert replay.final == {"node0": {7: (3,)}, "node1": {7: (3,)}}
 
 
+@pytest.mark.parametrize("fields, second_write_at, conflicts", [
+    ({}, 11.3125, 1),  # write 2 commits first at 13.8125, then write 1 is applied: concurrent
+    ({"service.write.mean_ms": 1.0, "service.apply.mean_ms": 2.0}, 12.3125, 0),  # applied first: seen
+], ids=["commit-then-apply", "apply-then-commit"])
+def test_a_commit_and_an_apply_at_the_same_instant_are_ordered_by_applies_before(fields, second_write_at, conflicts):
+    """Times exact in binary: node1 commits write 2 and applies write 1 both at t = 13.8125.
+    Which came first decides whether write 2 had seen write 1; the times cannot say, the
+    writes frame's applies_before can (0: before node1's apply of write 1; 1: after it)."""
+    exact = {"network.hop.mean_ms": 0.125, "replication.ship_ms": 0.0625}
+    model, results = story([(10.0, 0, 7), (second_write_at, 1, 7)], **exact | fields)
+    apply_1 = results.applies[(results.applies["write_id"] == 1) & (results.applies["node"] == "node1")]
+    assert results.writes.loc[1, "commit_ms"] == apply_1["applied_ms"].item() == 13.8125
+    assert results.writes.loc[1, "applies_before"] == 1 - conflicts
+    assert check_leader_leader(results).conflicts == conflicts
+    assert_checker_agrees(model, results)
+
+
 def test_a_read_is_checked_against_what_its_node_held_at_that_instant():
     """The read of the story at 14.4 on node0 or node1 returns that node's own write: both
     held it then, and the checker finds no read of a version its node did not hold."""
