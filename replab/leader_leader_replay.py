@@ -29,6 +29,7 @@ import pandas as pd
 from replab.recorder import RESOLUTIONS
 
 KEPT_EXISTING, TOOK_INCOMING, KEPT_BOTH = range(3)  # positions in recorder.RESOLUTIONS
+_UP_OR_DOWN, _READ, _SAMPLE = range(3)  # what is observed at an instant, in this order
 
 
 @dataclass
@@ -140,35 +141,32 @@ class _Replay:
             yield commit_ms[j], True, j + 1, self.origin[j + 1]
 
     def _observations(self) -> list[tuple]:
-        """Crashes and recoveries, served reads and timeline samples, by time; each comes after
+        """(t_ms, what, node, key, value), by time: a node going down or up (value: up), a
+        served read (value: the version it returned), a timeline sample. Each comes after
         every commit and apply of its instant (a sample is taken once the instant is over)."""
         results = self.results
         out = []
         for t, kind, target in zip(results.events["t_ms"], results.events["kind"], results.events["target"]):
             if kind in ("crash", "recover") and target in self.seen:
-                out.append((t, 0, kind, target, 0))
+                out.append((t, _UP_OR_DOWN, target, 0, kind == "recover"))
         requests = results.requests
         reads = requests[(requests["op"] == "read") & (requests["outcome"] == "served")]
         for t, node, key, version in zip(reads["answered_ms"].tolist(), reads["node"].astype(str).tolist(),
                                          reads["key"].tolist(), reads["version"].tolist()):
-            out.append((t, 1, node, key, version))
+            out.append((t, _READ, node, key, version))
         for t in pd.unique(results.timeline["t_ms"]).tolist():
-            out.append((t, 2, "", 0, 0))
+            out.append((t, _SAMPLE, "", 0, 0))
         out.sort(key=lambda o: (o[0], o[1]))
         return out
 
-    def _observe(self, t: float, order: int, what: str, key: int, version: int) -> None:
-        if order == 0:  # `key` is the node that crashes or recovers
-            if what == "crash":
-                self.live.discard(key)
-            else:
-                self.live.add(key)
+    def _observe(self, t: float, what: int, node: str, key: int, value) -> None:
+        if what == _UP_OR_DOWN:
+            (self.live.add if value else self.live.discard)(node)
             self.live_changed = True
-        elif order == 1:  # a served read
-            node = what
+        elif what == _READ:
             visible = max(self.held[node].get(key, ()), default=0)
             during = self.instant.get((node, key))
-            if version != visible and not (during and during[0] == t and version in during[1]):
+            if value != visible and not (during and during[0] == t and value in during[1]):
                 self.reads_not_held += 1
         else:
             self._sample(t)
@@ -280,10 +278,11 @@ class _Replay:
                 return math.nan
         applies = self.results.applies
         on_live = applies.loc[applies["node"].astype(str).isin(live), "applied_ms"]
-        last_apply = max(float(on_live.max()) if len(on_live) else 0.0, 0.0)
+        last_apply = float(on_live.max()) if len(on_live) else 0.0
         return max(0.0, last_apply - float(writes["commit_ms"].max()))
 
     def _stranded(self, live: list[str], received: set) -> list[int]:
+        """Writes of leaders down at the end that some live node never received."""
         if not live:
             return []
         return [w for w in range(1, len(self.origin))
