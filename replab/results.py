@@ -4,10 +4,14 @@
   latency_ms, outcome served/refused/failed, reason, version seen or written, and
   arrived_ms / answered_ms: when it reached the node, or the balancer that refused it,
   and when the answer left; NaN where it never got there).
-- writes: one row per committed write (ack_ms, replicas that applied it, lost and why).
+- writes: one row per committed write (ack_ms, replicas that applied it, lost and why;
+  log_index is its place in its leader's log, per leader under leader-leader; applies_before:
+  apply rows recorded before it committed, which places it among the applies of its instant).
 - applies: one row per (write, replica): who shipped it (sender, sent_ms), when the
   replica received it and when it applied it (NaN/empty for entries re-applied from the
   relay log after a crash, whose receipt was before the crash).
+- receipts: leader-leader, one row per (write, node) that took it off its leader's stream
+  (write_id, node, received_ms), whether applied by the end or not.
 - timeline: per-node samples (role, up, depth in the replication tree (-1: not in it;
   leader-leader: 0 for leaders, 1 for followers), upstream (the node it replicates from;
   empty for leaders and nodes out of the tree), queue, utilisation, lag in ms and in
@@ -102,6 +106,7 @@ class Results:
     sessions: pd.DataFrame = field(repr=False)
     summary: dict = field(repr=False)
     conflicts: pd.DataFrame = field(default=None, repr=False)
+    receipts: pd.DataFrame = field(default=None, repr=False)
 
     @classmethod
     def from_model(cls, model) -> "Results":
@@ -120,6 +125,11 @@ class Results:
             "received_ms": _drain(rec, "a_received_ms", np.float64),
             "applied_ms": _drain(rec, "a_ms", np.float64),
         }, copy=False)
+        receipts = pd.DataFrame({
+            "write_id": _drain(rec, "r_write", np.int64),
+            "node": _codes(_drain(rec, "r_node", np.int16), names),
+            "received_ms": _drain(rec, "r_ms", np.float64),
+        }, copy=False)
         writes["replicas"] = np.bincount(applies["write_id"].to_numpy(), minlength=len(writes) + 1)[1:]
         timeline = pd.DataFrame(rec.samples, columns=["t_ms", "node", "role", "up", "depth", "upstream", "queue",
                                                       "utilisation", "lag_ms", "lag_writes", "shipped",
@@ -136,7 +146,7 @@ class Results:
         summary |= _leader_leader_summary(model, writes, timeline, conflicts)
         summary |= _buddy_summary(model, timeline, events)
         summary |= outage_summary(model, requests, events)
-        return cls(model.scenario, requests, writes, applies, timeline, events, sessions, summary, conflicts)
+        return cls(model.scenario, requests, writes, applies, timeline, events, sessions, summary, conflicts, receipts)
 
     # presenting -----------------------------------------------------------------------------
     def summary_table(self) -> pd.DataFrame:
@@ -158,7 +168,7 @@ class Results:
         """Write every frame as Parquet, the summary as JSON and the scenario as TOML."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        for name in ("requests", "writes", "applies", "timeline", "events", "sessions", "conflicts"):
+        for name in ("requests", "writes", "applies", "timeline", "events", "sessions", "conflicts", "receipts"):
             getattr(self, name).to_parquet(out / f"{name}.parquet", index=False)
         (out / "summary.json").write_text(json.dumps(self.summary, indent=2, default=float))
         self.scenario.save(out / "scenario.toml")
@@ -214,6 +224,7 @@ def _writes_frame(rec, names: list[str]) -> pd.DataFrame:
         "lost": lost > 0,
         "lost_reason": _codes(lost, LOST_REASONS),
         "lost_ms": _drain(rec, "w_lost_ms", np.float64),
+        "applies_before": _drain(rec, "w_applies_before", np.int64),
     }, copy=False)
 
 
