@@ -68,7 +68,7 @@ SUMMARY_DOC = {
     "messages": "network messages sent",
     "conflicts": "leader-leader: pairs of concurrent writes of a key (neither had seen the other) met on some node",
     "conflicts_per_s": "conflicts per simulated second of the run (duration_ms)",
-    "lost_updates": "acknowledged writes overwritten by a concurrent write (last writer wins); under sync acks the loser is refused ('conflict') instead",
+    "lost_updates": "acknowledged writes overwritten by a concurrent write (last writer wins); under sync acks the loser is refused ('conflict') instead, unless its ack had stopped waiting for a node detected dead that then met the conflict",
     "siblings": "writes kept side by side with a concurrent write of their key (keep-both)",
     "mean_divergent_keys": "leader-leader: mean over the timeline samples of keys whose versions differ across live nodes",
     "max_divergent_keys": "leader-leader: most keys found differing across live nodes at a sample",
