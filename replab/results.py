@@ -18,6 +18,8 @@
 - conflicts: leader-leader, one row per node that met two concurrent versions of a key
   (t_ms, node, key, the incoming write, the write it held, what it kept).
 - sessions: per-session anomaly counts.
+- several data centres (dcs.count > 1): requests also have dc, region, dns_lookup,
+  to_dead_dc, dc_move and node_move columns (replab.dc_results).
 - summary: a flat dict of metrics (see SUMMARY_DOC).
 """
 
@@ -31,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from replab.dc_results import DC_SUMMARY_DOC, add_dc_columns, dc_summary
 from replab.recorder import LOST_REASONS, LOST_UPDATE, OUTCOMES, REASONS, RESOLUTIONS
 from replab.scenario import Scenario
 
@@ -67,6 +70,7 @@ SUMMARY_DOC = {
     "max_divergent_keys": "leader-leader: most keys found differing across live nodes at a sample",
     "converge_ms": "leader-leader: from the last commit until every live node had applied all it would get and all agreed (NaN: not by the end of the run)",
     "stranded_writes": "leader-leader: acknowledged writes missing on a live node because only leaders down at the end hold them (shipped when they return)",
+    **DC_SUMMARY_DOC,
 }
 
 
@@ -119,6 +123,9 @@ class Results:
         sessions = _sessions_frame(requests, anomalies, model.scenario.workload.sessions)
         summary = _summary(model, requests, writes, timeline, events, anomalies, sessions)
         summary |= _leader_leader_summary(model, writes, timeline, conflicts)
+        if model.dcs is not None:
+            add_dc_columns(model, requests)
+            summary |= dc_summary(model, requests, writes, applies, events, anomalies)
         return cls(model.scenario, requests, writes, applies, timeline, events, sessions, summary, conflicts)
 
     # presenting -----------------------------------------------------------------------------
