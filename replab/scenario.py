@@ -167,7 +167,7 @@ FIELDS: tuple[Field, ...] = (
     Field("replication.reads", "choice", "followers", "which nodes serve reads (leader: every leader with leader-leader)", choices=("leader", "followers", "any")),
     Field("replication.write_routing", "choice", "balancer", "leader-leader: the DB load balancer picks each write's leader by balancer.policy, or the application sends session s to leader s mod topology.leaders", choices=("balancer", "session")),
     Field("replication.conflicts", "choice", "last-writer-wins", "leader-leader: of two concurrent writes of a key keep the later commit (the other is a lost update), or keep both as siblings for the application", choices=("last-writer-wins", "keep-both")),
-    Field("balancer.policy", "choice", "round-robin", "how the DB load balancer picks a node (key-hash: always the same node for a key)", choices=("round-robin", "random", "least-outstanding", "key-hash")),
+    Field("balancer.policy", "choice", "round-robin", "how the DB load balancer picks a node (key-hash: always the same node for a key; sticky: a session stays on the node it was first sent to while that node is live)", choices=("round-robin", "random", "least-outstanding", "key-hash", "sticky")),
     Field("workload.sessions", "int", 100, "client sessions", 1, 100_000),
     Field("workload.arrival", "choice", "open", "open: Poisson arrivals at a total rate; closed: each session thinks, then sends", choices=("open", "closed")),
     Field("workload.rate_per_s", "float", 2_000.0, "total arrival rate of operations (open loop), per simulated second", 0.0, 1e7, low_open=True),

@@ -94,7 +94,7 @@ def scenarios(draw) -> Scenario:
         "replication.semi_sync_k": draw(st.integers(1, max(followers, 1))),
         "replication.reads": draw(st.sampled_from(["leader", "any"] + (["followers"] if followers else []))),
         "replication.fanout": draw(st.integers(0, 3)),
-        "balancer.policy": draw(st.sampled_from(["round-robin", "random", "least-outstanding"])),
+        "balancer.policy": draw(st.sampled_from(["round-robin", "random", "least-outstanding", "sticky"])),
         "failover.promote": draw(st.booleans()),
         "failover.promotion_ms": draw(st.sampled_from([0.0, 50.0, 300.0])),
     })
@@ -153,7 +153,7 @@ def leader_leader_scenarios(draw) -> Scenario:
         "replication.reads": draw(st.sampled_from(["leader", "any"] + (["followers"] if followers else []))),
         "replication.write_routing": draw(st.sampled_from(["balancer", "session"])),
         "replication.conflicts": draw(st.sampled_from(["last-writer-wins", "keep-both"])),
-        "balancer.policy": draw(st.sampled_from(["round-robin", "random", "least-outstanding", "key-hash"])),
+        "balancer.policy": draw(st.sampled_from(["round-robin", "random", "least-outstanding", "key-hash", "sticky"])),
         "network.hop.mean_ms": draw(st.sampled_from([0.1, 2.0])),
     })
 
