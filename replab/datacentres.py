@@ -76,11 +76,12 @@ class DataCentres:
         """The DC answers a probe from outside: not cut off, a switch up, a node up."""
         return dc not in self.partitioned and self.switch_up(dc) and any(n.up for n in self.nodes_of[dc])
 
-    def serves(self, region: int, dc: int) -> bool:
-        """Clients of `region` can reach `dc` now and it has a live node (else the DC is dead to them)."""
+    def reachable(self, region: int, dc: int) -> bool:
+        """Clients of `region` can reach `dc`'s load balancer now (else the DC is dead to them;
+        a DC whose own nodes are all down but whose network is up forwards over the WAN)."""
         if region != dc and (dc in self.partitioned or region in self.partitioned):
             return False
-        return self.switch_up(dc) and any(n.up for n in self.nodes_of[dc])
+        return self.switch_up(dc)
 
     # whole-DC faults -------------------------------------------------------------------------
     def fault(self, now: float, action: str, dc: int) -> None:

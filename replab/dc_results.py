@@ -2,7 +2,7 @@
 
 Columns added to `requests` (multi-DC runs only): `dc` (the DC the DNS answer sent it to),
 `region` (its session's region), `dns_lookup` (it paid a lookup first), `to_dead_dc` (it left
-for a DC that was down or cut off from its region at that moment), `dc_move` / `node_move`
+for a DC whose network was down or cut off from its region at that moment), `dc_move` / `node_move`
 (its session's previous operation went to another DC / node).
 
 Summary keys are in DC_SUMMARY_DOC; the traffic-moved times follow the first DC failure of
@@ -23,7 +23,7 @@ DC_SUMMARY_DOC = {
     "traffic_moved_50_ms": "multi-DC: from the first DC failure until 50% of the sessions that were using that DC have sent to another DC (NaN: not within the run)",
     "traffic_moved_90_ms": "multi-DC: the same until 90% have moved",
     "traffic_moved_99_ms": "multi-DC: the same until 99% have moved",
-    "requests_to_dead_dc": "multi-DC: operations sent to a DC that was down or cut off from the session's region when they left",
+    "requests_to_dead_dc": "multi-DC: operations sent to a DC that was down (every switch) or cut off from the session's region when they left",
     "availability_regionN": "multi-DC: served / operations of the sessions of region N (one key per region)",
     "cross_dc_lag_mean_ms": "multi-DC: mean time from a write's commit to its apply on a node in another DC",
     "cross_dc_lag_p99_ms": "multi-DC: 99th percentile of that cross-DC replication lag",

@@ -142,7 +142,7 @@ class GlobalDNS(mesa.Agent):
         if op.done:
             return  # the client gave up during the lookup
         region = op.session % self.dcs.count
-        if not self.dcs.serves(region, op.dc):
+        if not self.dcs.reachable(region, op.dc):
             self.op_dead[op.id - 1] = 1
         balancer = op.balancer
         if not self.model.network.send(now, op.client_host, balancer.host, balancer.on_request, op):
