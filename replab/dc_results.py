@@ -2,8 +2,9 @@
 
 Columns added to `requests` (multi-DC runs only): `dc` (the DC the DNS answer sent it to),
 `region` (its session's region), `dns_lookup` (it paid a lookup first), `to_dead_dc` (it left
-for a DC whose network was down or cut off from its region at that moment), `dc_move` / `node_move`
-(its session's previous operation went to another DC / node).
+for a DC whose network was down or cut off from its region at that moment), `dc_move` (its session's
+previous operation went to another DC), `node_move` (a served read on another node than
+the session's previous served read).
 
 Summary keys are in DC_SUMMARY_DOC; the traffic-moved times follow the first DC failure of
 the run (a crash or a partition of a DC): of the sessions whose last operation before it
@@ -31,7 +32,7 @@ DC_SUMMARY_DOC = {
     "dns_lookups": "multi-DC: operations that paid a DNS lookup first (no valid cached answer)",
     "dc_moves": "multi-DC: operations sent to another DC than the session's previous operation",
     "dc_sessions_moved": "multi-DC: sessions that changed DC at least once",
-    "node_moves": "multi-DC: served operations on another node than the session's previous served operation",
+    "node_moves": "multi-DC: served reads on another node than the session's previous served read",
     "dc_state_lost": "multi-DC: DC-local session state lost: moves of a session to another DC after it had been served where it was",
     "ryw_after_move": "multi-DC: read-your-writes violations on reads served in another DC than the session's previous operation on that key",
     "monotonic_after_move": "multi-DC: monotonic-read violations on reads served in another DC than the session's previous operation on that key",
@@ -51,7 +52,7 @@ def add_dc_columns(model, requests: pd.DataFrame) -> None:
     by_start = requests.sort_values(["session", "start_ms", "request_id"], kind="stable")
     previous_dc = by_start.groupby("session", sort=False)["dc"].shift(1)
     requests["dc_move"] = (previous_dc.notna() & (previous_dc != by_start["dc"])).reindex(requests.index)
-    served = by_start[by_start["outcome"] == "served"]
+    served = by_start[(by_start["outcome"] == "served") & (by_start["op"] == "read")]
     previous_node = served.groupby("session", sort=False)["node"].shift(1)
     node_move = previous_node.notna() & (previous_node.astype(object) != served["node"].astype(object))
     requests["node_move"] = node_move.reindex(requests.index, fill_value=False)

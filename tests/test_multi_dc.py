@@ -118,6 +118,46 @@ def test_failover_policy_answers_the_first_live_dc_of_its_order():
     assert [(r.dc, r.outcome) for r in results.requests.itertuples()] == [("dc1", "served"), ("dc0", "served")]
 
 
+def test_a_sticky_cookie_keeps_the_session_where_it_moved_when_its_dc_returns():
+    """The first story with sessions.sticky_dc: the session is pinned to dc1 until the DNS
+    marks dc1 down, then to dc0, where it stays after dc1 is back (one move, not two)."""
+    scenario = Scenario(**TWO_DCS, **{"faults.events": DC1_FAILS_AT_1000_BACK_AT_3000, "sessions.sticky_dc": True})
+    results = run_reads(scenario, session=1, times=[900.0, 1_500.0, 2_000.0, 4_000.0])
+    assert [(r.start_ms, r.dc, r.outcome) for r in results.requests.itertuples()] == [
+        (900.0, "dc1", "served"), (1_500.0, "dc1", "failed"), (2_000.0, "dc0", "served"), (4_000.0, "dc0", "served")]
+    assert (results.summary["dc_moves"], results.summary["dc_state_lost"]) == (1, 1)
+
+
+# stickiness: what breaks without it ------------------------------------------------------------
+
+# One leader per DC, reads on the session's DC's leader, the DNS answering by equal weights
+# with a TTL of 0: without a cookie every operation may land in another DC.
+SPREAD = Scenario(**{"dcs.count": 3, "dcs.placement": "leader-per-dc", "replication.kind": "leader-leader",
+                     "topology.leaders": 3, "topology.followers": 0, "replication.reads": "leader",
+                     "dns.policy": "weighted", "dns.ttl_ms": 0.0, "dns.lookup_ms": 0.0, "dcs.wan_ms": 20.0,
+                     "service.apply.mean_ms": 2.0, "workload.keys": 3, "workload.write_ratio": 0.5,
+                     "workload.sessions": 6, "workload.rate_per_s": 1_000.0, "duration_ms": 3_000.0})
+
+
+def test_without_a_dc_cookie_sessions_move_lose_state_and_miss_their_own_writes():
+    loose, sticky = (replab.run(SPREAD.replace(**{"sessions.sticky_dc": on})).summary for on in (False, True))
+    assert loose["dc_moves"] > 1_000 and loose["dc_sessions_moved"] == 6
+    assert loose["dc_state_lost"] == loose["dc_moves"]  # every move leaves served state behind
+    assert loose["ryw_after_move"] > 0 and loose["ryw_after_move"] <= loose["ryw_violations"]
+    assert (sticky["dc_moves"], sticky["dc_state_lost"], sticky["ryw_violations"], sticky["monotonic_read_violations"]) == (0, 0, 0, 0)
+    assert sticky["read_p50_ms"] < loose["read_p50_ms"] / 5  # and it stays near: no WAN on the way
+
+
+def test_node_stickiness_ends_monotonic_read_violations_between_followers():
+    """Two DCs, reads on followers: round-robin moves a session's reads between followers
+    that lag differently; balancer.policy 'sticky' keeps each session on one."""
+    scenario = Scenario(**{"dcs.count": 2, "topology.followers": 5, "replication.reads": "followers",
+                           "workload.sessions": 6, "workload.keys": 3, "replication.ship_ms": 0.5, "duration_ms": 3_000.0})
+    spread, pinned = (replab.run(scenario.replace(**{"balancer.policy": policy})).summary for policy in ("round-robin", "sticky"))
+    assert spread["node_moves"] > 1_000 and spread["monotonic_read_violations"] > 0
+    assert (pinned["node_moves"], pinned["monotonic_read_violations"]) == (0, 0)
+
+
 # directions -----------------------------------------------------------------------------------
 
 THREE_DCS = Scenario(**{"dcs.count": 3, "topology.followers": 5, "duration_ms": 12_000.0, "workload.rate_per_s": 1_000.0,
