@@ -7,6 +7,7 @@ Each function takes a `Results` and returns a plotly figure:
     throughput_timeline(results, bin_ms=None, fig=None)  served/refused/failed per second, availability, events
     replication_lag(results, fig=None)               lag_ms of each follower over time
     spacetime(results, start_ms=0.0, max_ms=None, max_requests=12, fig=None)  Lamport diagram of messages
+    dc_traffic(results, bin_ms=None, fig=None)        operations sent to / served by each DC per second, DC events
 
 With `fig=None` a new `go.Figure` is returned. Given a figure (a `go.FigureWidget` in the
 Lab), the function fills it *in place* inside one `batch_update()` and returns it, so a
@@ -366,8 +367,65 @@ def spacetime(results: Results, start_ms: float = 0.0, max_ms: float | None = No
     return _fill(fig, traces, layout)
 
 
-FIGURES = {"latency": latency_cdf, "throughput": throughput_timeline, "lag": replication_lag,
-           "topology": topology, "spacetime": spacetime}
+# traffic per data centre -----------------------------------------------------------------
+DC_EVENTS = ("crash", "recover", "partition", "heal", "dns-down", "dns-up")
 
-__all__ = ["FIGURES", "ecdf", "latency_cdf", "replication_lag", "spacetime", "spacetime_messages", "throughput_bins",
+
+def traffic_bins(results: Results, bin_ms: float | None = None) -> pd.DataFrame:
+    """Per time bin of start_ms and per DC: operations sent there per second, and those served.
+
+    One DC (no `dc` column): every operation counts for dc0.
+    """
+    duration = results.scenario.duration_ms
+    bin_ms = bin_ms or _nice_bin_ms(duration)
+    edges = np.append(np.arange(0.0, duration, bin_ms), duration)
+    widths_s = np.diff(edges) / 1000.0
+    req = results.requests
+    start = req["start_ms"].to_numpy()
+    dcs = [f"dc{d}" for d in range(results.scenario.dcs.count)]
+    dc = req["dc"].astype(object).to_numpy() if "dc" in req else np.full(len(req), "dc0", dtype=object)
+    served = (req["outcome"] == "served").to_numpy()
+    rows = []
+    for name in dcs:
+        here = dc == name
+        sent, _ = np.histogram(start[here], edges)
+        ok, _ = np.histogram(start[here & served], edges)
+        rows.append(pd.DataFrame({"t_ms": edges[:-1] + np.diff(edges) / 2, "dc": name,
+                                  "sent_per_s": sent / widths_s, "served_per_s": ok / widths_s}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def dc_traffic(results: Results, bin_ms: float | None = None, fig=None):
+    """Operations sent to each data centre per second over time (by start time), the served
+    part dotted, with vertical lines at whole-DC faults and at the DNS marking a DC down or up."""
+    bins = traffic_bins(results, bin_ms)
+    traces = []
+    palette = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
+    for i, (name, rows) in enumerate(bins.groupby("dc", sort=True)):
+        colour = palette[i % len(palette)]
+        traces.append(dict(name=f"{name} sent", x=rows["t_ms"], y=rows["sent_per_s"], mode="lines",
+                           line=dict(color=colour, shape="hvh"), hovertemplate="%{y:.0f}/s<extra>" + name + " sent</extra>"))
+        traces.append(dict(name=f"{name} served", x=rows["t_ms"], y=rows["served_per_s"], mode="lines",
+                           line=dict(color=colour, shape="hvh", dash="dot"),
+                           hovertemplate="%{y:.0f}/s<extra>" + name + " served</extra>"))
+    events = results.events
+    shown = events[events["kind"].isin(DC_EVENTS) & events["target"].str.startswith("dc")]
+    top = float(bins["sent_per_s"].max()) * 1.1 if len(bins) else 1.0
+    x, y, text = [], [], []
+    for level, (t, kind, target) in enumerate(zip(shown["t_ms"], shown["kind"], shown["target"])):
+        x += [t, t, None]
+        y += [0.0, top * (1.0 - 0.07 * (level % 4)), None]
+        text += ["", f"{kind} {target}", ""]
+    traces.append(dict(name="events", x=x, y=y, mode="lines+text", text=text, textposition="top center",
+                       line=dict(color="#7f7f7f", width=1), textfont=dict(size=10), hoverinfo="skip"))
+    layout = dict(title=dict(text="Traffic per data centre"),
+                  xaxis=dict(title=dict(text="start time, ms"), range=[0, results.scenario.duration_ms]),
+                  yaxis=dict(title=dict(text="operations per s"), rangemode="tozero"))
+    return _fill(fig, traces, layout)
+
+
+FIGURES = {"latency": latency_cdf, "throughput": throughput_timeline, "lag": replication_lag,
+           "topology": topology, "spacetime": spacetime, "traffic": dc_traffic}
+
+__all__ = ["FIGURES", "dc_traffic", "traffic_bins", "ecdf", "latency_cdf", "replication_lag", "spacetime", "spacetime_messages", "throughput_bins",
            "throughput_timeline", "topology"]

@@ -10,7 +10,7 @@ import math
 import pytest
 
 import replab
-from replab import ReplicationModel, Results, Scenario, ScenarioError
+from replab import ReplicationModel, Results, Scenario, ScenarioError, plots
 
 # Two DCs, node0 (the leader) in dc0 and node1 in dc1; every latency constant; no workload
 # of its own (a rate so low that its first arrival is far past the run): only scripted reads.
@@ -244,3 +244,17 @@ def test_list_fields_read_json_text_and_round_trip_through_files(tmp_path):
 def test_one_dc_ignores_the_dc_fields_and_adds_no_columns():
     results = replab.run(Scenario(**{"duration_ms": 300.0, "dns.ttl_ms": 5.0, "dns.policy": "weighted"}))
     assert "dc" not in results.requests and "traffic_moved_50_ms" not in results.summary
+
+
+# the traffic chart -------------------------------------------------------------------------------
+
+def test_traffic_per_dc_counts_each_operation_once_and_shows_the_failed_dc_emptying():
+    results = replab.run(THREE_DCS.replace(**{"dns.ttl_ms": 500.0}))
+    bins = plots.traffic_bins(results, bin_ms=1_000.0)
+    width_s = 1.0
+    assert bins["sent_per_s"].sum() * width_s == len(results.requests)
+    dc1 = bins[bins["dc"] == "dc1"].set_index("t_ms")["sent_per_s"]
+    assert dc1[2_500.0] > 200 and dc1[6_500.0] == 0  # busy before the crash at 3000 ms, empty once moved
+    fig = plots.dc_traffic(results)
+    assert [t.name for t in fig.data] == ["dc0 sent", "dc0 served", "dc1 sent", "dc1 served", "dc2 sent", "dc2 served", "events"]
+    assert "crash dc1" in fig.data[-1].text and "dns-down dc1" in fig.data[-1].text
