@@ -258,3 +258,23 @@ def test_traffic_per_dc_counts_each_operation_once_and_shows_the_failed_dc_empty
     fig = plots.dc_traffic(results)
     assert [t.name for t in fig.data] == ["dc0 sent", "dc0 served", "dc1 sent", "dc1 served", "dc2 sent", "dc2 served", "events"]
     assert "crash dc1" in fig.data[-1].text and "dns-down dc1" in fig.data[-1].text
+
+
+# the Lab's DC buttons ------------------------------------------------------------------------------
+
+def test_the_fail_dc_button_crashes_a_whole_dc_and_the_traffic_chart_shows_it_moving():
+    from replab.lab import Lab
+
+    scenario = THREE_DCS.replace(**{"faults.events": [], "duration_ms": 3_000.0, "dns.ttl_ms": 300.0})
+    lab = Lab(scenario, controls=["dns.ttl_ms", "sessions.sticky_dc"], charts=["traffic"],
+              faults=["fail-dc", "recover-dc", "clear"], summary=["traffic_moved_90_ms", "requests_to_dead_dc"], live=False)
+    panel = lab.fault_panel
+    assert list(panel.targets["fail-dc"].options) == ["dc0", "dc1", "dc2"]
+    panel.times["fail-dc"].value = 1_000.0
+    panel.targets["fail-dc"].value = "dc2"
+    panel.buttons["fail-dc"].click()
+    assert [f.to_dict() for f in lab.scenario.faults.events] == [{"at_ms": 1_000.0, "action": "crash", "target": "dc2"}]
+    assert ("crash", "dc2") in set(zip(lab.results.events["kind"], lab.results.events["target"]))
+    assert lab.results.summary["traffic_moved_90_ms"] > 0
+    assert "crash dc2" in lab.figures["traffic"].data[-1].text
+    assert "traffic_moved_90_ms" in lab.summary.value
