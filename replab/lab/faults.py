@@ -53,7 +53,7 @@ class FaultPanel:
             text = {"crash-leader": "crash the leader", "recover": "recover",
                     "crash-node": "crash node", "crash-switch": "crash switch", "fail-dc": "fail DC",
                     "recover-dc": "recover DC"}[name]
-            button = widgets.Button(description=text, button_style="warning" if "crash" in name else "success",
+            button = widgets.Button(description=text, button_style="warning" if "crash" in name or name == "fail-dc" else "success",
                                     layout=widgets.Layout(width="140px"))
             button.on_click(lambda _b, name=name: self.click(name))
             self.buttons[name] = button
