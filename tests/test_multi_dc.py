@@ -205,6 +205,8 @@ def test_cross_dc_replication_lag_grows_with_wan_latency():
     ({"dcs.count": 3, "topology.followers": 1}, "topology.followers = 1: too few: every data centre needs a node"),
     ({"dcs.count": 2, "dcs.placement": "leader-per-dc"}, "dcs.placement = 'leader-per-dc': needs replication.kind = 'leader-leader' and topology.leaders = dcs.count (2)"),
     ({"dcs.count": 2, "replication.kind": "leader-leader", "topology.leaders": 2}, "dcs.placement = 'leader-dc': has one leader"),
+    ({"dcs.count": 2, "replication.kind": "buddy", "balancer.policy": "sticky"},
+     "dcs.count = 2: must be 1 with replication.kind = 'buddy'"),
     ({"dns.policy": "closest"}, "dns.policy = 'closest': must be one of 'nearest', 'weighted', 'failover'"),
     ({"dns.weights": "heavy"}, "dns.weights = 'heavy': must be a list of numbers from 0 to 1e+06"),
     ({"dcs.count": 2, "dns.weights": [1, 2, 3]}, "dns.weights = [1.0, 2.0, 3.0]: must be 2 numbers (one per DC, dcs.count = 2), not all 0"),
