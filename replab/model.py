@@ -13,6 +13,9 @@ from typing import Callable
 import mesa
 
 from replab.agents import BuddyController, ClientSession, DataNode, FailoverController, LoadBalancer, PeerController, PeerNode, Switch
+from replab.agents.dc_balancer import DCBalancer, DCBalancers
+from replab.agents.dns import GlobalDNS
+from replab.datacentres import DataCentres
 from replab.engine import EventCalendar
 from replab.network import Network
 from replab.randomness import sampler, stream, uniform
@@ -37,19 +40,30 @@ class ReplicationModel(mesa.Model):
         self.calendar = EventCalendar()
         self.recorder = Recorder()
         net = scenario.network.hop
-        self.switch_layout = switch_layout(scenario.topology)
-        self.network = Network(self.calendar, sampler(net.dist, net.mean_ms, net.sigma, stream(seed, "network")),
-                               len(self.switch_layout.switches))
-        self.switches = [Switch(self, i, self.switch_layout.partner(i)) for i in self.switch_layout.switches]
+        # several data centres: their switches, WAN and whole-DC faults (None: the one-DC model)
+        self.dcs = DataCentres(scenario) if scenario.dcs.count > 1 else None
+        self.dns = None
+        hop_ms = sampler(net.dist, net.mean_ms, net.sigma, stream(seed, "network"))
+        if self.dcs is None:
+            self.switch_layout = switch_layout(scenario.topology)
+            self.network = Network(self.calendar, hop_ms, len(self.switch_layout.switches))
+            layouts = [self.switch_layout]
+        else:
+            self.network = Network(self.calendar, hop_ms, len(self.dcs.switch_dc), self.dcs.switch_dc, self.dcs.wan_ms)
+            layouts = self.dcs.layouts
+        self.switches = [Switch(self, i, layout.partner(i)) for layout in layouts for i in layout.switches]
         rep = scenario.replication
         self.multi_leader = rep.kind == "leader-leader"
         self.buddy = rep.kind == "buddy"
         leaders = scenario.topology.leaders
         self.nodes = [self._data_node(i) for i in range(node_count(scenario.to_flat()))]
-        self.balancer = LoadBalancer(self, self.network.attach(*self.switch_layout.balancer), scenario.balancer.policy,
-                                     "any" if self.buddy else rep.reads, uniform(stream(seed, "balancer")),
-                                     rep.write_routing)
-        self.client_host = self.network.attach(*self.switch_layout.clients)
+        if self.dcs is None:
+            self.balancer = LoadBalancer(self, self.network.attach(*self.switch_layout.balancer), scenario.balancer.policy,
+                                         "any" if self.buddy else rep.reads, uniform(stream(seed, "balancer")),
+                                         rep.write_routing)
+            self.client_host = self.network.attach(*self.switch_layout.clients)
+        else:
+            self._build_data_centres(scenario)
         self.tree = ReplicaTree(rep.fanout)
         if self.multi_leader:
             self.controller = PeerController(self, scenario.failover.detection_ms, 0.0, False)
@@ -78,6 +92,8 @@ class ReplicationModel(mesa.Model):
             node.term = node.synced_term = self.term
         self.controller.publish(0.0)
         self._schedule_faults(scenario)
+        if self.dns is not None:
+            self.dns.begin()
         self.workload.begin()
         self._last_sample_ms = 0.0
         self._area_at_last_sample = [0.0] * len(self.nodes)
@@ -89,12 +105,24 @@ class ReplicationModel(mesa.Model):
             op: sampler(d.dist, d.mean_ms, d.sigma, stream(s.seed, f"service.{op}.node{index}"))
             for op, d in (("read", s.service.read), ("write", s.service.write), ("apply", s.service.apply))
         }
-        host = self.network.attach(*self.switch_layout.node(index))
+        host = self.network.attach(*(self.dcs.node_switches[index] if self.dcs else self.switch_layout.node(index)))
         args = (self, index, host, s.topology.workers, s.topology.apply_concurrency,
                 draws["read"], draws["write"], draws["apply"])
         if s.replication.kind == "leader-leader":
             return PeerNode(*args, leaders=s.topology.leaders)
         return DataNode(*args)
+
+    def _build_data_centres(self, scenario: Scenario) -> None:
+        """One DB load balancer per DC, the regions' client hosts and the global DNS balancer."""
+        dcs, rep, seed = self.dcs, scenario.replication, scenario.seed
+        dcs.bind(self)
+        balancers = [DCBalancer(self, self.network.attach(*dcs.balancer_switches[d]), d, scenario.balancer.policy,
+                                rep.reads, uniform(stream(seed, f"balancer.dc{d}")), rep.write_routing)
+                     for d in range(dcs.count)]
+        self.balancer = DCBalancers(balancers)
+        region_hosts = [self.network.attach(switch) for switch in dcs.region_switch]
+        self.client_host = region_hosts[0]
+        self.dns = GlobalDNS(self, dcs, balancers, region_hosts, scenario)
 
     # running ---------------------------------------------------------------------------------
     def step(self) -> None:
@@ -139,14 +167,15 @@ class ReplicationModel(mesa.Model):
             return
         op.answered = now
         net = self.network
-        to_balancer = net.latency_ms(node.host, self.balancer.host)
-        to_client = net.latency_ms(self.balancer.host, self.client_host)
+        balancer = self.balancer if op.balancer is None else op.balancer
+        to_balancer = net.latency_ms(node.host, balancer.host)
+        to_client = net.latency_ms(balancer.host, self.client_host if op.client_host < 0 else op.client_host)
         net.messages_sent += 2
         if to_balancer is None or to_client is None:
             net.messages_dropped += 1  # the answer is lost on its way
             self.fail(now, op, NETWORK)
             return
-        self.balancer.operation_ended(op.node, now + to_balancer)
+        balancer.operation_ended(op.node, now + to_balancer)
         end = now + to_balancer + to_client
         if end - op.start > self.timeout_ms:
             self.fail(now, op, TIMEOUT)
@@ -158,7 +187,8 @@ class ReplicationModel(mesa.Model):
     def refuse(self, now: float, op, reason: int) -> None:
         """The load balancer declines `op` (read-only mode, no replica): the client hears at once."""
         op.arrived = op.answered = now
-        to_client = self.network.latency_ms(self.balancer.host, self.client_host)
+        balancer = self.balancer if op.balancer is None else op.balancer
+        to_client = self.network.latency_ms(balancer.host, self.client_host if op.client_host < 0 else op.client_host)
         self.network.messages_sent += 1
         if to_client is None:
             self.network.messages_dropped += 1
@@ -173,7 +203,7 @@ class ReplicationModel(mesa.Model):
         if op.done:
             return
         end = op.start + self.timeout_ms
-        self.balancer.operation_ended(op.node, end)
+        (self.balancer if op.balancer is None else op.balancer).operation_ended(op.node, end)
         self._finish(op, end, FAILED, reason, -1)
 
     def _finish(self, op, end: float, outcome: int, reason: int, version: int) -> None:
@@ -208,6 +238,9 @@ class ReplicationModel(mesa.Model):
             self._random_crash(node, up_ms, down_ms, now)
 
     def _scheduled_fault(self, now: float, fault) -> None:
+        if fault.target.startswith("dc"):
+            self.dcs.fault(now, fault.action, int(fault.target[2:]))
+            return
         if fault.target.startswith("switch"):
             switch = self.switches[int(fault.target[6:])]
             switch.crash(now) if fault.action == "crash" else switch.recover(now)

@@ -7,6 +7,7 @@ Each function takes a `Results` and returns a plotly figure:
     throughput_timeline(results, bin_ms=None, fig=None)  served/refused/failed per second, availability, events
     replication_lag(results, fig=None)               lag_ms of each follower over time
     spacetime(results, start_ms=0.0, max_ms=None, max_requests=12, fig=None)  Lamport diagram of messages
+    dc_traffic(results, bin_ms=None, fig=None)        operations sent to / served by each DC per second, DC events
 
 With `fig=None` a new `go.Figure` is returned. Given a figure (a `go.FigureWidget` in the
 Lab), the function fills it *in place* inside one `batch_update()` and returns it, so a
@@ -26,7 +27,8 @@ import plotly.graph_objects as go
 
 from replab.replication.buddy import buddy_indices
 from replab.results import Results
-from replab.switching import switch_layout
+from replab.datacentres import dc_layout
+from replab.switching import switch_count, switch_layout
 
 OUTCOME_COLOURS = {"served": "#2ca02c", "refused": "#ff7f0e", "failed": "#d62728"}
 OP_COLOURS = {"read": "#1f77b4", "write": "#9467bd"}
@@ -79,7 +81,8 @@ def _state_at(results: Results, t_ms: float | None) -> pd.DataFrame:
 
 
 def _switches_up(results: Results, t_ms: float | None) -> list[bool]:
-    up = [True] * len(switch_layout(results.scenario.topology).switches)
+    topology = results.scenario.topology
+    up = [True] * (switch_count(topology.switches, topology.switching) * results.scenario.dcs.count)
     events = results.events
     for t, kind, target in zip(events["t_ms"], events["kind"], events["target"]):
         if str(target).startswith("switch") and (t_ms is None or t <= t_ms) and kind in ("crash", "recover"):
@@ -87,15 +90,29 @@ def _switches_up(results: Results, t_ms: float | None) -> list[bool]:
     return up
 
 
-def _switch_positions(layout, span: float) -> list[float]:
-    """x of each switch: positions spread over the nodes' width, a pair's members side by side."""
-    groups = layout.groups
-    x = [0.0] * len(layout.switches)
-    for k, group in enumerate(groups):
-        centre = span * (k + 0.5) / len(groups)
-        offset = min(0.35, span / (4 * len(groups)))
-        for m, switch in enumerate(group):
-            x[switch] = centre + (offset * (2 * m - 1) if len(group) == 2 else 0.0)
+def _cabling(scenario, nodes: int):
+    """What the chart draws of the network: each DC's switch layout, the switches of each
+    node, the hosts drawn above the switches as (label, switches), and each node's DC."""
+    if scenario.dcs.count == 1:
+        layout = switch_layout(scenario.topology)
+        tops = [(f"{scenario.workload.sessions} clients", layout.clients), ("balancer", layout.balancer)]
+        return [layout], [layout.node(i) for i in range(nodes)], tops, [0] * nodes
+    layouts, _, node_switches, balancer_switches, _ = dc_layout(scenario)
+    count = scenario.dcs.count
+    return layouts, node_switches, [(f"dc{d} balancer", balancer_switches[d]) for d in range(count)], \
+        [i % count for i in range(nodes)]
+
+
+def _switch_positions(layouts, spans: list[tuple[float, float]]) -> dict[int, float]:
+    """x of each switch: each DC's switches spread over its nodes' width, a pair's members side by side."""
+    x = {}
+    for layout, (low, high) in zip(layouts, spans):
+        groups, width = layout.groups, high - low + 1
+        for k, group in enumerate(groups):
+            centre = low - 0.5 + width * (k + 0.5) / len(groups)
+            offset = min(0.35, width / (4 * len(groups)))
+            for m, switch in enumerate(group):
+                x[switch] = centre + (offset * (2 * m - 1) if len(group) == 2 else 0.0)
     return x
 
 
@@ -107,20 +124,28 @@ def topology(results: Results, t_ms: float | None = None, fig=None):
     to each host's primary switch solid ("links"), to its second one (dual-attached)
     dashed ("second links"), the link joining a redundant pair thick ("pair link"); links to
     a switch that is down are drawn over in red dots, and a node with no live switch left
-    reads "cut off". Arcs below the nodes are replication:
+    reads "cut off". With several data centres each DC's nodes stand side by side under
+    its own switches and balancer (clients, in their regions, are not drawn). Arcs below
+    the nodes are replication:
     each node from its recorded upstream (leader or relay), between leaders when several
     lead, and from the leader to every other node while no tree is recorded (dotted when
     either end is down).
     """
     state = _state_at(results, t_ms)
     names = [str(n) for n in state["node"]]
-    layout_of = switch_layout(results.scenario.topology)
+    layouts, node_switches, tops, dc_of = _cabling(results.scenario, len(names))
     switch_up = _switches_up(results, t_ms)
     span = max(len(names) - 1, 1)
-    node_x = {name: float(i) for i, name in enumerate(names)}
-    switch_x = _switch_positions(layout_of, span)
-    mid = span / 2
-    clients_xy, balancer_xy = (mid - 0.6, 2.0), (mid + 0.6, 2.0)
+    order = sorted(range(len(names)), key=lambda i: (dc_of[i], i))  # the nodes of each DC side by side
+    node_x = {names[i]: float(x) for x, i in enumerate(order)}
+    spans = [(min(x for x, i in enumerate(order) if dc_of[i] == d), max(x for x, i in enumerate(order) if dc_of[i] == d))
+             if d in dc_of else (0, span) for d in range(len(layouts))]
+    switch_x = _switch_positions(layouts, spans)
+    if len(tops) == 2 and len(layouts) == 1:
+        top_x = [span / 2 - 0.6, span / 2 + 0.6]
+    else:
+        top_x = [(low + high) / 2 for low, high in spans]
+    partner = {s: layout.partner(s) for layout in layouts for s in layout.switches}
 
     cables = {"primary": ([], []), "second": ([], []), "dead": ([], []), "pair": ([], [])}
 
@@ -130,18 +155,18 @@ def topology(results: Results, t_ms: float | None = None, fig=None):
             xs += [x, switch_x[switch], None]
             ys += [y, 1.0, None]
 
-    hosts = [(node_x[name], 0.0, layout_of.node(i)) for i, name in enumerate(names)]
-    hosts += [(clients_xy[0], 2.0, layout_of.clients), (balancer_xy[0], 2.0, layout_of.balancer)]
+    hosts = [(node_x[name], 0.0, node_switches[i]) for i, name in enumerate(names)]
+    hosts += [(x, 2.0, switches) for x, (_label, switches) in zip(top_x, tops)]
     for x, y, switches in hosts:
         for m, switch in enumerate(switches):
             cable(x, y, switch, "primary" if m == 0 else "second")
-    for group in layout_of.groups:
+    for group in (g for layout in layouts for g in layout.groups):
         if len(group) == 2:
             for drawn in ("pair",) if all(switch_up[s] for s in group) else ("pair", "dead"):
                 xs, ys = cables[drawn]
                 xs += [switch_x[group[0]], switch_x[group[1]], None]
                 ys += [1.0, 1.0, None]
-    cut_off = {name for i, name in enumerate(names) if not any(switch_up[s] for s in layout_of.node(i))}
+    cut_off = {name for i, name in enumerate(names) if not any(switch_up[s] for s in node_switches[i])}
 
     roles, ups = state["role"].astype(str).tolist(), state["up"].tolist()
     is_up = dict(zip(names, ups))
@@ -191,13 +216,12 @@ def topology(results: Results, t_ms: float | None = None, fig=None):
              line=dict(color="#d62728", width=1.5, dash="dot"), hoverinfo="skip", showlegend=False),
         arcs(live, "#4682b4", "solid", "replication"),
         arcs(dead, "#b0b0b0", "dot", "replication (down)"),
-        dict(name="switches", x=switch_x, y=[1.0] * len(switch_x), mode="markers+text",
-             text=[f"switch{s}" + ("" if u else " DOWN") for s, u in enumerate(switch_up)],
-             textposition=["middle left" if layout_of.partner(s) == s + 1 else "middle right"
-                           for s in range(len(switch_x))],
+        dict(name="switches", x=[switch_x[s] for s in range(len(switch_up))], y=[1.0] * len(switch_up),
+             mode="markers+text", text=[f"switch{s}" + ("" if u else " DOWN") for s, u in enumerate(switch_up)],
+             textposition=["middle left" if partner[s] == s + 1 else "middle right" for s in range(len(switch_up))],
              marker=dict(symbol="square", size=16, color=["#888888" if u else "#d62728" for u in switch_up])),
-        dict(name="clients & balancer", x=[clients_xy[0], balancer_xy[0]], y=[2.0, 2.0], mode="markers+text",
-             text=[f"{results.scenario.workload.sessions} clients", "balancer"], textposition="top center",
+        dict(name="clients & balancer", x=top_x, y=[2.0] * len(top_x), mode="markers+text",
+             text=[label for label, _switches in tops], textposition="top center",
              marker=dict(symbol="diamond", size=16, color="#666666"), showlegend=False),
         dict(name="nodes", x=[node_x[n] for n in names], y=[0.0] * len(names), mode="markers+text",
              text=[(f"{n}<br>{r}" if u else f"{n}<br>DOWN") + ("<br>cut off" if n in cut_off else "")
@@ -410,8 +434,65 @@ def spacetime(results: Results, start_ms: float = 0.0, max_ms: float | None = No
     return _fill(fig, traces, layout)
 
 
-FIGURES = {"latency": latency_cdf, "throughput": throughput_timeline, "lag": replication_lag,
-           "topology": topology, "spacetime": spacetime}
+# traffic per data centre -----------------------------------------------------------------
+DC_EVENTS = ("crash", "recover", "partition", "heal", "dns-down", "dns-up")
 
-__all__ = ["FIGURES", "ecdf", "latency_cdf", "replication_lag", "spacetime", "spacetime_messages", "throughput_bins",
+
+def traffic_bins(results: Results, bin_ms: float | None = None) -> pd.DataFrame:
+    """Per time bin of start_ms and per DC: operations sent there per second, and those served.
+
+    One DC (no `dc` column): every operation counts for dc0.
+    """
+    duration = results.scenario.duration_ms
+    bin_ms = bin_ms or _nice_bin_ms(duration)
+    edges = np.append(np.arange(0.0, duration, bin_ms), duration)
+    widths_s = np.diff(edges) / 1000.0
+    req = results.requests
+    start = req["start_ms"].to_numpy()
+    dcs = [f"dc{d}" for d in range(results.scenario.dcs.count)]
+    dc = req["dc"].astype(object).to_numpy() if "dc" in req else np.full(len(req), "dc0", dtype=object)
+    served = (req["outcome"] == "served").to_numpy()
+    rows = []
+    for name in dcs:
+        here = dc == name
+        sent, _ = np.histogram(start[here], edges)
+        ok, _ = np.histogram(start[here & served], edges)
+        rows.append(pd.DataFrame({"t_ms": edges[:-1] + np.diff(edges) / 2, "dc": name,
+                                  "sent_per_s": sent / widths_s, "served_per_s": ok / widths_s}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def dc_traffic(results: Results, bin_ms: float | None = None, fig=None):
+    """Operations sent to each data centre per second over time (by start time), the served
+    part dotted, with vertical lines at whole-DC faults and at the DNS marking a DC down or up."""
+    bins = traffic_bins(results, bin_ms)
+    traces = []
+    palette = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
+    for i, (name, rows) in enumerate(bins.groupby("dc", sort=True)):
+        colour = palette[i % len(palette)]
+        traces.append(dict(name=f"{name} sent", x=rows["t_ms"], y=rows["sent_per_s"], mode="lines",
+                           line=dict(color=colour, shape="hvh"), hovertemplate="%{y:.0f}/s<extra>" + name + " sent</extra>"))
+        traces.append(dict(name=f"{name} served", x=rows["t_ms"], y=rows["served_per_s"], mode="lines",
+                           line=dict(color=colour, shape="hvh", dash="dot"),
+                           hovertemplate="%{y:.0f}/s<extra>" + name + " served</extra>"))
+    events = results.events
+    shown = events[events["kind"].isin(DC_EVENTS) & events["target"].str.startswith("dc")]
+    top = float(bins["sent_per_s"].max()) * 1.1 if len(bins) else 1.0
+    x, y, text = [], [], []
+    for level, (t, kind, target) in enumerate(zip(shown["t_ms"], shown["kind"], shown["target"])):
+        x += [t, t, None]
+        y += [0.0, top * (1.0 - 0.07 * (level % 4)), None]
+        text += ["", f"{kind} {target}", ""]
+    traces.append(dict(name="events", x=x, y=y, mode="lines+text", text=text, textposition="top center",
+                       line=dict(color="#7f7f7f", width=1), textfont=dict(size=10), hoverinfo="skip"))
+    layout = dict(title=dict(text="Traffic per data centre"),
+                  xaxis=dict(title=dict(text="start time, ms"), range=[0, results.scenario.duration_ms]),
+                  yaxis=dict(title=dict(text="operations per s"), rangemode="tozero"))
+    return _fill(fig, traces, layout)
+
+
+FIGURES = {"latency": latency_cdf, "throughput": throughput_timeline, "lag": replication_lag,
+           "topology": topology, "spacetime": spacetime, "traffic": dc_traffic}
+
+__all__ = ["FIGURES", "dc_traffic", "traffic_bins", "ecdf", "latency_cdf", "replication_lag", "spacetime", "spacetime_messages", "throughput_bins",
            "throughput_timeline", "topology"]

@@ -24,6 +24,8 @@
 - conflicts: leader-leader, one row per node that met two concurrent versions of a key
   (t_ms, node, key, the incoming write, the write it held, what it kept).
 - sessions: per-session anomaly counts.
+- several data centres (dcs.count > 1): requests also have dc, region, dns_lookup,
+  to_dead_dc, dc_move and node_move columns (replab.dc_results).
 - summary: a flat dict of metrics (see SUMMARY_DOC).
 """
 
@@ -37,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from replab.dc_results import DC_SUMMARY_DOC, add_dc_columns, dc_summary
 from replab.outages import outage_summary
 from replab.recorder import LOST_REASONS, LOST_UPDATE, OUTCOMES, REASONS, RESOLUTIONS
 from replab.scenario import Scenario
@@ -86,6 +89,7 @@ SUMMARY_DOC = {
     "outage_operations": "operations started while at least one switch was down",
     "outage_availability": "served / operations started while a switch was down (NaN: no switch went down)",
     "longest_gap_ms": "longest stretch of the run (from its start to duration_ms) in which no operation succeeded",
+    **DC_SUMMARY_DOC,
 }
 
 
@@ -146,6 +150,9 @@ class Results:
         summary |= _leader_leader_summary(model, writes, timeline, conflicts)
         summary |= _buddy_summary(model, timeline, events)
         summary |= outage_summary(model, requests, events)
+        if model.dcs is not None:
+            add_dc_columns(model, requests)
+            summary |= dc_summary(model, requests, writes, applies, events, anomalies)
         return cls(model.scenario, requests, writes, applies, timeline, events, sessions, summary, conflicts, receipts)
 
     # presenting -----------------------------------------------------------------------------

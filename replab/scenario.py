@@ -23,7 +23,8 @@ import tomli_w
 from replab.switching import SWITCHING, switch_count
 
 DISTRIBUTIONS = ("constant", "exponential", "lognormal")
-FAULT_ACTIONS = ("crash", "recover")
+FAULT_ACTIONS = ("crash", "recover", "partition", "heal")  # partition/heal: data centres only
+LIST_KINDS = ("numbers", "ints", "matrix")  # tuples of numbers (or of rows of numbers), each within [low, high]
 
 
 class ScenarioError(ValueError):
@@ -39,7 +40,7 @@ class Field:
     """One setting: its dotted name, kind, default and allowed values (bounds inclusive)."""
 
     path: str
-    kind: str  # "int", "float", "choice", "bool", "str" or "faults"
+    kind: str  # "int", "float", "choice", "bool", "str", "faults", or a list: "numbers", "ints", "matrix"
     default: Any
     doc: str
     low: float | None = None
@@ -57,6 +58,11 @@ class Field:
             return "must be text"
         if self.kind == "faults":
             return "must be a list of {at_ms, action, target} tables"
+        if self.kind in LIST_KINDS:
+            what = "integers" if self.kind == "ints" else "numbers"
+            shape = "a list of lists (rows) of " if self.kind == "matrix" else "a list of "
+            bounds = f"{int(self.low)} to {int(self.high)}" if self.kind == "ints" else f"{self.low:g} to {self.high:g}"
+            return f"must be {shape}{what} from {bounds}"
         if self.kind == "int":
             return f"must be an integer from {int(self.low)} to {int(self.high)}"
         low = f"above {self.low:g}" if self.low_open else f"from {self.low:g}"
@@ -66,6 +72,8 @@ class Field:
         """The value in this field's type, or ScenarioError naming what is allowed."""
         if self.kind == "faults":
             return _coerce_faults(self, value)
+        if self.kind in LIST_KINDS:
+            return _coerce_list(self, value)
         if isinstance(value, str) and self.kind in ("int", "float", "bool"):
             value = _parse_text(self, value)
         if self.kind == "bool":
@@ -106,6 +114,34 @@ def _parse_text(field: Field, text: str) -> Any:
         return int(cleaned) if field.kind == "int" else float(cleaned)
     except ValueError:
         raise ScenarioError(field.path, text, field.allowed) from None
+
+
+def _coerce_list(field: Field, value: Any) -> tuple:
+    """A list field as a tuple (of tuples, for a matrix); text is read as JSON ("[1, 2]")."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ScenarioError(field.path, value, field.allowed) from None
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise ScenarioError(field.path, value, field.allowed)
+    item = Field(field.path, "int" if field.kind == "ints" else "float", 0, "", field.low, field.high)
+    rows = []
+    for row in value:
+        if field.kind != "matrix":
+            rows.append(_coerce_item(field, item, row, value))
+        elif isinstance(row, (str, bytes, Mapping)) or not isinstance(row, Iterable):
+            raise ScenarioError(field.path, value, field.allowed)
+        else:
+            rows.append(tuple(_coerce_item(field, item, x, value) for x in row))
+    return tuple(rows)
+
+
+def _coerce_item(field: Field, item: Field, x: Any, whole: Any) -> Any:
+    try:
+        return item.coerce(x)
+    except ScenarioError:
+        raise ScenarioError(field.path, whole, field.allowed) from None
 
 
 def _dist_fields(prefix: str, dist: str, mean_ms: float, what: str) -> list[Field]:
@@ -155,10 +191,27 @@ FIELDS: tuple[Field, ...] = (
     Field("failover.promote", "bool", True, "promote a follower when the leader dies (false: stay read-only)"),
     Field("failover.detection_ms", "float", 500.0, "time from the leader's death to its detection, ms", 0.0, 1e7),
     Field("failover.promotion_ms", "float", 500.0, "time from detection to a promoted follower taking writes, ms", 0.0, 1e7),
-    Field("faults.events", "faults", (), "scheduled faults: [[faults.events]] at_ms, action (crash/recover), target (leader (node0 with leader-leader), nodeN, switchN)"),
+    Field("faults.events", "faults", (), "scheduled faults: [[faults.events]] at_ms, action (crash/recover; partition/heal for a DC), target (leader (node0 with leader-leader), nodeN, switchN, dcN)"),
     Field("faults.mttf_ms", "float", 0.0, "mean time to failure of each data node, ms (0 = no random failures)", 0.0, 1e10),
     Field("faults.mttr_ms", "float", 1_000.0, "mean time to repair a randomly failed node, ms", 0.0, 1e10, low_open=True),
     Field("record.sample_ms", "float", 100.0, "interval between timeline samples, ms", 1.0, 1e7),
+    # several data centres behind a global DNS load balancer (replab.datacentres, replab.agents.dns)
+    Field("dcs.count", "int", 1, "data centres (1 = one DC, no DNS); node i lives in DC i mod count, session s in region s mod count next to DC s mod count; each DC has topology.switches switches and its own DB load balancer", 1, 6),
+    Field("dcs.placement", "choice", "leader-dc", "leader-dc: one leader (node0, in dc0), followers spread over the DCs; leader-per-dc: one leader per DC (replication.kind = 'leader-leader', topology.leaders = dcs.count)", choices=("leader-dc", "leader-per-dc")),
+    Field("dcs.wan_ms", "float", 30.0, "mean one-way latency of the WAN link between two DCs, ms (dcs.wan_matrix_ms sets it per pair)", 0.0, 1e5, low_open=True),
+    Field("dcs.wan_matrix_ms", "matrix", (), "mean one-way WAN latency per pair of DCs, ms: a symmetric dcs.count x dcs.count table, 0 on the diagonal (empty: dcs.wan_ms for every pair)", 0.0, 1e5),
+    Field("dcs.wan_sigma", "float", 0.1, "lognormal shape of each WAN latency draw around its mean (0 = always the mean)", 0.0, 2.0),
+    Field("dns.policy", "choice", "nearest", "how the global DNS load balancer picks a DC among those its health checks see up: the nearest to the session's region, by dns.weights, or the first of dns.failover_order", choices=("nearest", "weighted", "failover")),
+    Field("dns.weights", "numbers", (), "weighted: relative share of answers per DC, one number per DC (empty: equal shares)", 0.0, 1e6),
+    Field("dns.failover_order", "ints", (), "failover: DC numbers in order of preference, each DC once (empty: dc0, dc1, ...)", 0, 5),
+    Field("dns.ttl_ms", "float", 2_000.0, "time-to-live of a DNS answer: a session re-resolves on its first operation after it expires, ms", 0.0, 1e8),
+    Field("dns.lookup_ms", "float", 20.0, "round trip of a DNS lookup (session to resolver to the global balancer and back), ms", 0.0, 1e5),
+    Field("dns.health_interval_ms", "float", 500.0, "interval between health checks of every DC, ms", 1.0, 1e7),
+    Field("dns.health_threshold", "int", 3, "consecutive failed health checks before a DC is marked down (one answered check marks it up)", 1, 100),
+    Field("dns.ignore_ttl_share", "float", 0.0, "share of sessions whose resolver ignores the TTL and keeps answers dns.ignore_ttl_extra_ms longer", 0.0, 1.0),
+    Field("dns.ignore_ttl_extra_ms", "float", 10_000.0, "how much longer than the TTL a TTL-ignoring resolver keeps an answer, ms", 0.0, 1e8),
+    Field("dns.warm_caches", "bool", True, "every session starts with an answer cached at a uniformly random age within its keep time, as in a steady state (false: empty caches, a lookup at each session's first operation)"),
+    Field("sessions.sticky_dc", "bool", False, "a cookie pins each session to the DC it first used, while the DNS health checks see that DC up (false: every re-resolution may move it)"),
 )
 FIELDS_BY_PATH: Mapping[str, Field] = MappingProxyType({f.path: f for f in FIELDS})
 
@@ -195,7 +248,9 @@ def _coerce_faults(field: Field, value: Any) -> tuple[Fault, ...]:
         action = Field(f"{where}.action", "choice", "crash", "", choices=FAULT_ACTIONS).coerce(item["action"])
         target = item["target"]
         if not isinstance(target, str) or not _is_target(target):
-            raise ScenarioError(f"{where}.target", target, "must be 'leader', 'nodeN' or 'switchN'")
+            raise ScenarioError(f"{where}.target", target, "must be 'leader', 'nodeN' or 'switchN', or 'dcN' for a data centre")
+        if action in ("partition", "heal") and not target.startswith("dc"):
+            raise ScenarioError(f"{where}.action", action, "needs a data centre target ('dcN'); nodes and switches crash and recover")
         faults.append(Fault(at_ms, action, target))
     return tuple(sorted(faults, key=lambda f: f.at_ms))
 
@@ -203,7 +258,7 @@ def _coerce_faults(field: Field, value: Any) -> tuple[Fault, ...]:
 def _is_target(target: str) -> bool:
     if target == "leader":
         return True
-    for prefix in ("node", "switch"):
+    for prefix in ("node", "switch", "dc"):
         if target.startswith(prefix) and target[len(prefix):].isdigit():
             return True
     return False
@@ -341,7 +396,8 @@ class Scenario:
 
     def to_flat(self) -> dict[str, Any]:
         """Dotted field -> value (faults as a list of dicts)."""
-        return {p: ([f.to_dict() for f in v] if p == "faults.events" else v) for p, v in self._values.items()}
+        return {p: ([f.to_dict() for f in v] if p == "faults.events" else _as_lists(v) if isinstance(v, tuple) else v)
+                for p, v in self._values.items()}
 
     def to_dict(self) -> dict:
         """Nested tables, as in a TOML file."""
@@ -386,6 +442,10 @@ def node_count(v: Mapping[str, Any]) -> int:
     return v["topology.leaders"] + v["topology.followers"]
 
 
+def _as_lists(value: tuple) -> list:
+    return [_as_lists(x) if isinstance(x, tuple) else x for x in value]
+
+
 def _check_combinations(v: Mapping[str, Any]) -> None:
     """Rules that involve more than one field."""
     followers, leaders = v["topology.followers"], v["topology.leaders"]
@@ -417,21 +477,64 @@ def _check_combinations(v: Mapping[str, Any]) -> None:
                                 f"must be at most topology.followers ({followers}) with semi-sync acks")
     if v["replication.reads"] == "followers" and followers == 0 and v["replication.kind"] != "buddy":
         raise ScenarioError("replication.reads", "followers", "needs at least one follower (topology.followers is 0); use 'leader' or 'any'")
+    _check_data_centres(v)
     last_node = node_count(v) - 1
     for i, fault in enumerate(v["faults.events"]):
         if fault.target.startswith("node") and int(fault.target[4:]) > last_node:
             nodes = f"node0 to node{last_node}" if last_node else "node0"
             raise ScenarioError(f"faults.events[{i}].target", fault.target, f"must name an existing node ({nodes}) or 'leader'")
-        switches = switch_count(v["topology.switches"], v["topology.switching"])
+        switches = switch_count(v["topology.switches"], v["topology.switching"]) * v["dcs.count"]
         if fault.target.startswith("switch") and int(fault.target[6:]) >= switches:
             last = switches - 1
+            per_dc = "" if v["dcs.count"] == 1 else f" in {v['dcs.count']} data centres"
             raise ScenarioError(f"faults.events[{i}].target", fault.target,
                                 "must name an existing switch: " + (f"switch0 to switch{last}" if last else "switch0 (there is one)")
                                 + ("" if v["topology.switching"] == "single" else
-                                   f" ({v['topology.switches']} pair(s) with topology.switching = {v['topology.switching']!r})"))
+                                   f" ({v['topology.switches']} pair(s) with topology.switching = {v['topology.switching']!r}{per_dc})")
+                                + ("" if v["topology.switching"] != "single" else per_dc))
+        if fault.target.startswith("dc") and int(fault.target[2:]) >= v["dcs.count"] or fault.target.startswith("dc") and v["dcs.count"] == 1:
+            raise ScenarioError(f"faults.events[{i}].target", fault.target,
+                                f"must name an existing data centre: dc0 to dc{v['dcs.count'] - 1}" if v["dcs.count"] > 1
+                                else "needs dcs.count of 2 or more (a whole-DC fault with one DC: crash its nodes or switches)")
         if fault.at_ms > v["duration_ms"]:
             raise ScenarioError(f"faults.events[{i}].at_ms", fault.at_ms,
                                 f"must be within the run (duration_ms is {v['duration_ms']:g})")
+
+
+def _check_data_centres(v: Mapping[str, Any]) -> None:
+    """Rules of the dcs, dns and sessions sections (see replab.datacentres)."""
+    count = v["dcs.count"]
+    if v["dcs.placement"] == "leader-per-dc":
+        if v["replication.kind"] != "leader-leader" or v["topology.leaders"] != count:
+            raise ScenarioError("dcs.placement", "leader-per-dc", f"needs replication.kind = 'leader-leader' and "
+                                f"topology.leaders = dcs.count ({count})")
+    elif count > 1 and v["replication.kind"] == "leader-leader":
+        raise ScenarioError("dcs.placement", "leader-dc", "has one leader; use 'leader-per-dc' with replication.kind = 'leader-leader'")
+    if count > 1 and v["replication.kind"] == "buddy":
+        raise ScenarioError("dcs.count", count, "must be 1 with replication.kind = 'buddy' (buddies live in one DC)")
+    nodes = node_count(v)
+    if nodes < count:
+        raise ScenarioError("topology.followers", v["topology.followers"], f"too few: every data centre needs a node "
+                            f"(topology.leaders + topology.followers must be at least dcs.count = {count})")
+    matrix = v["dcs.wan_matrix_ms"]
+    if matrix:
+        if len(matrix) != count or any(len(row) != count for row in matrix):
+            raise ScenarioError("dcs.wan_matrix_ms", _as_lists(matrix), f"must be {count} rows of {count} numbers (dcs.count = {count})")
+        for a in range(count):
+            if matrix[a][a] != 0:
+                raise ScenarioError("dcs.wan_matrix_ms", _as_lists(matrix), f"must have 0 on the diagonal (row {a} has {matrix[a][a]:g})")
+            for b in range(a):
+                if matrix[a][b] != matrix[b][a]:
+                    raise ScenarioError("dcs.wan_matrix_ms", _as_lists(matrix), f"must be symmetric (dc{a} to dc{b} is "
+                                        f"{matrix[a][b]:g}, dc{b} to dc{a} is {matrix[b][a]:g})")
+                if matrix[a][b] == 0:
+                    raise ScenarioError("dcs.wan_matrix_ms", _as_lists(matrix), f"must be above 0 between two DCs (dc{b} to dc{a} is 0)")
+    weights = v["dns.weights"]
+    if weights and (len(weights) != count or sum(weights) <= 0):
+        raise ScenarioError("dns.weights", list(weights), f"must be {count} numbers (one per DC, dcs.count = {count}), not all 0")
+    order = v["dns.failover_order"]
+    if order and sorted(order) != list(range(count)):
+        raise ScenarioError("dns.failover_order", list(order), f"must list every DC once: the numbers 0 to {count - 1} in some order")
 
 
 def _check_buddies(v: Mapping[str, Any]) -> None:

@@ -83,9 +83,10 @@ def switch_layout(topology, first_switch: int = 0) -> SwitchLayout:
     return SwitchLayout(topology.switching, groups)
 
 
-def switch_names(topology) -> list[str]:
-    """The fault targets of one DC's switches: switch0, switch1, ..."""
-    return [f"switch{s}" for s in switch_layout(topology).switches]
+def switch_names(topology, dcs: int = 1) -> list[str]:
+    """The fault targets of the switches of `dcs` data centres alike: switch0, switch1, ...
+    (DC d's are numbered from d x switch_count)."""
+    return [f"switch{s}" for s in range(switch_count(topology.switches, topology.switching) * dcs)]
 
 
 __all__ = ["SWITCHING", "SwitchLayout", "switch_count", "switch_layout", "switch_names"]

@@ -52,6 +52,9 @@ class Workload:
         model.in_flight[op.id] = op
         if self.closed:
             model.calendar.schedule(now + self.timeout_ms, self._give_up, op)
+        if model.dns is not None:  # several data centres: the global DNS says where it goes
+            model.dns.send(now, op)
+            return
         balancer = model.balancer
         if not model.network.send(now, model.client_host, balancer.host, balancer.on_request, op):
             model.fail(now, op, NETWORK)

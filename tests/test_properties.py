@@ -314,3 +314,59 @@ def test_the_leader_leader_checker_agrees_with_the_summary(scenario):
                                                      "lost_acked_writes", "conflicts", "conflicts_per_s",
                                                      "lost_updates", "lost_writes", "siblings", "mean_divergent_keys",
                                                      "max_divergent_keys", "converge_ms", "stranded_writes"))
+
+
+@st.composite
+def multi_dc_scenarios(draw) -> Scenario:
+    """2 to 4 data centres, one leader in dc0 or one per DC, DC crashes and partitions, every DNS policy."""
+    count = draw(st.integers(2, 4))
+    per_dc = draw(st.booleans())
+    leaders = count if per_dc else 1
+    followers = draw(st.integers(max(0, count - leaders), count + 1))
+    fields = common_fields(draw, leaders + followers)
+    duration = fields["duration_ms"]
+    fields["faults.events"] = fields["faults.events"] + draw(st.lists(st.fixed_dictionaries({
+        "at_ms": st.floats(0, duration),
+        "action": st.sampled_from(["crash", "recover", "partition", "heal"]),
+        "target": st.sampled_from([f"dc{d}" for d in range(count)]),
+    }), max_size=4))
+    return Scenario(**{
+        **fields,
+        "dcs.count": count,
+        "dcs.placement": "leader-per-dc" if per_dc else "leader-dc",
+        "replication.kind": "leader-leader" if per_dc else "leader-follower",
+        "topology.leaders": leaders,
+        "topology.followers": followers,
+        "replication.reads": draw(st.sampled_from(["leader", "any"] + (["followers"] if followers else []))),
+        "balancer.policy": draw(st.sampled_from(["round-robin", "least-outstanding", "sticky"])),
+        "dcs.wan_ms": draw(st.sampled_from([1.0, 30.0])),
+        "dcs.wan_sigma": draw(st.sampled_from([0.0, 0.3])),
+        "dns.policy": draw(st.sampled_from(["nearest", "weighted", "failover"])),
+        "dns.ttl_ms": draw(st.sampled_from([0.0, 100.0, 1_000.0])),
+        "dns.lookup_ms": draw(st.sampled_from([0.0, 20.0])),
+        "dns.health_interval_ms": draw(st.sampled_from([50.0, 200.0])),
+        "dns.health_threshold": draw(st.integers(1, 3)),
+        "dns.ignore_ttl_share": draw(st.sampled_from([0.0, 0.5])),
+        "dns.ignore_ttl_extra_ms": 300.0,
+        "dns.warm_caches": draw(st.booleans()),
+        "sessions.sticky_dc": draw(st.booleans()),
+    })
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(multi_dc_scenarios())
+def test_several_data_centres_lose_nothing_silently_and_repeat_exactly(scenario):
+    """Whatever fails (a DC, its WAN links, a node), every operation has one outcome, the
+    DNS recorded where each went, and the same scenario gives the same frames."""
+    model = ReplicationModel(scenario).run()
+    results = Results.from_model(model)
+    assert_every_operation_accounted_for(model, results)
+    requests = results.requests
+    assert requests["dc"].notna().all()
+    assert (requests["region"] == requests["session"] % scenario.dcs.count).all()
+    assert not (requests["to_dead_dc"] & (requests["outcome"] == "served")).any()  # a dead DC serves nobody
+    if scenario.replication.kind == "leader-follower":
+        log = model.replication.log
+        for write_id, index, lost in zip(results.writes["write_id"], results.writes["log_index"], results.writes["lost"]):
+            assert (index < len(log) and log[index].write_id == write_id) != lost
+    assert_same_results(results, replab.run(scenario))

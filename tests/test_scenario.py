@@ -78,6 +78,8 @@ def _value_for(field):
         return st.text(max_size=30)
     if field.kind == "int":
         return st.integers(int(field.low) + int(field.low_open), int(field.high))
+    if field.kind in ("numbers", "ints", "matrix"):
+        return st.just(())  # lists must match dcs.count: their own round trip is in test_multi_dc
     return st.floats(field.low, field.high, exclude_min=field.low_open, allow_nan=False)
 
 

@@ -15,7 +15,8 @@ NAN = float("nan")
 class Op:
     """One client operation in flight (a read or a write of one key)."""
 
-    __slots__ = ("id", "session", "is_write", "key", "start", "node", "incarnation", "done", "arrived", "answered")
+    __slots__ = ("id", "session", "is_write", "key", "start", "node", "incarnation", "done", "arrived", "answered",
+                 "dc", "balancer", "client_host")
 
     def __init__(self, op_id: int, session: int, is_write: bool, key: int, start: float):
         self.id = op_id
@@ -28,6 +29,10 @@ class Op:
         self.done = False
         self.arrived = NAN  # when it reached the node (or the balancer that refused it)
         self.answered = NAN  # when that node or balancer sent the answer
+        # several data centres: the DC the DNS answered, its load balancer, the region's client host
+        self.dc = -1
+        self.balancer = None
+        self.client_host = -1
 
 
 class ClientSession(mesa.Agent):

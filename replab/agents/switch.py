@@ -42,6 +42,9 @@ class Switch(mesa.Agent):
         model = self.model
         net = model.network
         hosts = [(node.name, node.host) for node in model.nodes]
-        hosts += [("balancer", model.balancer.host), ("clients", model.client_host)]
+        if model.dcs is None:
+            hosts += [("balancer", model.balancer.host), ("clients", model.client_host)]
+        else:  # one balancer per DC; the clients are on their regions' access switches
+            hosts += [(f"dc{b.dc} balancer", b.host) for b in model.balancer.by_dc]
         cut = [name for name, host in hosts if not any(net.switch_up[s] for s in net.switches_of[host])]
         return "cut off: " + (", ".join(cut) if cut else "none")

@@ -4,6 +4,8 @@
     "recover"       bring a node back at t (default: the last node that crashed)
     "crash-node"    crash a chosen data node at t
     "crash-switch"  crash a chosen switch at t
+    "fail-dc"       crash a chosen data centre at t: every switch and node in it (dcs.count > 1)
+    "recover-dc"    bring a chosen data centre back at t
     "clear"         remove every scheduled fault
 
 `Lab(..., faults=True)` shows crash-leader, recover and clear; pass a list to choose.
@@ -16,9 +18,10 @@ import ipywidgets as widgets
 
 from replab.switching import switch_names
 
-FAULT_BUTTONS = ("crash-leader", "recover", "crash-node", "crash-switch", "clear")
+FAULT_BUTTONS = ("crash-leader", "recover", "crash-node", "crash-switch", "fail-dc", "recover-dc", "clear")
 DEFAULT_BUTTONS = ("crash-leader", "recover", "clear")
-_SHARE_OF_RUN = {"crash-leader": 0.3, "recover": 0.6, "crash-node": 0.3, "crash-switch": 0.3}
+_SHARE_OF_RUN = {"crash-leader": 0.3, "recover": 0.6, "crash-node": 0.3, "crash-switch": 0.3, "fail-dc": 0.3,
+                 "recover-dc": 0.7}
 
 
 class FaultPanel:
@@ -50,8 +53,9 @@ class FaultPanel:
                 self.targets[name] = widgets.Dropdown(layout=widgets.Layout(width="100px"))
                 row.append(self.targets[name])
             text = {"crash-leader": "crash the leader", "recover": "recover",
-                    "crash-node": "crash node", "crash-switch": "crash switch"}[name]
-            button = widgets.Button(description=text, button_style="warning" if "crash" in name else "success",
+                    "crash-node": "crash node", "crash-switch": "crash switch", "fail-dc": "fail DC",
+                    "recover-dc": "recover DC"}[name]
+            button = widgets.Button(description=text, button_style="warning" if "crash" in name or name == "fail-dc" else "success",
                                     layout=widgets.Layout(width="140px"))
             button.on_click(lambda _b, name=name: self.click(name))
             self.buttons[name] = button
@@ -65,7 +69,7 @@ class FaultPanel:
         if name == "clear":
             return self.lab.clear_faults()
         target = "leader" if name == "crash-leader" else self.targets[name].value
-        action = "recover" if name == "recover" else "crash"
+        action = "recover" if name in ("recover", "recover-dc") else "crash"
         return self.lab.add_fault(self.times[name].value, action, target)
 
     def refresh(self) -> None:
@@ -74,9 +78,10 @@ class FaultPanel:
         for at in self.times.values():
             at.max = scenario.duration_ms
         nodes = scenario.node_names
-        switches = switch_names(scenario.topology)
+        switches = switch_names(scenario.topology, scenario.dcs.count)
+        dcs = [f"dc{d}" for d in range(scenario.dcs.count)] if scenario.dcs.count > 1 else []
         for name, dropdown in self.targets.items():
-            options = switches if name == "crash-switch" else nodes
+            options = switches if name == "crash-switch" else dcs if name.endswith("-dc") else nodes
             if list(dropdown.options) != options:
                 dropdown.options = options
         if "recover" in self.targets:
