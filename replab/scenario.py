@@ -131,6 +131,9 @@ FIELDS: tuple[Field, ...] = (
     Field("replication.reads", "choice", "followers", "which nodes serve reads (leader: every leader with leader-leader)", choices=("leader", "followers", "any")),
     Field("replication.write_routing", "choice", "balancer", "leader-leader: the DB load balancer picks each write's leader by balancer.policy, or the application sends session s to leader s mod topology.leaders", choices=("balancer", "session")),
     Field("replication.conflicts", "choice", "last-writer-wins", "leader-leader: of two concurrent writes of a key keep the later commit (the other is a lost update), or keep both as siblings for the application", choices=("last-writer-wins", "keep-both")),
+    Field("replication.propagation", "choice", "push", "push: the leader ships every write to its followers; pull: followers get nothing shipped and read through on a miss, keeping a copy for cache.ttl_ms", choices=("push", "pull")),
+    Field("cache.ttl_ms", "float", 1_000.0, "pull: life of a copy a follower fetched, ms (0 = keep nothing, fetch on every read)", 0.0, 1e8),
+    Field("cache.source", "choice", "origin", "pull: where a follower fetches a key it lacks: the origin (the leader), or the key's home follower (key mod live followers), which serves its own unexpired copy or fetches from the origin first", choices=("origin", "peer")),
     Field("balancer.policy", "choice", "round-robin", "how the DB load balancer picks a node (key-hash: always the same node for a key)", choices=("round-robin", "random", "least-outstanding", "key-hash")),
     Field("workload.sessions", "int", 100, "client sessions", 1, 100_000),
     Field("workload.arrival", "choice", "open", "open: Poisson arrivals at a total rate; closed: each session thinks, then sends", choices=("open", "closed")),
@@ -399,6 +402,8 @@ def _check_combinations(v: Mapping[str, Any]) -> None:
         if v["replication.semi_sync_k"] > followers:
             raise ScenarioError("replication.semi_sync_k", v["replication.semi_sync_k"],
                                 f"must be at most topology.followers ({followers}) with semi-sync acks")
+    if v["replication.propagation"] == "pull":
+        _check_pull(v)
     if v["replication.reads"] == "followers" and followers == 0:
         raise ScenarioError("replication.reads", "followers", "needs at least one follower (topology.followers is 0); use 'leader' or 'any'")
     last_node = leaders + followers - 1
@@ -413,6 +418,29 @@ def _check_combinations(v: Mapping[str, Any]) -> None:
         if fault.at_ms > v["duration_ms"]:
             raise ScenarioError(f"faults.events[{i}].at_ms", fault.at_ms,
                                 f"must be within the run (duration_ms is {v['duration_ms']:g})")
+
+
+def _check_pull(v: Mapping[str, Any]) -> None:
+    """Pull (read-through caches) replaces shipping: refuse what needs shipped replicas."""
+    pull = "with replication.propagation = 'pull'"
+    if v["replication.kind"] != "leader-follower":
+        raise ScenarioError("replication.kind", v["replication.kind"],
+                            f"must be 'leader-follower' {pull} (one origin, followers that cache what they read)")
+    if v["replication.ack"] != "async":
+        raise ScenarioError("replication.ack", v["replication.ack"],
+                            f"must be 'async' {pull}: followers receive no writes, so none can confirm one")
+    if v["replication.fanout"]:
+        raise ScenarioError("replication.fanout", v["replication.fanout"],
+                            f"must be 0 {pull}: nothing is shipped, so nothing is relayed")
+    if v["topology.followers"] == 0:
+        raise ScenarioError("topology.followers", 0, f"must be at least 1 {pull} (the followers are the caches)")
+    if v["replication.reads"] == "leader":
+        raise ScenarioError("replication.reads", "leader",
+                            f"must be 'followers' or 'any' {pull}: with reads on the leader no cache is ever read")
+    if v["failover.promote"]:
+        raise ScenarioError("failover.promote", True,
+                            f"must be false {pull}: followers hold only cached copies, none can take over the "
+                            "writes (while the leader is down, writes are refused and misses fail)")
 
 
 def _presets_dir() -> Path:
