@@ -19,7 +19,7 @@ from replab.checks import check_history
 
 from replab.replication.leader_leader import covers
 
-FRAMES = ("requests", "writes", "applies", "timeline", "events", "sessions", "conflicts")
+FRAMES = ("requests", "writes", "applies", "timeline", "events", "sessions", "conflicts", "fetches")
 
 
 def assert_same_results(a: Results, b: Results) -> None:
@@ -204,3 +204,55 @@ def test_leader_leader_loses_nothing_silently_and_converges(scenario):
     if scenario.replication.conflicts == "keep-both":
         assert not writes["lost"].any()
     assert results.summary["lost_updates"] == int((writes["lost"] & writes["acked"]).sum())
+
+
+@st.composite
+def pull_scenarios(draw) -> Scenario:
+    """Leader-follower with pull propagation: followers read through, copies live cache.ttl_ms."""
+    followers = draw(st.integers(1, 4))
+    return Scenario(**{
+        **common_fields(draw, followers + 1),
+        "topology.followers": followers,
+        "replication.propagation": "pull",
+        "cache.ttl_ms": draw(st.sampled_from([0.0, 5.0, 100.0, 5_000.0])),
+        "cache.source": draw(st.sampled_from(["origin", "peer"])),
+        "replication.reads": draw(st.sampled_from(["followers", "any"])),
+        "balancer.policy": draw(st.sampled_from(["round-robin", "random", "least-outstanding", "key-hash"])),
+        "failover.promote": False,
+    })
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pull_scenarios())
+def test_pull_loses_nothing_silently_ships_nothing_and_no_copy_outlives_its_ttl(scenario):
+    """Every operation ends with an outcome; every write stays on the leader's log (nothing is
+    promoted); nothing is shipped or applied; every follower's read is a hit or a miss and each
+    miss sent a fetch; a stale read's age is below the TTL plus the longest trip a fetch's
+    answer took (the copy left the origin no earlier than the newer write was acknowledged)."""
+    model = ReplicationModel(scenario).run()
+    results = Results.from_model(model)
+    assert_every_operation_accounted_for(model, results)
+    writes, requests, fetches = results.writes, results.requests, results.fetches
+    assert not writes["lost"].any() and len(model.replication.log) == len(writes)
+    assert results.applies.empty and all(node.shipped == 0 for node in model.nodes)
+
+    looked_up = requests[requests["cache"] != ""]
+    assert set(looked_up["op"]) <= {"read"} and set(looked_up["node"].astype(str)) <= {n.name for n in model.nodes[1:]}
+    misses = set(looked_up.loc[looked_up["cache"] == "miss", "request_id"])
+    assert set(fetches["request_id"]) == misses  # a miss fetched; a fetch was for a miss
+    summary = results.summary
+    assert summary["cache_hits"] + summary["cache_misses"] == summary["cache_lookups"] == len(looked_up)
+    if scenario.cache.ttl_ms == 0:
+        assert summary["cache_hits"] == 0
+
+    served_reads = requests[(requests["op"] == "read") & (requests["outcome"] == "served")]
+    assert served_reads["staleness_ms"].notna().all() and (served_reads["staleness_ms"] >= 0).all()
+    trip = (fetches["received_ms"] - fetches["answered_ms"]).max() if len(fetches) else 0.0
+    assert (served_reads["staleness_ms"] <= scenario.cache.ttl_ms + (0.0 if math.isnan(trip) else trip) + 1e-9).all()
+    assert (served_reads["staleness_ms"] > 0).sum() == summary["stale_reads"]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pull_scenarios())
+def test_pull_runs_are_deterministic(scenario):
+    assert_same_results(replab.run(scenario), replab.run(scenario))
