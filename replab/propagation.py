@@ -29,8 +29,9 @@ METRICS = ("hit_ratio", "cache_misses", "fetches", "stale_read_rate", "staleness
 def push_vs_pull(scenario: Scenario, ttls_ms: Iterable[float] = (100.0, 1_000.0, 10_000.0),
                  zipf: Iterable[float] | None = None, source: str = "origin") -> pd.DataFrame:
     """One row per (propagation, zipf_s, ttl_ms): the summary METRICS, plus `shipped`
-    (entries the leader put on its replication link), `messages_per_op` and
-    `origin_share` (origin operations per client operation).
+    (entries the leader put on its replication link), `applies_per_s` (replicated writes
+    the followers applied, per simulated second), `messages_per_op` and `origin_share`
+    (origin operations per client operation).
 
     zipf: Zipf exponents to compare (None: the scenario's own key popularity; its
     zipf_s column is then NaN for uniform keys). source: cache.source of the pull runs.
@@ -59,6 +60,7 @@ def _measure(scenario: Scenario) -> dict:
     operations = summary["operations"]
     row = {metric: summary[metric] for metric in METRICS}
     row["shipped"] = int(last.loc[last["depth"] == 0, "shipped"].sum())
+    row["applies_per_s"] = len(results.applies) / (scenario.duration_ms / 1000.0)
     row["messages_per_op"] = summary["messages"] / operations if operations else float("nan")
     row["origin_share"] = summary["origin_ops_per_s"] * scenario.duration_ms / 1000.0 / operations if operations else float("nan")
     return row
