@@ -9,6 +9,7 @@ count.
 
 import math
 
+import numpy as np
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -136,6 +137,22 @@ def assert_every_operation_accounted_for(model, results) -> None:
     for metric in ("stale_reads", "ryw_violations", "monotonic_read_violations", "lost_acked_writes"):
         assert getattr(report, metric) == results.summary[metric], metric
     assert results.summary["served"] + results.summary["refused"] + results.summary["failed"] == len(requests)
+    assert_staleness_ages(requests, writes)
+
+
+def assert_staleness_ages(requests, writes, most: int = 300) -> None:
+    """Each served read's staleness_ms, recomputed plainly for up to `most` of them (the stale
+    first): read start - the earliest ack of a newer write of its key acked before the start."""
+    acked = writes[writes["acked"]]
+    by_key = {key: (group["write_id"].to_numpy(), group["ack_ms"].to_numpy()) for key, group in acked.groupby("key")}
+    reads = requests[(requests["op"] == "read") & (requests["outcome"] == "served")]
+    assert reads["staleness_ms"].notna().all()
+    assert requests.loc[requests.index.difference(reads.index), "staleness_ms"].isna().all()
+    reads = reads.sort_values("staleness_ms", ascending=False, kind="stable").head(most)
+    for key, version, start, age in zip(reads["key"], reads["version"], reads["start_ms"], reads["staleness_ms"]):
+        ids, acks = by_key.get(key, (np.empty(0), np.empty(0)))
+        superseded = acks[(ids > version) & (acks < start)]
+        assert age == (start - superseded.min() if len(superseded) else 0.0), (key, version, start, age)
 
 
 @st.composite
