@@ -14,7 +14,8 @@
 - timeline: per-node samples (role, up, depth in the replication tree (-1: not in it;
   leader-leader: 0 for leaders, 1 for followers), upstream (the node it replicates from;
   empty for leaders and nodes out of the tree), queue, utilisation, lag in ms and in
-  writes, entries shipped so far on its outbound link, and divergent_keys: keys whose
+  writes (NaN for pull followers: a cache follows no log), entries shipped so far on its
+  outbound link, and divergent_keys: keys whose
   versions differ across the live nodes at that instant, the same on every row of a sample;
   leader-leader only, NaN otherwise).
 - events: faults, detections, read-only mode, promotions.
@@ -63,8 +64,8 @@ SUMMARY_DOC = {
     "monotonic_sessions": "sessions with at least one monotonic-read violation",
     "read_only_ms": "time within the run with writes refused for want of a leader",
     "failovers": "promotions of a follower", "failover_ms": "mean time from the leader's crash to a promotion",
-    "mean_lag_ms": "mean replication lag of live followers (leader-leader: of every live node) over the timeline samples",
-    "max_lag_ms": "largest replication lag of a live follower (leader-leader: of any live node) sampled",
+    "mean_lag_ms": "mean replication lag of live followers (leader-leader: of every live node) over the timeline samples (NaN with pull: a cache follows no log)",
+    "max_lag_ms": "largest replication lag of a live follower (leader-leader: of any live node) sampled (NaN with pull)",
     "messages": "network messages sent",
     "conflicts": "leader-leader: pairs of concurrent writes of a key (neither had seen the other) met on some node",
     "conflicts_per_s": "conflicts per simulated second of the run (duration_ms)",

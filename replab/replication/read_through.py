@@ -13,7 +13,8 @@ Sources (`cache.source`):
   view, in node order). It answers from its own unexpired copy or, lacking one, fetches
   from the origin first and keeps a copy. The asker keeps a peer's copy only as long as the
   peer does (HTTP's Age), so no copy outlives `ttl_ms` from its arrival from the origin.
-  A follower that is the key's own home fetches from the origin.
+  A follower that is the key's own home fetches from the origin. A home that has died but
+  is not yet known to be dead fails the miss ('node down'), as a dead origin does.
 
 Concurrent misses of one key are not merged: each sends its own fetch (and a later answer
 never replaces a newer version in the cache). A crashed follower loses its cache. While
