@@ -12,14 +12,14 @@ from typing import Callable
 
 import mesa
 
-from replab.agents import ClientSession, DataNode, FailoverController, LoadBalancer, PeerController, PeerNode, Switch
+from replab.agents import BuddyController, ClientSession, DataNode, FailoverController, LoadBalancer, PeerController, PeerNode, Switch
 from replab.engine import EventCalendar
 from replab.network import Network
 from replab.randomness import sampler, stream, uniform
 from replab.recorder import FAILED, NETWORK, REFUSED, SERVED, TIMEOUT, Recorder
-from replab.replication import LeaderFollower, LeaderLeader, ReplicaTree
+from replab.replication import BuddyReplication, LeaderFollower, LeaderLeader, ReplicaTree
 from replab.replication.read_through import ReadThrough
-from replab.scenario import Scenario
+from replab.scenario import Scenario, node_count
 from replab.workload import Workload
 
 
@@ -42,10 +42,12 @@ class ReplicationModel(mesa.Model):
         self.switches = [Switch(self, i) for i in range(scenario.topology.switches)]
         rep = scenario.replication
         self.multi_leader = rep.kind == "leader-leader"
+        self.buddy = rep.kind == "buddy"
         leaders = scenario.topology.leaders
-        self.nodes = [self._data_node(i) for i in range(leaders + scenario.topology.followers)]
+        self.nodes = [self._data_node(i) for i in range(node_count(scenario.to_flat()))]
         self.balancer = LoadBalancer(self, self.network.attach(0), scenario.balancer.policy,
-                                     rep.reads, uniform(stream(seed, "balancer")), rep.write_routing)
+                                     "any" if self.buddy else rep.reads, uniform(stream(seed, "balancer")),
+                                     rep.write_routing)
         self.client_host = self.network.attach(0)
         self.tree = ReplicaTree(rep.fanout)
         if self.multi_leader:
@@ -53,6 +55,12 @@ class ReplicationModel(mesa.Model):
             self.replication = LeaderLeader(self, self.nodes[:leaders], rep.ack, rep.semi_sync_k, rep.ship_ms,
                                             rep.conflicts)
             self.tree.depth = {n.index: 0 if n.index < leaders else 1 for n in self.nodes}
+        elif self.buddy:
+            b = scenario.buddy
+            self.controller = BuddyController(self, scenario.failover.detection_ms, 0.0, False)
+            self.replication = BuddyReplication(self, self.nodes, b.layout, b.copies, rep.ack, rep.semi_sync_k,
+                                                rep.ship_ms, b.state_bytes)
+            self.replication.place_sessions(scenario.workload.sessions, self.balancer)
         else:
             self.controller = FailoverController(self, scenario.failover.detection_ms,
                                                  scenario.failover.promotion_ms, scenario.failover.promote)
@@ -68,8 +76,8 @@ class ReplicationModel(mesa.Model):
         self.in_flight: dict[int, object] = {}
         self.term = 1
         self.leader = self.nodes[0]  # with leader-leader: the one a fault on "leader" hits
-        for node in self.nodes[:leaders]:
-            node.role = "leader"
+        for node in self.nodes if self.buddy else self.nodes[:leaders]:
+            node.role = "server" if self.buddy else "leader"
         for node in self.nodes:
             node.term = node.synced_term = self.term
         self.controller.publish(0.0)
@@ -242,7 +250,7 @@ class ReplicationModel(mesa.Model):
             self.recorder.samples.append((now, node.index, node.role, node.up, self.tree.depth.get(node.index, -1),
                                           -1 if upstream is None else upstream.index,
                                           node.queue_length, utilisation, lag_ms, lag_writes, node.shipped,
-                                          divergent))
+                                          divergent, self.replication.memory_bytes(node) if self.buddy else -1))
         self._last_sample_ms = now
 
 

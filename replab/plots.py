@@ -24,11 +24,12 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from replab.replication.buddy import buddy_indices
 from replab.results import Results
 
 OUTCOME_COLOURS = {"served": "#2ca02c", "refused": "#ff7f0e", "failed": "#d62728"}
 OP_COLOURS = {"read": "#1f77b4", "write": "#9467bd"}
-ROLE_COLOURS = {"leader": "#f2a900", "follower": "#4682b4", "down": "#b0b0b0"}
+ROLE_COLOURS = {"leader": "#f2a900", "follower": "#4682b4", "server": "#2ca02c", "down": "#b0b0b0"}
 PERCENTILES = (50, 95, 99)
 _TEMPLATE = "plotly_white"
 _BASE_LAYOUT = dict(height=350, margin=dict(l=55, r=20, t=75, b=45),  # room for a legend wrapped on two rows
@@ -116,7 +117,11 @@ def topology(results: Results, t_ms: float | None = None, fig=None):
     is_up = dict(zip(names, ups))
     leaders = [n for n, r in zip(names, roles) if r == "leader"]
     upstreams = [(None if pd.isna(u) else str(u)) for u in state["upstream"]] if "upstream" in state else []
-    if any(upstreams):  # who replicates from whom, as recorded (a star, a chain or a tree)
+    if results.scenario.replication.kind == "buddy":  # each node to the buddies holding its sessions
+        b = results.scenario.buddy
+        live = [i for i, u in enumerate(ups) if u]
+        edges = [(names[i], names[j]) for i in live for j in buddy_indices(i, len(names), b.layout, b.copies, live)]
+    elif any(upstreams):  # who replicates from whom, as recorded (a star, a chain or a tree)
         edges = [(u, n) for n, u in zip(names, upstreams) if u]
     elif len(leaders) > 1:  # leaders replicate to each other
         edges = [(a, b) for i, a in enumerate(leaders) for b in leaders[i + 1:]]

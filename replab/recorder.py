@@ -13,7 +13,8 @@ SERVED, REFUSED, FAILED = range(3)
 REASONS = ("", "read-only", "no replica", "node down", "timeout", "network", "not leader", "conflict")
 NO_REASON, READ_ONLY, NO_REPLICA, NODE_DOWN, TIMEOUT, NETWORK, NOT_LEADER, CONFLICT = range(len(REASONS))
 LOST_REASONS = ("", "never left the failed leader", "only on replicas that were not promoted",
-                "lost update (last writer wins)")
+                "lost update (last writer wins)", "session state not yet copied to a buddy",
+                "the session's node and every node with a copy were down")
 LOST_UPDATE = 3
 RESOLUTIONS = ("kept the existing version", "took the incoming version", "kept both as siblings")
 NAN = float("nan")

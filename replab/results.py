@@ -17,8 +17,10 @@
   writes (NaN for pull followers: a cache follows no log), entries shipped so far on its
   outbound link, and divergent_keys: keys whose
   versions differ across the live nodes at that instant, the same on every row of a sample;
-  leader-leader only, NaN otherwise).
-- events: faults, detections, read-only mode, promotions.
+  leader-leader only, NaN otherwise), and state_bytes: buddy replication's session state
+  held in the node's memory (its own sessions and its copies of its buddies'; -1 for the
+  other kinds).
+- events: faults, detections, read-only mode, promotions, buddy take-overs.
 - conflicts: leader-leader, one row per node that met two concurrent versions of a key
   (t_ms, node, key, the incoming write, the write it held, what it kept).
 - fetches: pull, one row per fetch a follower sent for a client read (node, source: the
@@ -74,6 +76,12 @@ SUMMARY_DOC = {
     "mean_divergent_keys": "leader-leader: mean over the timeline samples of keys whose versions differ across live nodes",
     "max_divergent_keys": "leader-leader: most keys found differing across live nodes at a sample",
     "converge_ms": "leader-leader: from the last commit until every live node had applied all it would get and all agreed (NaN: not by the end of the run)",
+    "sessions_moved": "buddy replication: sessions moved to another node because theirs died",
+    "sessions_lost_state": "buddy replication: moved sessions whose new node lacked some of their writes (lost with a reason)",
+    "state_copies": "buddy replication: session-state copies sent to buddies (each a message of buddy.state_bytes)",
+    "state_copy_bytes": "buddy replication: bytes of session state sent to buddies",
+    "state_bytes_per_node": "buddy replication: mean session state held in a live node's memory over the timeline samples, bytes",
+    "takeover_ms": "buddy replication: mean time from a node's crash to its sessions' take-over by buddies",
     "stranded_writes": "leader-leader: acknowledged writes missing on a live node because only leaders down at the end hold them (shipped when they return)",
     "cache_lookups": "pull: reads a follower looked up in its cache (hits + misses)",
     "cache_hits": "pull: reads a follower answered from an unexpired copy it held",
@@ -81,7 +89,7 @@ SUMMARY_DOC = {
     "hit_ratio": "pull: cache_hits / cache_lookups (NaN with push)",
     "fetches": "pull: fetches followers sent (to the origin or a peer), peer fetches passed on to the origin included",
     "peer_fetches": "pull: fetches sent to a peer follower (cache.source = 'peer')",
-    "origin_ops_per_s": "origin load: writes committed, client reads served and fetches answered by a leader, per simulated second of duration_ms",
+    "origin_ops_per_s": "origin load: writes committed, client reads served and fetches answered by a leader, per simulated second of duration_ms (NaN for buddy replication)",
     "staleness_mean_ms": "mean staleness age of the stale reads: how long the version read had been superseded by an acknowledged write when the read started (NaN: no stale read)",
     "staleness_max_ms": "largest staleness age of a read (0: no stale read)",
 }
@@ -126,10 +134,10 @@ class Results:
         writes["replicas"] = np.bincount(applies["write_id"].to_numpy(), minlength=len(writes) + 1)[1:]
         timeline = pd.DataFrame(rec.samples, columns=["t_ms", "node", "role", "up", "depth", "upstream", "queue",
                                                       "utilisation", "lag_ms", "lag_writes", "shipped",
-                                                      "divergent_keys"])
+                                                      "divergent_keys", "state_bytes"])
         timeline["node"] = _codes(timeline["node"].to_numpy(), names)
         timeline["upstream"] = _codes(timeline["upstream"].to_numpy(), names)
-        timeline["role"] = pd.Categorical(timeline["role"], categories=["leader", "follower"])
+        timeline["role"] = pd.Categorical(timeline["role"], categories=["leader", "follower", "server"])
         events = pd.DataFrame(rec.events, columns=["t_ms", "kind", "target", "detail"])
         conflicts = _conflicts_frame(rec, names)
         writes["conflicted"] = writes["write_id"].isin(conflicts["incoming"]) | writes["write_id"].isin(conflicts["existing"])
@@ -140,6 +148,7 @@ class Results:
         sessions = _sessions_frame(requests, anomalies, model.scenario.workload.sessions)
         summary = _summary(model, requests, writes, timeline, events, anomalies, sessions)
         summary |= _leader_leader_summary(model, writes, timeline, conflicts)
+        summary |= _buddy_summary(model, timeline, events)
         summary |= _propagation_summary(model, requests, writes, events, fetches)
         return cls(model.scenario, requests, writes, applies, timeline, events, sessions, summary, conflicts, fetches)
 
@@ -317,7 +326,8 @@ def _propagation_summary(model, requests, writes, events, fetches) -> dict:
         "hit_ratio": hits / (hits + misses) if hits + misses else math.nan,
         "fetches": int(len(fetches)),
         "peer_fetches": int((~to_origin).sum()),
-        "origin_ops_per_s": origin_ops / (model.duration_ms / 1000.0),
+        # buddy replication has no origin: every node serves its own sessions
+        "origin_ops_per_s": math.nan if getattr(model, "buddy", False) else origin_ops / (model.duration_ms / 1000.0),
         "staleness_mean_ms": float(stale_age.mean()) if len(stale_age) else math.nan,
         "staleness_max_ms": float(stale_age.max()) if len(stale_age) else 0.0,
     }
@@ -341,6 +351,29 @@ def _leader_leader_summary(model, writes, timeline, conflicts) -> dict:
         "max_divergent_keys": float(divergence.max()) if multi and len(divergence) else math.nan,
         "converge_ms": float(getattr(model, "converge_ms", math.nan)),
         "stranded_writes": int((writes["write_id"].isin(stranded) & writes["acked"] & ~writes["lost"]).sum()),
+    }
+
+
+def _buddy_summary(model, timeline, events) -> dict:
+    """Session moves, state lost, copies and memory of buddy replication (NaN/0 for the other kinds)."""
+    if not model.buddy:
+        return {"sessions_moved": 0, "sessions_lost_state": 0, "state_copies": 0, "state_copy_bytes": 0,
+                "state_bytes_per_node": math.nan, "takeover_ms": math.nan}
+    replication = model.replication
+    crashed_at, takeovers = {}, []
+    for t, kind, target, _detail in events.itertuples(index=False):
+        if kind == "crash":
+            crashed_at[target] = t
+        elif kind == "take-over" and target in crashed_at:
+            takeovers.append(t - crashed_at.pop(target))
+    live = timeline[timeline["up"]]
+    return {
+        "sessions_moved": replication.sessions_moved,
+        "sessions_lost_state": replication.sessions_lost_state,
+        "state_copies": replication.copies_sent,
+        "state_copy_bytes": replication.copies_sent * replication.state_bytes,
+        "state_bytes_per_node": float(live["state_bytes"].mean()) if len(live) else math.nan,
+        "takeover_ms": float(np.mean(takeovers)) if takeovers else math.nan,
     }
 
 

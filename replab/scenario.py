@@ -123,7 +123,7 @@ FIELDS: tuple[Field, ...] = (
     Field("topology.workers", "int", 4, "workers per data node (concurrent operations)", 1, 256),
     Field("topology.apply_concurrency", "int", 1, "workers a node may spend applying replicated writes (1 = single-threaded apply)", 1, 256),
     Field("topology.switches", "int", 1, "network switches; data nodes attach round-robin, clients and balancer to the first", 1, 16),
-    Field("replication.kind", "choice", "leader-follower", "one leader ships to followers, or topology.leaders leaders all take writes and ship to every other node", choices=("leader-follower", "leader-leader")),
+    Field("replication.kind", "choice", "leader-follower", "one leader ships to followers; topology.leaders leaders all take writes and ship to every other node; or buddy: each session's state lives on its sticky node and is copied to that node's buddies (see buddy.*)", choices=("leader-follower", "leader-leader", "buddy")),
     Field("replication.ack", "choice", "async", "when the leader acknowledges a write (leader-leader sync: once every other live node has applied it)", choices=("async", "semi-sync", "sync")),
     Field("replication.semi_sync_k", "int", 1, "other nodes that must have received a write before a semi-sync ack", 1, 32),
     Field("replication.ship_ms", "float", 0.05, "leader's time to put one entry on the wire to one follower, ms; its outbound link is shared by all followers, so shipping costs grow with their number", 0.0, 1e4),
@@ -134,7 +134,11 @@ FIELDS: tuple[Field, ...] = (
     Field("replication.propagation", "choice", "push", "push: the leader ships every write to its followers; pull: followers get nothing shipped and read through on a miss, keeping a copy for cache.ttl_ms", choices=("push", "pull")),
     Field("cache.ttl_ms", "float", 1_000.0, "pull: life of a copy a follower fetched, ms (0 = keep nothing, fetch on every read)", 0.0, 1e8),
     Field("cache.source", "choice", "origin", "pull: where a follower fetches a key it lacks: the origin (the leader), or the key's home follower (key mod live followers), which serves its own unexpired copy or fetches from the origin first", choices=("origin", "peer")),
-    Field("balancer.policy", "choice", "round-robin", "how the DB load balancer picks a node (key-hash: always the same node for a key)", choices=("round-robin", "random", "least-outstanding", "key-hash")),
+    Field("buddy.nodes", "int", 4, "buddy replication: app nodes holding session state (topology.leaders, topology.followers and replication.reads are not used)", 2, 32),
+    Field("buddy.layout", "choice", "ring", "buddy replication: who holds copies of a node's sessions: the next buddy.copies live nodes in a ring, the node's fixed partner (node0-node1, node2-node3, ...), or every other node (replicate-to-all)", choices=("ring", "pairs", "all")),
+    Field("buddy.copies", "int", 1, "buddy replication, ring layout: buddies of each node", 1, 31),
+    Field("buddy.state_bytes", "int", 4_096, "buddy replication: size of one session's state; every copy ships all of it, bytes", 1, 10**9),
+    Field("balancer.policy", "choice", "round-robin", "how the DB load balancer picks a node (key-hash: always the same node for a key; sticky: a session stays on the node it was first sent to while that node is live)", choices=("round-robin", "random", "least-outstanding", "key-hash", "sticky")),
     Field("workload.sessions", "int", 100, "client sessions", 1, 100_000),
     Field("workload.arrival", "choice", "open", "open: Poisson arrivals at a total rate; closed: each session thinks, then sends", choices=("open", "closed")),
     Field("workload.rate_per_s", "float", 2_000.0, "total arrival rate of operations (open loop), per simulated second", 0.0, 1e7, low_open=True),
@@ -372,7 +376,14 @@ class Scenario:
     # derived names ----------------------------------------------------------------------
     @property
     def node_names(self) -> list[str]:
-        return [f"node{i}" for i in range(self._values["topology.leaders"] + self._values["topology.followers"])]
+        return [f"node{i}" for i in range(node_count(self._values))]
+
+
+def node_count(v: Mapping[str, Any]) -> int:
+    """Data nodes in a scenario: leaders and followers, or buddy replication's app nodes."""
+    if v["replication.kind"] == "buddy":
+        return v["buddy.nodes"]
+    return v["topology.leaders"] + v["topology.followers"]
 
 
 def _check_combinations(v: Mapping[str, Any]) -> None:
@@ -393,6 +404,8 @@ def _check_combinations(v: Mapping[str, Any]) -> None:
             raise ScenarioError("replication.semi_sync_k", v["replication.semi_sync_k"],
                                 f"must be at most the other nodes (topology.leaders - 1 + topology.followers = "
                                 f"{others}) with semi-sync acks")
+    elif v["replication.kind"] == "buddy":
+        _check_buddies(v)
     elif leaders != 1:
         raise ScenarioError("topology.leaders", leaders, "must be 1 with replication.kind = 'leader-follower'; "
                             "set replication.kind = 'leader-leader' for more")
@@ -404,9 +417,9 @@ def _check_combinations(v: Mapping[str, Any]) -> None:
                                 f"must be at most topology.followers ({followers}) with semi-sync acks")
     if v["replication.propagation"] == "pull":
         _check_pull(v)
-    if v["replication.reads"] == "followers" and followers == 0:
+    if v["replication.reads"] == "followers" and followers == 0 and v["replication.kind"] != "buddy":
         raise ScenarioError("replication.reads", "followers", "needs at least one follower (topology.followers is 0); use 'leader' or 'any'")
-    last_node = leaders + followers - 1
+    last_node = node_count(v) - 1
     for i, fault in enumerate(v["faults.events"]):
         if fault.target.startswith("node") and int(fault.target[4:]) > last_node:
             nodes = f"node0 to node{last_node}" if last_node else "node0"
@@ -441,6 +454,23 @@ def _check_pull(v: Mapping[str, Any]) -> None:
         raise ScenarioError("failover.promote", True,
                             f"must be false {pull}: followers hold only cached copies, none can take over the "
                             "writes (while the leader is down, writes are refused and misses fail)")
+
+
+def _check_buddies(v: Mapping[str, Any]) -> None:
+    nodes, layout, copies = v["buddy.nodes"], v["buddy.layout"], v["buddy.copies"]
+    if v["balancer.policy"] != "sticky":
+        raise ScenarioError("balancer.policy", v["balancer.policy"],
+                            "must be 'sticky' with replication.kind = 'buddy' (a session's state lives on its node)")
+    if v["replication.fanout"]:
+        raise ScenarioError("replication.fanout", v["replication.fanout"], "must be 0 with replication.kind = 'buddy'")
+    if layout == "ring" and copies > nodes - 1:
+        raise ScenarioError("buddy.copies", copies, f"must be at most buddy.nodes - 1 ({nodes - 1}) in a ring")
+    if layout == "pairs" and nodes % 2:
+        raise ScenarioError("buddy.nodes", nodes, "must be even with buddy.layout = 'pairs'")
+    buddies = {"ring": copies, "pairs": 1, "all": nodes - 1}[layout]
+    if v["replication.ack"] == "semi-sync" and v["replication.semi_sync_k"] > buddies:
+        raise ScenarioError("replication.semi_sync_k", v["replication.semi_sync_k"],
+                            f"must be at most the buddies of a node ({buddies}) with semi-sync acks")
 
 
 def _presets_dir() -> Path:

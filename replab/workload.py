@@ -21,6 +21,7 @@ class Workload:
         self._gap_ms = sampler("exponential", 1000.0 / w.rate_per_s, 0.0, stream(scenario.seed, "arrivals"))
         self._pick_session = uniform(stream(scenario.seed, "sessions"))
         self.sessions = w.sessions
+        self.key_is_session = scenario.replication.kind == "buddy"  # a session's state is its own key
         self.started = 0
 
     def begin(self) -> None:
@@ -45,6 +46,8 @@ class Workload:
         model = self.model
         self.started += 1
         is_write, key = chosen if chosen is not None else (self._coin() < self.write_ratio, self._key())
+        if self.key_is_session:
+            key = session
         op = Op(self.started, session, is_write, key, now)
         model.in_flight[op.id] = op
         if self.closed:

@@ -95,7 +95,7 @@ def scenarios(draw) -> Scenario:
         "replication.semi_sync_k": draw(st.integers(1, max(followers, 1))),
         "replication.reads": draw(st.sampled_from(["leader", "any"] + (["followers"] if followers else []))),
         "replication.fanout": draw(st.integers(0, 3)),
-        "balancer.policy": draw(st.sampled_from(["round-robin", "random", "least-outstanding"])),
+        "balancer.policy": draw(st.sampled_from(["round-robin", "random", "least-outstanding", "sticky"])),
         "failover.promote": draw(st.booleans()),
         "failover.promotion_ms": draw(st.sampled_from([0.0, 50.0, 300.0])),
     })
@@ -170,7 +170,7 @@ def leader_leader_scenarios(draw) -> Scenario:
         "replication.reads": draw(st.sampled_from(["leader", "any"] + (["followers"] if followers else []))),
         "replication.write_routing": draw(st.sampled_from(["balancer", "session"])),
         "replication.conflicts": draw(st.sampled_from(["last-writer-wins", "keep-both"])),
-        "balancer.policy": draw(st.sampled_from(["round-robin", "random", "least-outstanding", "key-hash"])),
+        "balancer.policy": draw(st.sampled_from(["round-robin", "random", "least-outstanding", "key-hash", "sticky"])),
         "network.hop.mean_ms": draw(st.sampled_from([0.1, 2.0])),
     })
 
@@ -224,6 +224,24 @@ def test_leader_leader_loses_nothing_silently_and_converges(scenario):
 
 
 @st.composite
+def buddy_scenarios(draw) -> Scenario:
+    nodes = draw(st.integers(2, 5))
+    layout = draw(st.sampled_from(["ring", "all"] + (["pairs"] if nodes % 2 == 0 else [])))
+    copies = draw(st.integers(1, nodes - 1))
+    buddies = {"ring": copies, "pairs": 1, "all": nodes - 1}[layout]
+    return Scenario(**{
+        **common_fields(draw, nodes),
+        "replication.kind": "buddy",
+        "balancer.policy": "sticky",
+        "buddy.nodes": nodes,
+        "buddy.layout": layout,
+        "buddy.copies": copies,
+        "replication.ack": draw(st.sampled_from(["async", "semi-sync", "sync"])),
+        "replication.semi_sync_k": draw(st.integers(1, buddies)),
+    })
+
+
+@st.composite
 def pull_scenarios(draw) -> Scenario:
     """Leader-follower with pull propagation: followers read through, copies live cache.ttl_ms."""
     followers = draw(st.integers(1, 4))
@@ -237,6 +255,26 @@ def pull_scenarios(draw) -> Scenario:
         "balancer.policy": draw(st.sampled_from(["round-robin", "random", "least-outstanding", "key-hash"])),
         "failover.promote": False,
     })
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(buddy_scenarios())
+def test_buddy_replication_loses_no_session_state_silently(scenario):
+    """Once every death has been noticed, each session's state on its node is its newest
+    write not counted lost; a session whose node is down (no live node took it) has lost
+    every write."""
+    model = ReplicationModel(scenario)
+    model.run()
+    model.calendar.run_until(math.inf)  # let pending detections and take-overs happen
+    results = Results.from_model(model)
+    assert_every_operation_accounted_for(model, results)
+    writes = results.writes
+    kept = writes[~writes["lost"]].groupby("session")["write_id"].max()
+    for session, owner in model.replication.owner.items():
+        if owner.up:
+            assert owner.store.get(session, 0) == kept.get(session, 0), f"session {session} on {owner.name}"
+        else:
+            assert session not in kept.index, f"session {session}: its node is down, its writes not counted lost"
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

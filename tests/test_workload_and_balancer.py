@@ -43,6 +43,21 @@ def test_round_robin_spreads_reads_evenly_over_the_followers():
     assert per_node.max() - per_node[per_node > 0].min() <= 1
 
 
+def test_sticky_keeps_each_session_on_one_follower_until_that_follower_dies():
+    """Sessions are pinned round-robin; when node1 dies and is detected, its sessions move
+    once, to another follower, and stay there."""
+    scenario = Scenario.preset("leader-follower").replace(**SHORT, **{
+        "balancer.policy": "sticky", "faults.events": [{"at_ms": 1_000.0, "action": "crash", "target": "node1"}],
+        "failover.detection_ms": 200.0})
+    reads = run(scenario).requests.query("op == 'read' and outcome == 'served'")
+    before, after = reads[reads["start_ms"] < 1_000], reads[reads["start_ms"] > 1_400]
+    assert (before.groupby("session")["node"].nunique() == 1).all()
+    assert (after.groupby("session")["node"].nunique() == 1).all()
+    assert set(before["node"]) == {"node1", "node2", "node3"} and "node1" not in set(after["node"])
+    moved = before.groupby("session")["node"].first() != after.groupby("session")["node"].first()
+    assert set(before.groupby("session")["node"].first()[moved.index[moved]]) == {"node1"}
+
+
 def test_least_outstanding_beats_random_routing_under_load():
     """Joining the shortest queue cuts the tail compared with picking a node at random."""
     busy = Scenario.preset("leader-follower").replace(**SHORT, **{

@@ -3,11 +3,11 @@ client sessions and the failover controller (peer nodes and a controller that pr
 nobody for leader-leader)."""
 
 from replab.agents.balancer import LoadBalancer
-from replab.agents.controller import FailoverController, PeerController
+from replab.agents.controller import BuddyController, FailoverController, PeerController
 from replab.agents.node import DataNode
 from replab.agents.peer import PeerNode
 from replab.agents.session import ClientSession, Op
 from replab.agents.switch import Switch
 
-__all__ = ["ClientSession", "DataNode", "FailoverController", "LoadBalancer", "Op", "PeerController", "PeerNode",
+__all__ = ["BuddyController", "ClientSession", "DataNode", "FailoverController", "LoadBalancer", "Op", "PeerController", "PeerNode",
            "Switch"]

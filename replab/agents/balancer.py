@@ -6,6 +6,10 @@ In read-only mode (no leader known to be alive) it refuses writes at once.
 With several leaders (leader-leader) writes go to a live leader chosen by the policy, or,
 with write routing by session (or the key-hash policy), to the session's (the key's) own
 leader: number s mod leaders, or the next live one after it while that one is down.
+
+The sticky policy pins each session to a node (cookie-style): the first pick is
+round-robin, and the session stays there while the node is in the pool. Reads and writes
+keep separate pins, since their pools differ.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class LoadBalancer(mesa.Agent):
         self._next_write = 0
         self._outstanding: dict[int, int] = {}
         self._done_at: dict[int, list[float]] = {}  # node -> heap of times its replies pass here
+        self.pins: tuple[dict, dict] = ({}, {})  # sticky: session -> node, for reads and for writes
 
     def refresh(self, leader, live_nodes: list, read_only: bool) -> None:
         """Take the controller's view: who leads, which nodes are alive, whether writes are refused."""
@@ -78,7 +83,7 @@ class LoadBalancer(mesa.Agent):
             if not pool:
                 model.refuse(now, op, NO_REPLICA)
                 return
-            target = self._choose(now, pool, op.key)
+            target = self._choose(now, pool, op)
         op.node = target.index
         if self.policy == "least-outstanding":
             self._outstanding[target.index] = self._outstanding.get(target.index, 0) + 1
@@ -96,16 +101,23 @@ class LoadBalancer(mesa.Agent):
         if self.policy == "round-robin":
             self._next_write = (self._next_write + 1) % len(pool)  # its own turn, apart from the reads'
             return pool[self._next_write]
-        return self._choose(now, pool, op.key)
+        return self._choose(now, pool, op)
 
-    def _choose(self, now: float, pool: list, key: int):
+    def _choose(self, now: float, pool: list, op):
+        if self.policy == "sticky":
+            pins = self.pins[op.is_write]
+            node = pins.get(op.session)
+            if node is None or node not in pool:
+                self._next = (self._next + 1) % len(pool)
+                node = pins[op.session] = pool[self._next]
+            return node
         if self.policy == "round-robin":
             self._next = (self._next + 1) % len(pool)
             return pool[self._next]
         if self.policy == "random":
             return pool[int(self._pick_uniform() * len(pool))]
         if self.policy == "key-hash":
-            return pool[key % len(pool)]
+            return pool[op.key % len(pool)]
         # least-outstanding: settle the replies that have passed by now, then take the
         # least loaded node, scanning from a rotating start so ties are shared.
         best, best_count = None, None

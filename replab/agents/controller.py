@@ -122,6 +122,35 @@ class FailoverController(mesa.Agent):
         self.publish(now)
 
 
+class BuddyController(FailoverController):
+    """Buddy replication: a detected death moves the node's sessions to its buddies.
+
+    Nobody is promoted: every live node serves its own sessions. Requests fail only while
+    the session's node is dead and not yet detected (or every node is down).
+    """
+
+    def publish(self, now: float) -> None:
+        model = self.model
+        live = self.live_nodes
+        model.replication.set_live(now, live)
+        model.balancer.refresh_leaders(model.nodes, live)
+
+    def node_crashed(self, now: float, node) -> None:
+        self.model.replication.node_crashed(now, node)
+        super().node_crashed(now, node)
+
+    def _detected(self, now: float, node) -> None:
+        self.model.replication.forget_node(now, node)
+        if not self.live_nodes:
+            self._enter_read_only(now)
+
+    def node_recovered(self, now: float, node) -> None:
+        self.known_down.discard(node.index)
+        self.model.replication.rejoin(now, node, self.live_nodes)
+        self._leave_read_only(now)
+        self.publish(now)
+
+
 class PeerController(FailoverController):
     """Leader-leader: detects dead nodes and takes them out of the balancer; nobody is promoted.
 

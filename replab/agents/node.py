@@ -63,7 +63,7 @@ class DataNode(mesa.Agent):
             self.model.fail(now, op, NODE_DOWN)
             return
         op.arrived = now
-        if op.is_write and self.role != "leader":
+        if op.is_write and self.role == "follower":
             # routed before a failover changed who leads: a follower must not commit
             self.model.reply(now, self, op, REFUSED, -1, NOT_LEADER)
             return

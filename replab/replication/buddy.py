@@ -1,0 +1,214 @@
+"""Buddy replication: each session's state lives on its node and is copied to that node's buddies.
+
+Session state (a shopping cart, a login) is kept in the memory of the app node a sticky
+load balancer pins the session to, not in a database. Each change of it (a write) is
+copied, whole (`state_bytes`), to the node's buddies only, instead of to every node:
+- ring: the next `copies` live nodes after it, in node order;
+- pairs: its fixed partner (node0-node1, node2-node3, ...), if that one is alive;
+- all: every other live node (replicate-to-all, for comparison).
+Copies leave over the node's outbound link (`ship_ms` each, shared by all its copies) on
+an ordered channel and are installed on arrival (a memory copy; no worker time).
+
+A crash wipes a node's memory: its own sessions and the copies it held for others. When
+the death is detected (`failover.detection_ms` later) each of its sessions moves to the
+live node holding the newest copy of it (ties: the first buddy in ring order) and goes
+on with that copy; if no live node holds one the session starts over, empty, on the next
+live node. Writes newer than the copy are lost, with a reason, and the session counts as
+having lost state. Then every node whose buddies changed sends its new buddies a full copy
+of each session it owns. A node that returns comes back empty; sticky sessions stay where
+they are.
+
+Acks: async once the owner has the write; semi-sync(k): k buddies have received it;
+sync: every buddy has. A session's state is key = the session's number.
+"""
+
+from __future__ import annotations
+
+from replab.recorder import NODE_DOWN, SERVED
+from replab.replication.leader_follower import Entry, receipt_completes
+
+NOT_COPIED, ALL_COPIES_DOWN = 4, 5  # codes of recorder.LOST_REASONS
+
+
+def buddy_indices(node: int, nodes: int, layout: str, copies: int, live: list[int]) -> list[int]:
+    """Which of the `live` nodes hold copies of node `node`'s sessions, nearest first."""
+    others = sorted((i for i in live if i != node), key=lambda i: (i - node) % nodes)
+    if layout == "all":
+        return others
+    if layout == "pairs":
+        return [i for i in others if i == node ^ 1]
+    return others[:copies]
+
+
+class BuddyReplication:
+    """Copies session state to buddies, moves sessions when their node dies, counts what was lost."""
+
+    def __init__(self, model, nodes: list, layout: str, copies: int, ack: str, semi_sync_k: int,
+                 ship_ms: float, state_bytes: int):
+        self.model = model
+        self.nodes = nodes
+        self.layout = layout
+        self.copies = copies
+        self.ack = ack
+        self.semi_sync_k = semi_sync_k
+        self.ship_ms = ship_ms
+        self.state_bytes = state_bytes
+        self.write_ids = 0
+        self.owner: dict[int, object] = {}  # session -> the node its state lives on
+        self.writes_of: dict[int, list[int]] = {}  # session -> its writes' ids, in commit order
+        self.buddies: dict[int, list] = {n.index: [] for n in nodes}
+        self.copies_sent = 0
+        self.sessions_moved = 0
+        self.sessions_lost_state = 0
+        self._awaiting: dict[int, Entry] = {}  # write_id -> entry whose ack waits for buddies
+
+    # placement ----------------------------------------------------------------------------
+    def place_sessions(self, sessions: int, balancer) -> None:
+        """Session s starts on node s mod nodes; the balancer routes reads and writes there."""
+        pins = {s: self.nodes[s % len(self.nodes)] for s in range(sessions)}
+        self.owner = dict(pins)
+        balancer.pins = (pins, pins)
+
+    def buddies_of(self, node, live: list) -> list:
+        """The live nodes that hold copies of `node`'s sessions."""
+        chosen = buddy_indices(node.index, len(self.nodes), self.layout, self.copies, [n.index for n in live])
+        return [self.nodes[i] for i in chosen]
+
+    def set_live(self, now: float, live: list) -> None:
+        """Redraw every live node's buddies (a new buddy gets a copy of each session the node
+        owns), then move the sessions of nodes known dead to the live node with the newest copy."""
+        for node in live:
+            new = self.buddies_of(node, live)
+            fresh = [b for b in new if b not in self.buddies[node.index]]
+            self.buddies[node.index] = new
+            if fresh and node.up:
+                self._copy_sessions(now, node, [s for s, o in self.owner.items() if o is node], fresh)
+        for index in sorted({o.index for o in self.owner.values() if o not in live}):
+            self._take_over(now, self.nodes[index], live)
+
+    def rejoin(self, now: float, node, live: list) -> None:
+        """A node back before its death was detected has an empty memory: its sessions take the
+        newest copy a live node holds (they stay on it when nobody has one, and lose their state)."""
+        self._take_over(now, node, live)
+
+    def _copy_sessions(self, now: float, node, sessions: list[int], buddies: list) -> None:
+        for session in sessions:
+            version = node.store.get(session, 0)
+            if version:
+                for buddy in buddies:
+                    self._send_copy(now, node, buddy, Entry(version, session, -1, now))
+
+    # the write path -----------------------------------------------------------------------
+    def commit(self, now: float, node, op) -> None:
+        """The owner has executed a write of a session's state: keep it, copy it, ack by mode."""
+        model = self.model
+        self.write_ids += 1
+        write_id = self.write_ids
+        entry = Entry(write_id, op.key, write_id, now)
+        model.recorder.commit(write_id, op, node.index, 0, write_id, now)
+        self.writes_of.setdefault(op.key, []).append(write_id)
+        node.store[op.key] = write_id
+        buddies = self.buddies[node.index]  # as known: a dead one not yet detected drops its copy
+        if self.ack == "async" or not buddies:
+            model.reply(now, node, op, SERVED, write_id)
+        else:
+            entry.op = op
+            entry.waiting_for = self.semi_sync_k if self.ack == "semi-sync" else {b.index for b in buddies}
+            self._awaiting[write_id] = entry
+        for buddy in buddies:
+            self._send_copy(now, node, buddy, entry)
+
+    def _send_copy(self, now: float, node, buddy, entry: Entry) -> None:
+        departs = max(now, node.link_free_ms) + self.ship_ms
+        node.link_free_ms = departs
+        node.shipped += 1
+        self.copies_sent += 1
+        message = (buddy, entry, node, node.incarnation, buddy.incarnation, departs)
+        self.model.network.send_ordered(departs, node.host, buddy.host, self._receive, message)
+
+    def _receive(self, now: float, message) -> None:
+        buddy, entry, sender, sender_incarnation, incarnation, departs = message
+        if sender_incarnation != sender.incarnation and sender.crash_times[sender_incarnation] < departs:
+            return  # the sender crashed before this copy left its send queue
+        if not buddy.up or buddy.incarnation != incarnation:
+            return  # the buddy crashed since: the copy died with its memory
+        if self.owner.get(entry.key) is not sender:
+            return  # from a node that no longer owns the session (its writes since were counted lost)
+        if entry.write_id > buddy.store.get(entry.key, 0):
+            buddy.store[entry.key] = entry.write_id
+        self.model.recorder.apply(entry.write_id, buddy.index, now, now, (sender.index, departs))
+        waiting = self._awaiting.get(entry.write_id)
+        if waiting is not None and sender.up and receipt_completes(waiting, buddy.index):
+            self._ack(now, sender, waiting)
+
+    def _ack(self, now: float, node, entry: Entry) -> None:
+        op, entry.op = entry.op, None
+        del self._awaiting[entry.write_id]
+        self.model.reply(now, node, op, SERVED, entry.write_id)
+
+    # faults -------------------------------------------------------------------------------
+    def node_crashed(self, now: float, node) -> None:
+        """The node's memory is gone; writes waiting on it for buddies' receipts never get an ack."""
+        node.store = {}
+        for write_id, entry in list(self._awaiting.items()):
+            if self.owner.get(entry.key) is node:
+                del self._awaiting[write_id]
+                self.model.fail(now, entry.op, NODE_DOWN)
+
+    def forget_node(self, now: float, node) -> None:
+        """A detected death: sync writes stop waiting for it (its sessions move at `set_live`)."""
+        for entry in list(self._awaiting.values()):
+            if isinstance(entry.waiting_for, set):
+                entry.waiting_for.discard(node.index)
+                owner = self.owner[entry.key]
+                if not entry.waiting_for and owner.up:
+                    self._ack(now, owner, entry)
+
+    def _take_over(self, now: float, node, live: list) -> None:
+        """Move `node`'s sessions to the live node with the newest copy of each (ties: nearest
+        after it in the ring); writes newer than that copy are lost. With nobody live, the
+        state is lost and the sessions wait where they are."""
+        recorder = self.model.recorder
+        adopted: dict[int, list[int]] = {}
+        lost = 0
+        for session, owner in self.owner.items():
+            if owner is not node:
+                continue
+            new = min(live, key=lambda n: (-n.store.get(session, 0), (n.index - node.index) % len(self.nodes)),
+                      default=None)
+            kept = new.store.get(session, 0) if new is not None else 0
+            writes = self.writes_of.get(session, [])
+            if writes and writes[-1] > kept:
+                lost += 1
+                reason = NOT_COPIED if kept else ALL_COPIES_DOWN
+                for write_id in writes:
+                    if write_id > kept:
+                        recorder.lose(write_id, reason, now)
+                self.writes_of[session] = [w for w in writes if w <= kept]
+            if new is not None and new is not node:
+                self.owner[session] = new
+                self.model.balancer.pins[0][session] = new
+                adopted.setdefault(new.index, []).append(session)
+        for index, sessions in adopted.items():
+            new = self.nodes[index]
+            self._copy_sessions(now, new, sessions, self.buddies[index])
+        moved = sum(len(s) for s in adopted.values())
+        self.sessions_moved += moved
+        self.sessions_lost_state += lost
+        if moved or lost:
+            to = ", ".join(self.nodes[i].name for i in sorted(adopted)) or "nobody"
+            recorder.event(now, "take-over", node.name, f"{moved} sessions moved to {to}; {lost} lost state")
+
+    # what the timeline and the summary ask of every replication strategy ---------------------
+    def lag(self, now: float, node) -> tuple[float, int]:
+        return 0.0, 0
+
+    def divergent_keys(self) -> float:
+        return float("nan")
+
+    def network_healed(self, now: float) -> None:
+        """Copies dropped by a dead switch are not resent; the next write of a session copies it whole."""
+
+    def memory_bytes(self, node) -> int:
+        """Session state this node holds (its own sessions and copies of its buddies' sessions)."""
+        return len(node.store) * self.state_bytes if node.up else 0
