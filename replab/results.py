@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from replab.recorder import LOST_REASONS, LOST_UPDATE, OUTCOMES, REASONS, RESOLUTIONS
+from replab.recorder import LOST_REASONS, LOST_UPDATE, OUTCOMES, REASONS, RESOLUTIONS, SERVED
 from replab.scenario import Scenario
 
 SUMMARY_DOC = {
@@ -280,7 +280,7 @@ def staleness_ms(requests: pd.DataFrame, writes: pd.DataFrame, anomalies: pd.Dat
     so the earliest ack among *all* newer writes of the key is already before it.
     """
     age = np.full(len(requests), np.nan)
-    age[((requests["op"] == "read") & (requests["outcome"] == "served")).to_numpy()] = 0.0
+    age[_served_reads(requests)] = 0.0
     stale = anomalies.loc[anomalies["stale"].to_numpy(), "request_id"].to_numpy()
     if len(stale) == 0:
         return age
@@ -297,23 +297,30 @@ def staleness_ms(requests: pd.DataFrame, writes: pd.DataFrame, anomalies: pd.Dat
     return age
 
 
+def _served_reads(requests: pd.DataFrame) -> np.ndarray:
+    """Mask of the served reads (by category codes: far quicker than comparing labels)."""
+    return (requests["op"].cat.codes.to_numpy() == 0) & (requests["outcome"].cat.codes.to_numpy() == SERVED)
+
+
 def _leader_reads(requests: pd.DataFrame, events: pd.DataFrame, model) -> int:
     """Client reads served by a node while it led (by when the read reached it)."""
-    reads = requests[(requests["op"] == "read") & (requests["outcome"] == "served")]
-    node = reads["node"].cat.codes.to_numpy()
+    served = _served_reads(requests)
+    node = requests["node"].cat.codes.to_numpy()[served]
     if model.multi_leader:
         return int((node < model.scenario.topology.leaders).sum())
     promotions = events[events["kind"] == "promote"]
+    if promotions.empty:
+        return int((node == 0).sum())
     names = list(requests["node"].cat.categories)
     leaders = np.array([0] + [names.index(t) for t in promotions["target"]])
-    term = np.searchsorted(promotions["t_ms"].to_numpy(), reads["arrived_ms"].to_numpy(), side="right")
+    term = np.searchsorted(promotions["t_ms"].to_numpy(), requests["arrived_ms"].to_numpy()[served], side="right")
     return int((node == leaders[term]).sum())
 
 
 def _propagation_summary(model, requests, writes, events, fetches) -> dict:
     """Push vs pull: cache hits and misses, fetches, origin load, staleness ages."""
-    cache = requests["cache"]
-    hits, misses = int((cache == "hit").sum()), int((cache == "miss").sum())
+    looked_up = np.bincount(requests["cache"].cat.codes.to_numpy(), minlength=len(CACHE_OUTCOMES))
+    hits, misses = int(looked_up[1]), int(looked_up[2])
     to_origin = fetches["source"].cat.codes.to_numpy() == model.leader.index  # pull never promotes
     origin_fetches = int((to_origin & ~np.isnan(fetches["answered_ms"].to_numpy())).sum())
     origin_ops = len(writes) + _leader_reads(requests, events, model) + origin_fetches
