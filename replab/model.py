@@ -20,6 +20,7 @@ from replab.recorder import FAILED, NETWORK, REFUSED, SERVED, TIMEOUT, Recorder
 from replab.replication import BuddyReplication, LeaderFollower, LeaderLeader, ReplicaTree
 from replab.replication.read_through import ReadThrough
 from replab.scenario import Scenario, node_count
+from replab.switching import switch_layout
 from replab.workload import Workload
 
 
@@ -37,18 +38,19 @@ class ReplicationModel(mesa.Model):
         self.calendar = EventCalendar()
         self.recorder = Recorder()
         net = scenario.network.hop
+        self.switch_layout = switch_layout(scenario.topology)
         self.network = Network(self.calendar, sampler(net.dist, net.mean_ms, net.sigma, stream(seed, "network")),
-                               scenario.topology.switches)
-        self.switches = [Switch(self, i) for i in range(scenario.topology.switches)]
+                               len(self.switch_layout.switches))
+        self.switches = [Switch(self, i, self.switch_layout.partner(i)) for i in self.switch_layout.switches]
         rep = scenario.replication
         self.multi_leader = rep.kind == "leader-leader"
         self.buddy = rep.kind == "buddy"
         leaders = scenario.topology.leaders
         self.nodes = [self._data_node(i) for i in range(node_count(scenario.to_flat()))]
-        self.balancer = LoadBalancer(self, self.network.attach(0), scenario.balancer.policy,
+        self.balancer = LoadBalancer(self, self.network.attach(*self.switch_layout.balancer), scenario.balancer.policy,
                                      "any" if self.buddy else rep.reads, uniform(stream(seed, "balancer")),
                                      rep.write_routing)
-        self.client_host = self.network.attach(0)
+        self.client_host = self.network.attach(*self.switch_layout.clients)
         self.tree = ReplicaTree(rep.fanout)
         if self.multi_leader:
             self.controller = PeerController(self, scenario.failover.detection_ms, 0.0, False)
@@ -93,7 +95,7 @@ class ReplicationModel(mesa.Model):
             op: sampler(d.dist, d.mean_ms, d.sigma, stream(s.seed, f"service.{op}.node{index}"))
             for op, d in (("read", s.service.read), ("write", s.service.write), ("apply", s.service.apply))
         }
-        host = self.network.attach(index % s.topology.switches)
+        host = self.network.attach(*self.switch_layout.node(index))
         args = (self, index, host, s.topology.workers, s.topology.apply_concurrency,
                 draws["read"], draws["write"], draws["apply"])
         if s.replication.kind == "leader-leader":
@@ -147,6 +149,7 @@ class ReplicationModel(mesa.Model):
         to_client = net.latency_ms(self.balancer.host, self.client_host)
         net.messages_sent += 2
         if to_balancer is None or to_client is None:
+            net.messages_dropped += 1  # the answer is lost on its way
             self.fail(now, op, NETWORK)
             return
         self.balancer.operation_ended(op.node, now + to_balancer)
@@ -164,6 +167,7 @@ class ReplicationModel(mesa.Model):
         to_client = self.network.latency_ms(self.balancer.host, self.client_host)
         self.network.messages_sent += 1
         if to_client is None:
+            self.network.messages_dropped += 1
             self.fail(now, op, NETWORK)
         elif now + to_client - op.start > self.timeout_ms:
             self.fail(now, op, TIMEOUT)  # the client gave up before the refusal reached it

@@ -2,7 +2,7 @@
 
 Each function takes a `Results` and returns a plotly figure:
 
-    topology(results, t_ms=None, fig=None)          nodes, switches, roles, up/down, replication edges
+    topology(results, t_ms=None, fig=None)          nodes, switches (lone or pairs), cables, roles, up/down, replication
     latency_cdf(results, max_points=1000, fig=None)  empirical CDF of served latency per op, p50/p95/p99
     throughput_timeline(results, bin_ms=None, fig=None)  served/refused/failed per second, availability, events
     replication_lag(results, fig=None)               lag_ms of each follower over time
@@ -26,6 +26,7 @@ import plotly.graph_objects as go
 
 from replab.replication.buddy import buddy_indices
 from replab.results import Results
+from replab.switching import switch_layout
 
 OUTCOME_COLOURS = {"served": "#2ca02c", "refused": "#ff7f0e", "failed": "#d62728"}
 OP_COLOURS = {"read": "#1f77b4", "write": "#9467bd"}
@@ -78,7 +79,7 @@ def _state_at(results: Results, t_ms: float | None) -> pd.DataFrame:
 
 
 def _switches_up(results: Results, t_ms: float | None) -> list[bool]:
-    up = [True] * results.scenario.topology.switches
+    up = [True] * len(switch_layout(results.scenario.topology).switches)
     events = results.events
     for t, kind, target in zip(events["t_ms"], events["kind"], events["target"]):
         if str(target).startswith("switch") and (t_ms is None or t <= t_ms) and kind in ("crash", "recover"):
@@ -86,32 +87,61 @@ def _switches_up(results: Results, t_ms: float | None) -> list[bool]:
     return up
 
 
+def _switch_positions(layout, span: float) -> list[float]:
+    """x of each switch: positions spread over the nodes' width, a pair's members side by side."""
+    groups = layout.groups
+    x = [0.0] * len(layout.switches)
+    for k, group in enumerate(groups):
+        centre = span * (k + 0.5) / len(groups)
+        offset = min(0.35, span / (4 * len(groups)))
+        for m, switch in enumerate(group):
+            x[switch] = centre + (offset * (2 * m - 1) if len(group) == 2 else 0.0)
+    return x
+
+
 def topology(results: Results, t_ms: float | None = None, fig=None):
     """Clients, balancer, switches and data nodes with their roles and up/down state at t_ms.
 
     The state is the last timeline sample at or before `t_ms` (the end of the run if None).
-    Grey lines are network links (node -> its switch, round-robin; clients and balancer on
-    switch0); arcs below the nodes are replication: each node from its recorded upstream
-    (leader or relay), between leaders when several lead, and from the leader to every
-    other node while no tree is recorded (dotted when either end is down).
+    Grey lines are network links as `topology.switching` lays them out (replab.switching):
+    to each host's primary switch solid ("links"), to its second one (dual-attached)
+    dashed ("second links"), the link joining a redundant pair thick ("pair link"); links to
+    a switch that is down are drawn over in red dots, and a node with no live switch left
+    reads "cut off". Arcs below the nodes are replication:
+    each node from its recorded upstream (leader or relay), between leaders when several
+    lead, and from the leader to every other node while no tree is recorded (dotted when
+    either end is down).
     """
     state = _state_at(results, t_ms)
     names = [str(n) for n in state["node"]]
-    n_switches = results.scenario.topology.switches
+    layout_of = switch_layout(results.scenario.topology)
     switch_up = _switches_up(results, t_ms)
     span = max(len(names) - 1, 1)
     node_x = {name: float(i) for i, name in enumerate(names)}
-    switch_x = [span * (s + 0.5) / n_switches for s in range(n_switches)]
+    switch_x = _switch_positions(layout_of, span)
     mid = span / 2
     clients_xy, balancer_xy = (mid - 0.6, 2.0), (mid + 0.6, 2.0)
 
-    links_x, links_y = [], []
-    for i, name in enumerate(names):
-        links_x += [node_x[name], switch_x[i % n_switches], None]
-        links_y += [0.0, 1.0, None]
-    for x, y in (clients_xy, balancer_xy):
-        links_x += [x, switch_x[0], None]
-        links_y += [y, 1.0, None]
+    cables = {"primary": ([], []), "second": ([], []), "dead": ([], []), "pair": ([], [])}
+
+    def cable(x: float, y: float, switch: int, kind: str) -> None:
+        for drawn in (kind, "dead") if not switch_up[switch] else (kind,):  # dead ones overdrawn in red
+            xs, ys = cables[drawn]
+            xs += [x, switch_x[switch], None]
+            ys += [y, 1.0, None]
+
+    hosts = [(node_x[name], 0.0, layout_of.node(i)) for i, name in enumerate(names)]
+    hosts += [(clients_xy[0], 2.0, layout_of.clients), (balancer_xy[0], 2.0, layout_of.balancer)]
+    for x, y, switches in hosts:
+        for m, switch in enumerate(switches):
+            cable(x, y, switch, "primary" if m == 0 else "second")
+    for group in layout_of.groups:
+        if len(group) == 2:
+            for drawn in ("pair",) if all(switch_up[s] for s in group) else ("pair", "dead"):
+                xs, ys = cables[drawn]
+                xs += [switch_x[group[0]], switch_x[group[1]], None]
+                ys += [1.0, 1.0, None]
+    cut_off = {name for i, name in enumerate(names) if not any(switch_up[s] for s in layout_of.node(i))}
 
     roles, ups = state["role"].astype(str).tolist(), state["up"].tolist()
     is_up = dict(zip(names, ups))
@@ -151,18 +181,27 @@ def topology(results: Results, t_ms: float | None = None, fig=None):
              for n, r, u, q, ut, lag, lw in zip(names, roles, ups, state["queue"], state["utilisation"],
                                                 state["lag_ms"], state["lag_writes"])]
     traces = [
-        dict(name="links", x=links_x, y=links_y, mode="lines", line=dict(color="#cccccc", width=1),
-             hoverinfo="skip", showlegend=False),
+        dict(name="links", x=cables["primary"][0], y=cables["primary"][1], mode="lines",
+             line=dict(color="#bbbbbb", width=1), hoverinfo="skip", showlegend=False),
+        dict(name="second links", x=cables["second"][0], y=cables["second"][1], mode="lines",
+             line=dict(color="#bbbbbb", width=1, dash="dash"), hoverinfo="skip", showlegend=False),
+        dict(name="pair link", x=cables["pair"][0], y=cables["pair"][1], mode="lines",
+             line=dict(color="#888888", width=4), hoverinfo="skip", showlegend=False),
+        dict(name="links to a dead switch", x=cables["dead"][0], y=cables["dead"][1], mode="lines",
+             line=dict(color="#d62728", width=1.5, dash="dot"), hoverinfo="skip", showlegend=False),
         arcs(live, "#4682b4", "solid", "replication"),
         arcs(dead, "#b0b0b0", "dot", "replication (down)"),
-        dict(name="switches", x=switch_x, y=[1.0] * n_switches, mode="markers+text",
-             text=[f"switch{s}" + ("" if u else " DOWN") for s, u in enumerate(switch_up)], textposition="middle right",
+        dict(name="switches", x=switch_x, y=[1.0] * len(switch_x), mode="markers+text",
+             text=[f"switch{s}" + ("" if u else " DOWN") for s, u in enumerate(switch_up)],
+             textposition=["middle left" if layout_of.partner(s) == s + 1 else "middle right"
+                           for s in range(len(switch_x))],
              marker=dict(symbol="square", size=16, color=["#888888" if u else "#d62728" for u in switch_up])),
         dict(name="clients & balancer", x=[clients_xy[0], balancer_xy[0]], y=[2.0, 2.0], mode="markers+text",
              text=[f"{results.scenario.workload.sessions} clients", "balancer"], textposition="top center",
              marker=dict(symbol="diamond", size=16, color="#666666"), showlegend=False),
         dict(name="nodes", x=[node_x[n] for n in names], y=[0.0] * len(names), mode="markers+text",
-             text=[f"{n}<br>{r}" if u else f"{n}<br>DOWN" for n, r, u in zip(names, roles, ups)],
+             text=[(f"{n}<br>{r}" if u else f"{n}<br>DOWN") + ("<br>cut off" if n in cut_off else "")
+                   for n, r, u in zip(names, roles, ups)],
              textposition="top center", hovertext=hover, hoverinfo="text",
              marker=dict(size=26, color=colours, symbol=symbols, line=dict(color="#333333", width=1))),
     ]

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from replab.outages import outage_summary
 from replab.recorder import LOST_REASONS, LOST_UPDATE, OUTCOMES, REASONS, RESOLUTIONS, SERVED
 from replab.scenario import Scenario
 
@@ -83,6 +84,12 @@ SUMMARY_DOC = {
     "state_bytes_per_node": "buddy replication: mean session state held in a live node's memory over the timeline samples, bytes",
     "takeover_ms": "buddy replication: mean time from a node's crash to its sessions' take-over by buddies",
     "stranded_writes": "leader-leader: acknowledged writes missing on a live node because only leaders down at the end hold them (shipped when they return)",
+    "failed_network": "operations that failed because a message of theirs found no live path (a dead switch)",
+    "messages_dropped": "network messages dropped for want of a live path (a dead switch on the way)",
+    "switch_down_ms": "time within the run with at least one switch down",
+    "outage_operations": "operations started while at least one switch was down",
+    "outage_availability": "served / operations started while a switch was down (NaN: no switch went down)",
+    "longest_gap_ms": "longest stretch of the run (from its start to duration_ms) in which no operation succeeded",
     "cache_lookups": "pull: reads a follower looked up in its cache (hits + misses)",
     "cache_hits": "pull: reads a follower answered from an unexpired copy it held",
     "cache_misses": "pull: reads a follower had to fetch (no copy, or an expired one)",
@@ -149,6 +156,7 @@ class Results:
         summary = _summary(model, requests, writes, timeline, events, anomalies, sessions)
         summary |= _leader_leader_summary(model, writes, timeline, conflicts)
         summary |= _buddy_summary(model, timeline, events)
+        summary |= outage_summary(model, requests, events)
         summary |= _propagation_summary(model, requests, writes, events, fetches)
         return cls(model.scenario, requests, writes, applies, timeline, events, sessions, summary, conflicts, fetches)
 

@@ -20,6 +20,8 @@ from typing import Any, Iterable, Mapping
 
 import tomli_w
 
+from replab.switching import SWITCHING, switch_count
+
 DISTRIBUTIONS = ("constant", "exponential", "lognormal")
 FAULT_ACTIONS = ("crash", "recover")
 
@@ -122,7 +124,8 @@ FIELDS: tuple[Field, ...] = (
     Field("topology.followers", "int", 3, "followers of the leader (of every leader with leader-leader)", 0, 32),
     Field("topology.workers", "int", 4, "workers per data node (concurrent operations)", 1, 256),
     Field("topology.apply_concurrency", "int", 1, "workers a node may spend applying replicated writes (1 = single-threaded apply)", 1, 256),
-    Field("topology.switches", "int", 1, "network switches; data nodes attach round-robin, clients and balancer to the first", 1, 16),
+    Field("topology.switches", "int", 1, "network switches (pairs of switches with a paired topology.switching); data nodes attach round-robin, clients and balancer to the first", 1, 16),
+    Field("topology.switching", "choice", "single", "each switch alone; or a redundant pair (switch 2k and 2k+1) with every host cabled to one member, or to both (it uses the first live one)", choices=SWITCHING),
     Field("replication.kind", "choice", "leader-follower", "one leader ships to followers; topology.leaders leaders all take writes and ship to every other node; or buddy: each session's state lives on its sticky node and is copied to that node's buddies (see buddy.*)", choices=("leader-follower", "leader-leader", "buddy")),
     Field("replication.ack", "choice", "async", "when the leader acknowledges a write (leader-leader sync: once every other live node has applied it)", choices=("async", "semi-sync", "sync")),
     Field("replication.semi_sync_k", "int", 1, "other nodes that must have received a write before a semi-sync ack", 1, 32),
@@ -424,10 +427,13 @@ def _check_combinations(v: Mapping[str, Any]) -> None:
         if fault.target.startswith("node") and int(fault.target[4:]) > last_node:
             nodes = f"node0 to node{last_node}" if last_node else "node0"
             raise ScenarioError(f"faults.events[{i}].target", fault.target, f"must name an existing node ({nodes}) or 'leader'")
-        if fault.target.startswith("switch") and int(fault.target[6:]) >= v["topology.switches"]:
-            last = v["topology.switches"] - 1
+        switches = switch_count(v["topology.switches"], v["topology.switching"])
+        if fault.target.startswith("switch") and int(fault.target[6:]) >= switches:
+            last = switches - 1
             raise ScenarioError(f"faults.events[{i}].target", fault.target,
-                                "must name an existing switch: " + (f"switch0 to switch{last}" if last else "switch0 (there is one)"))
+                                "must name an existing switch: " + (f"switch0 to switch{last}" if last else "switch0 (there is one)")
+                                + ("" if v["topology.switching"] == "single" else
+                                   f" ({v['topology.switches']} pair(s) with topology.switching = {v['topology.switching']!r})"))
         if fault.at_ms > v["duration_ms"]:
             raise ScenarioError(f"faults.events[{i}].at_ms", fault.at_ms,
                                 f"must be within the run (duration_ms is {v['duration_ms']:g})")

@@ -19,6 +19,7 @@ from replab import ReplicationModel, Results, Scenario
 from replab.checks import check_history
 
 from replab.replication.leader_leader import covers
+from replab.switching import SWITCHING, switch_count
 
 FRAMES = ("requests", "writes", "applies", "timeline", "events", "sessions", "conflicts", "fetches")
 
@@ -44,6 +45,19 @@ def test_leader_leader_runs_are_deterministic_too():
     assert_same_results(a, b)
 
 
+def test_runs_with_redundant_switch_pairs_are_deterministic_too():
+    faults = [{"at_ms": 300.0, "action": "crash", "target": "switch0"},
+              {"at_ms": 500.0, "action": "crash", "target": "switch3"},
+              {"at_ms": 900.0, "action": "recover", "target": "switch0"}]
+    for switching in ("pair-single-attached", "pair-dual-attached"):
+        scenario = Scenario.preset("leader-follower").replace(**{
+            "duration_ms": 1_500.0, "topology.switches": 2, "topology.switching": switching,
+            "network.hop.dist": "lognormal", "faults.events": faults})
+        a, b = replab.run(scenario), replab.run(scenario)
+        assert a.summary["switch_down_ms"] > 0
+        assert_same_results(a, b)
+
+
 def test_a_different_seed_gives_a_different_history():
     scenario = Scenario.preset("leader-follower").replace(duration_ms=1_000.0)
     a, b = replab.run(scenario), replab.run(scenario.replace(seed=2))
@@ -55,7 +69,8 @@ def common_fields(draw, nodes: int) -> dict:
     network, detection and random plus scheduled faults on its `nodes` nodes."""
     workers = draw(st.integers(1, 4))
     duration = draw(st.sampled_from([400.0, 800.0, 1_500.0]))
-    targets = ["leader"] + [f"node{i}" for i in range(nodes)] + ["switch0", "switch1"]
+    switching = draw(st.sampled_from(SWITCHING))
+    targets = ["leader"] + [f"node{i}" for i in range(nodes)] + [f"switch{i}" for i in range(switch_count(2, switching))]
     faults = draw(st.lists(st.fixed_dictionaries({
         "at_ms": st.floats(0, duration),
         "action": st.sampled_from(["crash", "recover"]),
@@ -67,6 +82,7 @@ def common_fields(draw, nodes: int) -> dict:
         "topology.workers": workers,
         "topology.apply_concurrency": draw(st.integers(1, workers)),
         "topology.switches": 2,
+        "topology.switching": switching,
         "replication.ship_ms": draw(st.sampled_from([0.0, 0.05, 0.5])),
         "workload.arrival": draw(st.sampled_from(["open", "closed"])),
         "workload.rate_per_s": draw(st.sampled_from([200.0, 2_000.0, 8_000.0])),
@@ -275,6 +291,25 @@ def test_buddy_replication_loses_no_session_state_silently(scenario):
             assert owner.store.get(session, 0) == kept.get(session, 0), f"session {session} on {owner.name}"
         else:
             assert session not in kept.index, f"session {session}: its node is down, its writes not counted lost"
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios(), st.data())
+def test_dual_attached_hosts_never_lose_a_message_to_one_switch_of_each_pair(scenario, data):
+    """Whatever else happens, while no pair has lost both its switches, every host has a
+    live switch: nothing is dropped and no operation fails for the network's sake."""
+    faults = [f.to_dict() for f in scenario.faults.events if not f.target.startswith("switch")]
+    faults += data.draw(st.lists(st.fixed_dictionaries({
+        "at_ms": st.floats(0, scenario.duration_ms),
+        "action": st.sampled_from(["crash", "recover"]),
+        "target": st.sampled_from(["switch0", "switch2"]),  # one member of each of the two pairs
+    }), max_size=4))
+    scenario = scenario.replace(**{"topology.switching": "pair-dual-attached", "faults.events": faults})
+    model = ReplicationModel(scenario).run()
+    results = Results.from_model(model)
+    assert_every_operation_accounted_for(model, results)
+    assert results.summary["messages_dropped"] == 0
+    assert results.summary["failed_network"] == 0
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -250,6 +250,25 @@ def test_a_fault_must_target_a_switch_that_exists():
     assert (error.field, error.value) == ("faults.events[0].target", "switch2")
 
 
+def test_a_fault_must_target_a_switch_of_the_pairs_that_exist():
+    """With redundant pairs every position has two switches: switch0 and switch1 for one."""
+    pair = {"topology.switching": "pair-single-attached"}
+    assert Scenario(**pair, **{"faults.events": [_crash("switch1")]}).faults.events[0].target == "switch1"
+    error = refused(r"faults\.events\[0\]\.target = 'switch2': must name an existing switch: switch0 to switch1 "
+                    r"\(1 pair\(s\) with topology\.switching = 'pair-single-attached'\)",
+                    **pair, **{"faults.events": [_crash("switch2")]})
+    assert (error.field, error.value) == ("faults.events[0].target", "switch2")
+    refused(r"switch0 to switch3 \(2 pair\(s\)", **{"topology.switching": "pair-dual-attached", "topology.switches": 2,
+                                                    "faults.events": [_crash("switch4")]})
+
+
+def test_switching_is_one_of_three_layouts():
+    error = refused(r"topology\.switching = 'pair': must be one of 'single', 'pair-single-attached', "
+                    r"'pair-dual-attached'", **{"topology.switching": "pair"})
+    assert (error.field, error.value) == ("topology.switching", "pair")
+    refused(r"topology\.switching = 2: must be one of", **{"topology.switching": 2})
+
+
 def test_a_fault_must_happen_within_the_run():
     error = refused(r"faults\.events\[0\]\.at_ms = 20000\.0: must be within the run \(duration_ms is 10000\)",
                     **{"faults.events": [_crash(at_ms=20_000)]})

@@ -40,7 +40,7 @@ CHAPTERS: dict[str, tuple[str, str]] = {
     "05": ("Buddy replication", "session state copied to one buddy instead of everyone: what survives a node's loss, and the cost"),
     "06": ("The costs of replication", "each cost a measured curve: acknowledged writes lost vs ack mode and link backlog, read capacity vs write rate, lag vs followers, one apply thread vs n, nodes, messages and bytes per request"),
     "07": ("Push vs pull", "push every write vs read-through with a time-out: staleness vs TTL, hit ratio, origin load"),
-    "08": ("Replicated switches", "what a switch's loss does with one switch vs a redundant pair"),
+    "08": ("Replicated switches", "what a switch's loss does with one switch vs a redundant pair, hosts cabled to one switch or both: who is cut off, what fails, availability during the outage, replication's catch-up"),
     "09": ("Multi-DC: DNS and sticky sessions", "a global DNS balancer, TTLs and resolvers that ignore them, a DC's loss, sticky sessions"),
     "10": ("Parameter sweeps", "many runs, one table: lag and stale reads over followers × write ratio, lost writes over ack mode × crash time with confidence bands; the same sweep from the shell and on Dask"),
     "11": ("Is the simulator right?", "the simulation beside M/M/1, M/M/c (Erlang C) and Little's law"),

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
+from replab.switching import switch_names
+
 FAULT_BUTTONS = ("crash-leader", "recover", "crash-node", "crash-switch", "clear")
 DEFAULT_BUTTONS = ("crash-leader", "recover", "clear")
 _SHARE_OF_RUN = {"crash-leader": 0.3, "recover": 0.6, "crash-node": 0.3, "crash-switch": 0.3}
@@ -72,7 +74,7 @@ class FaultPanel:
         for at in self.times.values():
             at.max = scenario.duration_ms
         nodes = scenario.node_names
-        switches = [f"switch{i}" for i in range(scenario.topology.switches)]
+        switches = switch_names(scenario.topology)
         for name, dropdown in self.targets.items():
             options = switches if name == "crash-switch" else nodes
             if list(dropdown.options) != options:
