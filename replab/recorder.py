@@ -35,9 +35,13 @@ class Recorder:
         self.w_leader, self.w_term, self.w_index = array("h"), array("i"), array("q")
         self.w_commit, self.w_ack = array("d"), array("d")
         self.w_lost, self.w_lost_ms = array("b"), array("d")
+        # apply rows recorded before each commit: orders a commit among the applies of its instant
+        self.w_applies_before = array("q")
         # applies: one row per replica that applied a write, with where it came from
         self.a_write, self.a_node, self.a_ms = array("q"), array("h"), array("d")
         self.a_sender, self.a_sent_ms, self.a_received_ms = array("h"), array("d"), array("d")
+        # receipts: leader-leader, one row per node that took a write off its stream (applied or not)
+        self.r_write, self.r_node, self.r_ms = array("q"), array("h"), array("d")
         # pull only: each follower's cache lookup (hit or miss) and each fetch it sent; row i
         # of the fetches is updated when its source answers and when the answer arrives
         self.c_request, self.c_node, self.c_hit = array("q"), array("h"), array("b")
@@ -74,6 +78,7 @@ class Recorder:
         self.w_ack.append(NAN)
         self.w_lost.append(0)
         self.w_lost_ms.append(NAN)
+        self.w_applies_before.append(len(self.a_write))
 
     def ack(self, write_id: int, at_ms: float) -> None:
         self.w_ack[write_id - 1] = at_ms
@@ -99,6 +104,11 @@ class Recorder:
         self.a_sender.append(origin[0])
         self.a_sent_ms.append(origin[1])
 
+    def receive(self, write_id: int, node: int, at_ms: float) -> None:
+        """A node took a replicated write off its stream (it is applied later, or never)."""
+        self.r_write.append(write_id)
+        self.r_node.append(node)
+        self.r_ms.append(at_ms)
     def lookup(self, request_id: int, node: int, hit: bool) -> None:
         """A follower looked a client's read up in its cache (pull)."""
         self.c_request.append(request_id)

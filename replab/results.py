@@ -7,10 +7,14 @@
   'miss' for a read a follower looked up in its cache, '' otherwise; staleness_ms: for a
   served read, how long the version it returned had been superseded by a write
   acknowledged before the read started (0 when fresh), NaN for anything else).
-- writes: one row per committed write (ack_ms, replicas that applied it, lost and why).
+- writes: one row per committed write (ack_ms, replicas that applied it, lost and why;
+  log_index is its place in its leader's log, per leader under leader-leader; applies_before:
+  apply rows recorded before it committed, which places it among the applies of its instant).
 - applies: one row per (write, replica): who shipped it (sender, sent_ms), when the
   replica received it and when it applied it (NaN/empty for entries re-applied from the
   relay log after a crash, whose receipt was before the crash).
+- receipts: leader-leader, one row per (write, node) that took it off its leader's stream
+  (write_id, node, received_ms), whether applied by the end or not.
 - timeline: per-node samples (role, up, depth in the replication tree (-1: not in it;
   leader-leader: 0 for leaders, 1 for followers), upstream (the node it replicates from;
   empty for leaders and nodes out of the tree), queue, utilisation, lag in ms and in
@@ -72,7 +76,7 @@ SUMMARY_DOC = {
     "messages": "network messages sent",
     "conflicts": "leader-leader: pairs of concurrent writes of a key (neither had seen the other) met on some node",
     "conflicts_per_s": "conflicts per simulated second of the run (duration_ms)",
-    "lost_updates": "acknowledged writes overwritten by a concurrent write (last writer wins); under sync acks the loser is refused ('conflict') instead",
+    "lost_updates": "acknowledged writes overwritten by a concurrent write (last writer wins); under sync acks the loser is refused ('conflict') instead, unless its ack had stopped waiting for a node detected dead that then met the conflict",
     "siblings": "writes kept side by side with a concurrent write of their key (keep-both)",
     "mean_divergent_keys": "leader-leader: mean over the timeline samples of keys whose versions differ across live nodes",
     "max_divergent_keys": "leader-leader: most keys found differing across live nodes at a sample",
@@ -119,6 +123,7 @@ class Results:
     sessions: pd.DataFrame = field(repr=False)
     summary: dict = field(repr=False)
     conflicts: pd.DataFrame = field(default=None, repr=False)
+    receipts: pd.DataFrame = field(default=None, repr=False)
     fetches: pd.DataFrame = field(default=None, repr=False)
 
     @classmethod
@@ -137,6 +142,11 @@ class Results:
             "sent_ms": _drain(rec, "a_sent_ms", np.float64),
             "received_ms": _drain(rec, "a_received_ms", np.float64),
             "applied_ms": _drain(rec, "a_ms", np.float64),
+        }, copy=False)
+        receipts = pd.DataFrame({
+            "write_id": _drain(rec, "r_write", np.int64),
+            "node": _codes(_drain(rec, "r_node", np.int16), names),
+            "received_ms": _drain(rec, "r_ms", np.float64),
         }, copy=False)
         writes["replicas"] = np.bincount(applies["write_id"].to_numpy(), minlength=len(writes) + 1)[1:]
         timeline = pd.DataFrame(rec.samples, columns=["t_ms", "node", "role", "up", "depth", "upstream", "queue",
@@ -158,7 +168,8 @@ class Results:
         summary |= _buddy_summary(model, timeline, events)
         summary |= outage_summary(model, requests, events)
         summary |= _propagation_summary(model, requests, writes, events, fetches)
-        return cls(model.scenario, requests, writes, applies, timeline, events, sessions, summary, conflicts, fetches)
+        return cls(model.scenario, requests, writes, applies, timeline, events, sessions, summary, conflicts, receipts,
+                   fetches)
 
     # presenting -----------------------------------------------------------------------------
     def summary_table(self) -> pd.DataFrame:
@@ -180,7 +191,7 @@ class Results:
         """Write every frame as Parquet, the summary as JSON and the scenario as TOML."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        for name in ("requests", "writes", "applies", "timeline", "events", "sessions", "conflicts", "fetches"):
+        for name in ("requests", "writes", "applies", "timeline", "events", "sessions", "conflicts", "receipts", "fetches"):
             getattr(self, name).to_parquet(out / f"{name}.parquet", index=False)
         (out / "summary.json").write_text(json.dumps(self.summary, indent=2, default=float))
         self.scenario.save(out / "scenario.toml")
@@ -236,6 +247,7 @@ def _writes_frame(rec, names: list[str]) -> pd.DataFrame:
         "lost": lost > 0,
         "lost_reason": _codes(lost, LOST_REASONS),
         "lost_ms": _drain(rec, "w_lost_ms", np.float64),
+        "applies_before": _drain(rec, "w_applies_before", np.int64),
     }, copy=False)
 
 

@@ -72,6 +72,14 @@ def test_cross_field_rules_narrow_the_controls():
     assert lab.controls["topology.followers"].min == 1 and lab.error is None
 
 
+def test_setting_a_choice_the_rules_took_off_the_dropdown_shows_why():
+    lab = Lab(SHORT.replace(**{"replication.reads": "any", "topology.followers": 0}),
+              controls=["replication.ack"], charts=[], live=False, run=False)
+    lab.set("replication.ack", "semi-sync")
+    assert lab.error == "replication.ack = 'semi-sync': needs at least one follower (topology.followers is 0)"
+    assert lab.scenario.replication.ack == "async" and lab.controls["replication.ack"].value == "async"
+
+
 def test_changing_a_control_reruns_and_redraws_in_place(lab):
     figure = lab.figures["lag"]
     traces_before = len(figure.data)

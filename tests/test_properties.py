@@ -16,12 +16,12 @@ from hypothesis import strategies as st
 
 import replab
 from replab import ReplicationModel, Results, Scenario
-from replab.checks import check_history
+from replab.checks import check_history, check_leader_leader, replay_leader_leader
 
 from replab.replication.leader_leader import covers
 from replab.switching import SWITCHING, switch_count
 
-FRAMES = ("requests", "writes", "applies", "timeline", "events", "sessions", "conflicts", "fetches")
+FRAMES = ("requests", "writes", "applies", "timeline", "events", "sessions", "conflicts", "receipts", "fetches")
 
 
 def assert_same_results(a: Results, b: Results) -> None:
@@ -238,6 +238,22 @@ def test_leader_leader_loses_nothing_silently_and_converges(scenario):
         assert not writes["lost"].any()
     assert results.summary["lost_updates"] == int((writes["lost"] & writes["acked"]).sum())
 
+    # the history checker, replaying the frames alone, reaches the same state (replication
+    # went on after the summary was taken, so its end is compared with the model's)
+    replay = replay_leader_leader(results)
+    assert replay.vectors == {w: {f"node{i}": n for i, n in enumerate(e.vector) if n} for w, e in entries.items()}
+    for node in model.nodes:
+        assert replay.final[node.name] == {k: tuple(v.write_id for v in held) for k, held in node.versions.items()}
+    assert replay.live_at_end == [n.name for n in live]
+    assert replay.divergent_keys_at_end == count_divergent_keys(model)
+    assert set(replay.stranded) == stranded
+    converge_ms = protocol.converge_ms()
+    assert replay.converge_ms == converge_ms or math.isnan(replay.converge_ms) and math.isnan(converge_ms)
+    pd.testing.assert_frame_equal(replay.conflicts, results.conflicts)
+    assert_checker_agrees_with_the_summary(results, ("stale_reads", "ryw_violations", "monotonic_read_violations",
+                                                     "lost_acked_writes", "conflicts", "lost_updates", "lost_writes",
+                                                     "siblings", "mean_divergent_keys", "max_divergent_keys"))
+
 
 @st.composite
 def buddy_scenarios(draw) -> Scenario:
@@ -310,6 +326,27 @@ def test_dual_attached_hosts_never_lose_a_message_to_one_switch_of_each_pair(sce
     assert_every_operation_accounted_for(model, results)
     assert results.summary["messages_dropped"] == 0
     assert results.summary["failed_network"] == 0
+
+
+def assert_checker_agrees_with_the_summary(results, keys) -> None:
+    report = check_leader_leader(results).as_dict()
+    for key in keys:
+        model_says, checker_says = results.summary[key], report[key]
+        assert model_says == checker_says or math.isnan(model_says) and math.isnan(checker_says), key
+    for must_be_0 in ("reads_not_held", "applies_not_received", "receipts_out_of_order", "refusals_not_lost"):
+        assert report[must_be_0] == 0, must_be_0
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(leader_leader_scenarios())
+def test_the_leader_leader_checker_agrees_with_the_summary(scenario):
+    """Run as a user would (the summary is taken at the end of the run): the checker finds
+    every leader-leader metric of the summary, convergence and stranded writes included."""
+    results = replab.run(scenario)
+    assert_checker_agrees_with_the_summary(results, ("stale_reads", "ryw_violations", "monotonic_read_violations",
+                                                     "lost_acked_writes", "conflicts", "conflicts_per_s",
+                                                     "lost_updates", "lost_writes", "siblings", "mean_divergent_keys",
+                                                     "max_divergent_keys", "converge_ms", "stranded_writes"))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

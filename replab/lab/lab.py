@@ -101,6 +101,7 @@ class Lab:
         """
         try:
             value = Scenario.field(path).coerce(value)
+            self._scenario.replace(**{path: value})  # cross-field rules: a dropdown may not offer it
         except ScenarioError as err:
             self._show_error(err)
             return self

@@ -113,6 +113,7 @@ class LeaderLeader:
 
     def on_received(self, now: float, node, entry: PeerEntry, sender, sent_ms: float) -> None:
         node.pending[entry.write_id] = entry
+        self.model.recorder.receive(entry.write_id, node.index, now)
         node.enqueue_apply(now, entry, (sender.index, sent_ms))
         if self.ack == "semi-sync" and entry.op is not None:
             self._receipt(now, node, entry)
