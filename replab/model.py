@@ -21,6 +21,7 @@ from replab.network import Network
 from replab.randomness import sampler, stream, uniform
 from replab.recorder import FAILED, NETWORK, REFUSED, SERVED, TIMEOUT, Recorder
 from replab.replication import BuddyReplication, LeaderFollower, LeaderLeader, ReplicaTree
+from replab.replication.read_through import ReadThrough
 from replab.scenario import Scenario, node_count
 from replab.switching import switch_layout
 from replab.workload import Workload
@@ -79,7 +80,12 @@ class ReplicationModel(mesa.Model):
         else:
             self.controller = FailoverController(self, scenario.failover.detection_ms,
                                                  scenario.failover.promotion_ms, scenario.failover.promote)
-            self.replication = LeaderFollower(self, rep.ack, rep.semi_sync_k, rep.ship_ms)
+            self.replication = LeaderFollower(self, rep.ack, rep.semi_sync_k, rep.ship_ms,
+                                              ships=rep.propagation == "push")
+            if rep.propagation == "pull":
+                self.read_through = ReadThrough(self, scenario.cache.ttl_ms, scenario.cache.source)
+                for node in self.nodes:
+                    node.read_through = self.read_through
         self.sessions = [ClientSession(self, i) for i in range(scenario.workload.sessions)]
         self.think_ms = sampler("exponential", max(scenario.workload.think_ms, 1e-9), 0.0, stream(seed, "think"))
         self.workload = Workload(self, scenario)

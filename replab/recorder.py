@@ -42,6 +42,12 @@ class Recorder:
         self.a_sender, self.a_sent_ms, self.a_received_ms = array("h"), array("d"), array("d")
         # receipts: leader-leader, one row per node that took a write off its stream (applied or not)
         self.r_write, self.r_node, self.r_ms = array("q"), array("h"), array("d")
+        # pull only: each follower's cache lookup (hit or miss) and each fetch it sent; row i
+        # of the fetches is updated when its source answers and when the answer arrives
+        self.c_request, self.c_node, self.c_hit = array("q"), array("h"), array("b")
+        self.f_request, self.f_node, self.f_source = array("q"), array("h"), array("h")
+        self.f_sent, self.f_answered, self.f_received = array("d"), array("d"), array("d")
+        self.f_version, self.f_expires, self.f_from_cache = array("q"), array("d"), array("b")
         # timeline samples, events and conflicts are few: plain rows
         self.samples: list[tuple] = []
         self.events: list[tuple[float, str, str, str]] = []
@@ -103,6 +109,33 @@ class Recorder:
         self.r_write.append(write_id)
         self.r_node.append(node)
         self.r_ms.append(at_ms)
+    def lookup(self, request_id: int, node: int, hit: bool) -> None:
+        """A follower looked a client's read up in its cache (pull)."""
+        self.c_request.append(request_id)
+        self.c_node.append(node)
+        self.c_hit.append(hit)
+
+    def fetch(self, request_id: int, node: int, source: int, sent_ms: float) -> int:
+        """A cache asked `source` for a key on behalf of a client read; returns the fetch's row."""
+        self.f_request.append(request_id)
+        self.f_node.append(node)
+        self.f_source.append(source)
+        self.f_sent.append(sent_ms)
+        self.f_answered.append(NAN)
+        self.f_received.append(NAN)
+        self.f_version.append(-1)
+        self.f_expires.append(NAN)
+        self.f_from_cache.append(False)
+        return len(self.f_sent) - 1
+
+    def fetch_answered(self, row: int, at_ms: float, from_cache: bool) -> None:
+        self.f_answered[row] = at_ms
+        self.f_from_cache[row] = from_cache
+
+    def fetch_received(self, row: int, at_ms: float, version: int, expires_ms: float) -> None:
+        self.f_received[row] = at_ms
+        self.f_version[row] = version
+        self.f_expires[row] = expires_ms
 
     def event(self, at_ms: float, kind: str, target: str, detail: str = "") -> None:
         self.events.append((at_ms, kind, target, detail))

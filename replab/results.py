@@ -3,7 +3,10 @@
 - requests: one row per client operation (session, node, key, op, start_ms, end_ms,
   latency_ms, outcome served/refused/failed, reason, version seen or written, and
   arrived_ms / answered_ms: when it reached the node, or the balancer that refused it,
-  and when the answer left; NaN where it never got there).
+  and when the answer left; NaN where it never got there; cache: with pull, 'hit' or
+  'miss' for a read a follower looked up in its cache, '' otherwise; staleness_ms: for a
+  served read, how long the version it returned had been superseded by a write
+  acknowledged before the read started (0 when fresh), NaN for anything else).
 - writes: one row per committed write (ack_ms, replicas that applied it, lost and why;
   log_index is its place in its leader's log, per leader under leader-leader; applies_before:
   apply rows recorded before it committed, which places it among the applies of its instant).
@@ -15,7 +18,8 @@
 - timeline: per-node samples (role, up, depth in the replication tree (-1: not in it;
   leader-leader: 0 for leaders, 1 for followers), upstream (the node it replicates from;
   empty for leaders and nodes out of the tree), queue, utilisation, lag in ms and in
-  writes, entries shipped so far on its outbound link, and divergent_keys: keys whose
+  writes (NaN for pull followers: a cache follows no log), entries shipped so far on its
+  outbound link, and divergent_keys: keys whose
   versions differ across the live nodes at that instant, the same on every row of a sample;
   leader-leader only, NaN otherwise), and state_bytes: buddy replication's session state
   held in the node's memory (its own sessions and its copies of its buddies'; -1 for the
@@ -23,6 +27,10 @@
 - events: faults, detections, read-only mode, promotions, buddy take-overs.
 - conflicts: leader-leader, one row per node that met two concurrent versions of a key
   (t_ms, node, key, the incoming write, the write it held, what it kept).
+- fetches: pull, one row per fetch a follower sent for a client read (node, source: the
+  origin or the key's home peer, sent_ms, answered_ms at the source, received_ms back at
+  the node, version and expires_ms of the copy kept, from_cache: a peer answered from its
+  own copy; NaN/-1 where the fetch never got that far).
 - sessions: per-session anomaly counts.
 - several data centres (dcs.count > 1): requests also have dc, region, dns_lookup,
   to_dead_dc, dc_move and node_move columns (replab.dc_results).
@@ -41,7 +49,7 @@ import pandas as pd
 
 from replab.dc_results import DC_SUMMARY_DOC, add_dc_columns, dc_summary
 from replab.outages import outage_summary
-from replab.recorder import LOST_REASONS, LOST_UPDATE, OUTCOMES, REASONS, RESOLUTIONS
+from replab.recorder import LOST_REASONS, LOST_UPDATE, OUTCOMES, REASONS, RESOLUTIONS, SERVED
 from replab.scenario import Scenario
 
 SUMMARY_DOC = {
@@ -66,8 +74,8 @@ SUMMARY_DOC = {
     "monotonic_sessions": "sessions with at least one monotonic-read violation",
     "read_only_ms": "time within the run with writes refused for want of a leader",
     "failovers": "promotions of a follower", "failover_ms": "mean time from the leader's crash to a promotion",
-    "mean_lag_ms": "mean replication lag of live followers (leader-leader: of every live node) over the timeline samples",
-    "max_lag_ms": "largest replication lag of a live follower (leader-leader: of any live node) sampled",
+    "mean_lag_ms": "mean replication lag of live followers (leader-leader: of every live node) over the timeline samples (NaN with pull: a cache follows no log)",
+    "max_lag_ms": "largest replication lag of a live follower (leader-leader: of any live node) sampled (NaN with pull)",
     "messages": "network messages sent",
     "conflicts": "leader-leader: pairs of concurrent writes of a key (neither had seen the other) met on some node",
     "conflicts_per_s": "conflicts per simulated second of the run (duration_ms)",
@@ -90,6 +98,15 @@ SUMMARY_DOC = {
     "outage_availability": "served / operations started while a switch was down (NaN: no switch went down)",
     "longest_gap_ms": "longest stretch of the run (from its start to duration_ms) in which no operation succeeded",
     **DC_SUMMARY_DOC,
+    "cache_lookups": "pull: reads a follower looked up in its cache (hits + misses)",
+    "cache_hits": "pull: reads a follower answered from an unexpired copy it held",
+    "cache_misses": "pull: reads a follower had to fetch (no copy, or an expired one)",
+    "hit_ratio": "pull: cache_hits / cache_lookups (NaN with push)",
+    "fetches": "pull: fetches followers sent (to the origin or a peer), peer fetches passed on to the origin included",
+    "peer_fetches": "pull: fetches sent to a peer follower (cache.source = 'peer')",
+    "origin_ops_per_s": "origin load: writes committed, client reads served and fetches answered by a leader, per simulated second of duration_ms (NaN for buddy replication)",
+    "staleness_mean_ms": "mean staleness age of the stale reads: how long the version read had been superseded by an acknowledged write when the read started (NaN: no stale read)",
+    "staleness_max_ms": "largest staleness age of a read (0: no stale read)",
 }
 
 
@@ -111,6 +128,7 @@ class Results:
     summary: dict = field(repr=False)
     conflicts: pd.DataFrame = field(default=None, repr=False)
     receipts: pd.DataFrame = field(default=None, repr=False)
+    fetches: pd.DataFrame = field(default=None, repr=False)
 
     @classmethod
     def from_model(cls, model) -> "Results":
@@ -145,15 +163,20 @@ class Results:
         conflicts = _conflicts_frame(rec, names)
         writes["conflicted"] = writes["write_id"].isin(conflicts["incoming"]) | writes["write_id"].isin(conflicts["existing"])
         anomalies = find_anomalies(requests, writes)
+        requests["cache"] = _cache_column(rec, requests)
+        requests["staleness_ms"] = staleness_ms(requests, writes, anomalies)
+        fetches = _fetches_frame(rec, names)
         sessions = _sessions_frame(requests, anomalies, model.scenario.workload.sessions)
         summary = _summary(model, requests, writes, timeline, events, anomalies, sessions)
         summary |= _leader_leader_summary(model, writes, timeline, conflicts)
         summary |= _buddy_summary(model, timeline, events)
         summary |= outage_summary(model, requests, events)
+        summary |= _propagation_summary(model, requests, writes, events, fetches)
         if model.dcs is not None:
             add_dc_columns(model, requests)
             summary |= dc_summary(model, requests, writes, applies, events, anomalies)
-        return cls(model.scenario, requests, writes, applies, timeline, events, sessions, summary, conflicts, receipts)
+        return cls(model.scenario, requests, writes, applies, timeline, events, sessions, summary, conflicts, receipts,
+                   fetches)
 
     # presenting -----------------------------------------------------------------------------
     def summary_table(self) -> pd.DataFrame:
@@ -175,7 +198,7 @@ class Results:
         """Write every frame as Parquet, the summary as JSON and the scenario as TOML."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        for name in ("requests", "writes", "applies", "timeline", "events", "sessions", "conflicts", "receipts"):
+        for name in ("requests", "writes", "applies", "timeline", "events", "sessions", "conflicts", "receipts", "fetches"):
             getattr(self, name).to_parquet(out / f"{name}.parquet", index=False)
         (out / "summary.json").write_text(json.dumps(self.summary, indent=2, default=float))
         self.scenario.save(out / "scenario.toml")
@@ -245,6 +268,103 @@ def _conflicts_frame(rec, names: list[str]) -> pd.DataFrame:
         "existing": np.array([r[4] for r in rows], dtype=np.int64),
         "resolution": _codes([r[5] for r in rows], RESOLUTIONS),
     })
+
+
+CACHE_OUTCOMES = ("", "hit", "miss")
+
+
+def _cache_column(rec, requests: pd.DataFrame) -> pd.Categorical:
+    """Per request: '' (no cache lookup), 'hit' or 'miss' (pull, a follower's lookup)."""
+    looked_up = _drain(rec, "c_request", np.int64)
+    hit = _drain(rec, "c_hit", np.int8)
+    _drain(rec, "c_node", np.int16)
+    codes = np.zeros(len(requests), dtype=np.int8)
+    if len(looked_up):
+        codes[np.searchsorted(requests["request_id"].to_numpy(), looked_up)] = 2 - hit
+    return _codes(codes, CACHE_OUTCOMES)
+
+
+def _fetches_frame(rec, names: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({
+        "request_id": _drain(rec, "f_request", np.int64),
+        "node": _codes(_drain(rec, "f_node", np.int16), names),
+        "source": _codes(_drain(rec, "f_source", np.int16), names),
+        "sent_ms": _drain(rec, "f_sent", np.float64),
+        "answered_ms": _drain(rec, "f_answered", np.float64),
+        "received_ms": _drain(rec, "f_received", np.float64),
+        "version": _drain(rec, "f_version", np.int64),
+        "expires_ms": _drain(rec, "f_expires", np.float64),
+        "from_cache": _drain(rec, "f_from_cache", np.int8).astype(bool),
+    }, copy=False)
+
+
+def staleness_ms(requests: pd.DataFrame, writes: pd.DataFrame, anomalies: pd.DataFrame) -> np.ndarray:
+    """Per request: how long before the read started the version it returned had been
+    superseded, i.e. read start - the earliest ack of a newer write of its key (0 for a
+    fresh served read, NaN for writes and reads not served).
+
+    Only stale reads need a search: for them some newer write was acked before the start,
+    so the earliest ack among *all* newer writes of the key is already before it.
+    """
+    age = np.full(len(requests), np.nan)
+    age[_served_reads(requests)] = 0.0
+    stale = anomalies.loc[anomalies["stale"].to_numpy(), "request_id"].to_numpy()
+    if len(stale) == 0:
+        return age
+    acked = writes.loc[writes["acked"], ["key", "write_id", "ack_ms"]].sort_values(["key", "write_id"])
+    # per write: the earliest ack of it and every later write of its key
+    acked["first_ack"] = acked.iloc[::-1].groupby("key", sort=False)["ack_ms"].cummin()
+    span = int(acked["write_id"].max()) + 1
+    order = acked["key"].to_numpy(np.int64) * span + acked["write_id"].to_numpy()
+    rows = np.searchsorted(requests["request_id"].to_numpy(), stale)
+    reads = requests.iloc[rows]
+    wanted = reads["key"].to_numpy(np.int64) * span + reads["version"].to_numpy()
+    newer = np.searchsorted(order, wanted, side="right")  # the first write of the key after the one read
+    age[rows] = reads["start_ms"].to_numpy() - acked["first_ack"].to_numpy()[newer]
+    return age
+
+
+def _served_reads(requests: pd.DataFrame) -> np.ndarray:
+    """Mask of the served reads (by category codes: far quicker than comparing labels)."""
+    return (requests["op"].cat.codes.to_numpy() == 0) & (requests["outcome"].cat.codes.to_numpy() == SERVED)
+
+
+def _leader_reads(requests: pd.DataFrame, events: pd.DataFrame, model) -> int:
+    """Client reads served by a node while it led (by when the read reached it)."""
+    served = _served_reads(requests)
+    node = requests["node"].cat.codes.to_numpy()[served]
+    if model.multi_leader:
+        return int((node < model.scenario.topology.leaders).sum())
+    promotions = events[events["kind"] == "promote"]
+    if promotions.empty:
+        return int((node == 0).sum())
+    names = list(requests["node"].cat.categories)
+    leaders = np.array([0] + [names.index(t) for t in promotions["target"]])
+    term = np.searchsorted(promotions["t_ms"].to_numpy(), requests["arrived_ms"].to_numpy()[served], side="right")
+    return int((node == leaders[term]).sum())
+
+
+def _propagation_summary(model, requests, writes, events, fetches) -> dict:
+    """Push vs pull: cache hits and misses, fetches, origin load, staleness ages."""
+    looked_up = np.bincount(requests["cache"].cat.codes.to_numpy(), minlength=len(CACHE_OUTCOMES))
+    hits, misses = int(looked_up[1]), int(looked_up[2])
+    to_origin = fetches["source"].cat.codes.to_numpy() == model.leader.index  # pull never promotes
+    origin_fetches = int((to_origin & ~np.isnan(fetches["answered_ms"].to_numpy())).sum())
+    origin_ops = len(writes) + _leader_reads(requests, events, model) + origin_fetches
+    age = requests["staleness_ms"].to_numpy()
+    stale_age = age[age > 0]
+    return {
+        "cache_lookups": hits + misses,
+        "cache_hits": hits,
+        "cache_misses": misses,
+        "hit_ratio": hits / (hits + misses) if hits + misses else math.nan,
+        "fetches": int(len(fetches)),
+        "peer_fetches": int((~to_origin).sum()),
+        # buddy replication has no origin: every node serves its own sessions
+        "origin_ops_per_s": math.nan if getattr(model, "buddy", False) else origin_ops / (model.duration_ms / 1000.0),
+        "staleness_mean_ms": float(stale_age.mean()) if len(stale_age) else math.nan,
+        "staleness_max_ms": float(stale_age.max()) if len(stale_age) else 0.0,
+    }
 
 
 def _leader_leader_summary(model, writes, timeline, conflicts) -> dict:

@@ -170,6 +170,9 @@ FIELDS: tuple[Field, ...] = (
     Field("replication.reads", "choice", "followers", "which nodes serve reads (leader: every leader with leader-leader)", choices=("leader", "followers", "any")),
     Field("replication.write_routing", "choice", "balancer", "leader-leader: the DB load balancer picks each write's leader by balancer.policy, or the application sends session s to leader s mod topology.leaders", choices=("balancer", "session")),
     Field("replication.conflicts", "choice", "last-writer-wins", "leader-leader: of two concurrent writes of a key keep the later commit (the other is a lost update), or keep both as siblings for the application", choices=("last-writer-wins", "keep-both")),
+    Field("replication.propagation", "choice", "push", "push: the leader ships every write to its followers; pull: followers get nothing shipped and read through on a miss, keeping a copy for cache.ttl_ms", choices=("push", "pull")),
+    Field("cache.ttl_ms", "float", 1_000.0, "pull: life of a copy a follower fetched, ms (0 = keep nothing, fetch on every read)", 0.0, 1e8),
+    Field("cache.source", "choice", "origin", "pull: where a follower fetches a key it lacks: the origin (the leader), or the key's home follower (key mod live followers), which serves its own unexpired copy or fetches from the origin first", choices=("origin", "peer")),
     Field("buddy.nodes", "int", 4, "buddy replication: app nodes holding session state (topology.leaders, topology.followers and replication.reads are not used)", 2, 32),
     Field("buddy.layout", "choice", "ring", "buddy replication: who holds copies of a node's sessions: the next buddy.copies live nodes in a ring, the node's fixed partner (node0-node1, node2-node3, ...), or every other node (replicate-to-all)", choices=("ring", "pairs", "all")),
     Field("buddy.copies", "int", 1, "buddy replication, ring layout: buddies of each node", 1, 31),
@@ -475,6 +478,8 @@ def _check_combinations(v: Mapping[str, Any]) -> None:
         if v["replication.semi_sync_k"] > followers:
             raise ScenarioError("replication.semi_sync_k", v["replication.semi_sync_k"],
                                 f"must be at most topology.followers ({followers}) with semi-sync acks")
+    if v["replication.propagation"] == "pull":
+        _check_pull(v)
     if v["replication.reads"] == "followers" and followers == 0 and v["replication.kind"] != "buddy":
         raise ScenarioError("replication.reads", "followers", "needs at least one follower (topology.followers is 0); use 'leader' or 'any'")
     _check_data_centres(v)
@@ -535,6 +540,32 @@ def _check_data_centres(v: Mapping[str, Any]) -> None:
     order = v["dns.failover_order"]
     if order and sorted(order) != list(range(count)):
         raise ScenarioError("dns.failover_order", list(order), f"must list every DC once: the numbers 0 to {count - 1} in some order")
+
+
+def _check_pull(v: Mapping[str, Any]) -> None:
+    """Pull (read-through caches) replaces shipping: refuse what needs shipped replicas."""
+    pull = "with replication.propagation = 'pull'"
+    if v["replication.kind"] != "leader-follower":
+        raise ScenarioError("replication.kind", v["replication.kind"],
+                            f"must be 'leader-follower' {pull} (one origin, followers that cache what they read)")
+    if v["replication.ack"] != "async":
+        raise ScenarioError("replication.ack", v["replication.ack"],
+                            f"must be 'async' {pull}: followers receive no writes, so none can confirm one")
+    if v["replication.fanout"]:
+        raise ScenarioError("replication.fanout", v["replication.fanout"],
+                            f"must be 0 {pull}: nothing is shipped, so nothing is relayed")
+    if v["topology.followers"] == 0:
+        raise ScenarioError("topology.followers", 0, f"must be at least 1 {pull} (the followers are the caches)")
+    if v["dcs.count"] > 1:
+        raise ScenarioError("dcs.count", v["dcs.count"], f"must be 1 {pull} (read-through caches across data "
+                            "centres are not modelled)")
+    if v["replication.reads"] == "leader":
+        raise ScenarioError("replication.reads", "leader",
+                            f"must be 'followers' or 'any' {pull}: with reads on the leader no cache is ever read")
+    if v["failover.promote"]:
+        raise ScenarioError("failover.promote", True,
+                            f"must be false {pull}: followers hold only cached copies, none can take over the "
+                            "writes (while the leader is down, writes are refused and misses fail)")
 
 
 def _check_buddies(v: Mapping[str, Any]) -> None:

@@ -9,6 +9,7 @@ count.
 
 import math
 
+import numpy as np
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,7 +21,7 @@ from replab.checks import check_history, check_leader_leader, replay_leader_lead
 from replab.replication.leader_leader import covers
 from replab.switching import SWITCHING, switch_count
 
-FRAMES = ("requests", "writes", "applies", "timeline", "events", "sessions", "conflicts", "receipts")
+FRAMES = ("requests", "writes", "applies", "timeline", "events", "sessions", "conflicts", "receipts", "fetches")
 
 
 def assert_same_results(a: Results, b: Results) -> None:
@@ -152,6 +153,22 @@ def assert_every_operation_accounted_for(model, results) -> None:
     for metric in ("stale_reads", "ryw_violations", "monotonic_read_violations", "lost_acked_writes"):
         assert getattr(report, metric) == results.summary[metric], metric
     assert results.summary["served"] + results.summary["refused"] + results.summary["failed"] == len(requests)
+    assert_staleness_ages(requests, writes)
+
+
+def assert_staleness_ages(requests, writes, most: int = 300) -> None:
+    """Each served read's staleness_ms, recomputed plainly for up to `most` of them (the stale
+    first): read start - the earliest ack of a newer write of its key acked before the start."""
+    acked = writes[writes["acked"]]
+    by_key = {key: (group["write_id"].to_numpy(), group["ack_ms"].to_numpy()) for key, group in acked.groupby("key")}
+    reads = requests[(requests["op"] == "read") & (requests["outcome"] == "served")]
+    assert reads["staleness_ms"].notna().all()
+    assert requests.loc[requests.index.difference(reads.index), "staleness_ms"].isna().all()
+    reads = reads.sort_values("staleness_ms", ascending=False, kind="stable").head(most)
+    for key, version, start, age in zip(reads["key"], reads["version"], reads["start_ms"], reads["staleness_ms"]):
+        ids, acks = by_key.get(key, (np.empty(0), np.empty(0)))
+        superseded = acks[(ids > version) & (acks < start)]
+        assert age == (start - superseded.min() if len(superseded) else 0.0), (key, version, start, age)
 
 
 @st.composite
@@ -253,6 +270,22 @@ def buddy_scenarios(draw) -> Scenario:
         "buddy.copies": copies,
         "replication.ack": draw(st.sampled_from(["async", "semi-sync", "sync"])),
         "replication.semi_sync_k": draw(st.integers(1, buddies)),
+    })
+
+
+@st.composite
+def pull_scenarios(draw) -> Scenario:
+    """Leader-follower with pull propagation: followers read through, copies live cache.ttl_ms."""
+    followers = draw(st.integers(1, 4))
+    return Scenario(**{
+        **common_fields(draw, followers + 1),
+        "topology.followers": followers,
+        "replication.propagation": "pull",
+        "cache.ttl_ms": draw(st.sampled_from([0.0, 5.0, 100.0, 5_000.0])),
+        "cache.source": draw(st.sampled_from(["origin", "peer"])),
+        "replication.reads": draw(st.sampled_from(["followers", "any"])),
+        "balancer.policy": draw(st.sampled_from(["round-robin", "random", "least-outstanding", "key-hash"])),
+        "failover.promote": False,
     })
 
 
@@ -370,3 +403,39 @@ def test_several_data_centres_lose_nothing_silently_and_repeat_exactly(scenario)
         for write_id, index, lost in zip(results.writes["write_id"], results.writes["log_index"], results.writes["lost"]):
             assert (index < len(log) and log[index].write_id == write_id) != lost
     assert_same_results(results, replab.run(scenario))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pull_scenarios())
+def test_pull_loses_nothing_silently_ships_nothing_and_no_copy_outlives_its_ttl(scenario):
+    """Every operation ends with an outcome; every write stays on the leader's log (nothing is
+    promoted); nothing is shipped or applied; every follower's read is a hit or a miss and each
+    miss sent a fetch; a stale read's age is below the TTL plus the longest trip a fetch's
+    answer took (the copy left the origin no earlier than the newer write was acknowledged)."""
+    model = ReplicationModel(scenario).run()
+    results = Results.from_model(model)
+    assert_every_operation_accounted_for(model, results)
+    writes, requests, fetches = results.writes, results.requests, results.fetches
+    assert not writes["lost"].any() and len(model.replication.log) == len(writes)
+    assert results.applies.empty and all(node.shipped == 0 for node in model.nodes)
+
+    looked_up = requests[requests["cache"] != ""]
+    assert set(looked_up["op"]) <= {"read"} and set(looked_up["node"].astype(str)) <= {n.name for n in model.nodes[1:]}
+    misses = set(looked_up.loc[looked_up["cache"] == "miss", "request_id"])
+    assert set(fetches["request_id"]) == misses  # a miss fetched; a fetch was for a miss
+    summary = results.summary
+    assert summary["cache_hits"] + summary["cache_misses"] == summary["cache_lookups"] == len(looked_up)
+    if scenario.cache.ttl_ms == 0:
+        assert summary["cache_hits"] == 0
+
+    served_reads = requests[(requests["op"] == "read") & (requests["outcome"] == "served")]
+    assert served_reads["staleness_ms"].notna().all() and (served_reads["staleness_ms"] >= 0).all()
+    trip = (fetches["received_ms"] - fetches["answered_ms"]).max() if len(fetches) else 0.0
+    assert (served_reads["staleness_ms"] <= scenario.cache.ttl_ms + (0.0 if math.isnan(trip) else trip) + 1e-9).all()
+    assert (served_reads["staleness_ms"] > 0).sum() == summary["stale_reads"]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pull_scenarios())
+def test_pull_runs_are_deterministic(scenario):
+    assert_same_results(replab.run(scenario), replab.run(scenario))

@@ -44,6 +44,9 @@ class DataNode(mesa.Agent):
         self.client_queue: deque = deque()  # (arrived_ms, op)
         self.apply_queue: deque = deque()  # (arrived_ms, entry, (sender, sent_ms) or None)
         self.store: dict[int, int] = {}  # key -> write_id of the version visible here (0 = initial)
+        # pull: a follower's copies, key -> (write_id, expires_ms), kept by the read-through path
+        self.cache: dict[int, tuple[int, float]] = {}
+        self.read_through = None  # pull: the model's ReadThrough; push: None
         # Replication position, in entries of the log: received (relay log) and applied.
         self.received = 0
         self.applied = 0
@@ -79,10 +82,28 @@ class DataNode(mesa.Agent):
 
     def _read_done(self, now: float, op) -> None:
         if op.incarnation != self.incarnation:
-            self.model.fail(now, op, NODE_DOWN)
+            self._lose(now, op, NODE_DOWN)
             return
-        self.model.reply(now, self, op, SERVED, self.store.get(op.key, 0))
+        if self.read_through is None:
+            self.model.reply(now, self, op, SERVED, self.store.get(op.key, 0))
+        else:
+            self.read_through.read_done(now, self, op)
         self._next_job(now)
+
+    def on_fetch(self, now: float, fetch) -> None:
+        """Pull: a cache's fetch arrives; it waits for a worker like a client read."""
+        if self.busy < self.workers:
+            self._set_busy(now, self.busy + 1)
+            self._serve(now, fetch)
+        else:
+            self.client_queue.append((now, fetch))
+
+    def _lose(self, now: float, job, reason: int) -> None:
+        """This node will not finish `job` (a client operation, or with pull a fetch)."""
+        if self.read_through is None:
+            self.model.fail(now, job, reason)
+        else:
+            self.read_through.lose(now, job, reason)
 
     def _write_done(self, now: float, op) -> None:
         if op.incarnation != self.incarnation:
@@ -158,8 +179,9 @@ class DataNode(mesa.Agent):
         self.incarnation += 1
         self.crash_times.append(now)
         for _, op in self.client_queue:
-            self.model.fail(now, op, NODE_DOWN)
+            self._lose(now, op, NODE_DOWN)
         self.client_queue.clear()
+        self.cache.clear()  # a cache lives in memory
         self.apply_queue.clear()
         self.applying = 0
         self._set_busy(now, 0)

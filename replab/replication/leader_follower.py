@@ -40,8 +40,9 @@ class Entry:
 class LeaderFollower:
     """The leader-follower protocol over a model's nodes, network and log."""
 
-    def __init__(self, model, ack: str, semi_sync_k: int, ship_ms: float):
+    def __init__(self, model, ack: str, semi_sync_k: int, ship_ms: float, ships: bool = True):
         self.model = model
+        self.ships = ships  # False with pull propagation: followers are caches, nothing is shipped
         self.ack = ack
         self.semi_sync_k = semi_sync_k
         self.ship_ms = ship_ms
@@ -62,8 +63,9 @@ class LeaderFollower:
         leader.install(entry)
         model.recorder.commit(write_id, op, leader.index, model.term, entry.index, now)
         tree = model.tree
-        for follower in tree.children(leader):
-            self._ship(now, leader, follower, entry)
+        if self.ships:
+            for follower in tree.children(leader):
+                self._ship(now, leader, follower, entry)
         if self.ack == "async":
             model.reply(now, leader, op, SERVED, write_id)
             return
@@ -122,6 +124,8 @@ class LeaderFollower:
     def resync(self, now: float, upstream, follower) -> None:
         """Ship a follower, in order, every entry it lacks that its upstream has
         (the leader has the whole log; a relay what it has applied)."""
+        if not self.ships:
+            return
         upto = len(self.log) if upstream.role == "leader" else min(upstream.applied, len(self.log))
         for entry in self.log[follower.received:upto]:
             self._ship(now, upstream, follower, entry)
@@ -158,6 +162,8 @@ class LeaderFollower:
         """(ms since the oldest entry `node` has not applied was committed, entries not applied)."""
         if node is self.model.leader and node.up:
             return 0.0, 0
+        if not self.ships:
+            return math.nan, math.nan  # a cache is not behind a log: no replication lag
         log = self.log
         entries = len(log)
         applied = min(node.applied, entries)
