@@ -1,271 +1,24 @@
 """Scenario: one frozen, validated description of an experiment.
 
 Every setting is a *field* with a dotted name (``topology.followers``), a kind, a default
-and the values it allows. The same table validates TOML and JSON files, ``--set`` on the
-command line, Python calls and the Lab's widgets, so they all reject the same values with
-the same message.
+and the values it allows (replab.fields); rules between fields are in replab.rules. The same
+table validates TOML and JSON files, ``--set`` on the command line, Python calls and the
+Lab's widgets, so they all reject the same values with the same message.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import numbers
 import tomllib
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import tomli_w
 
-from replab.switching import SWITCHING, switch_count
-
-DISTRIBUTIONS = ("constant", "exponential", "lognormal")
-FAULT_ACTIONS = ("crash", "recover", "partition", "heal")  # partition/heal: data centres only
-LIST_KINDS = ("numbers", "ints", "matrix")  # tuples of numbers (or of rows of numbers), each within [low, high]
-
-
-class ScenarioError(ValueError):
-    """A bad scenario value: names the dotted field, the value and what is allowed."""
-
-    def __init__(self, field: str, value: Any, allowed: str):
-        self.field, self.value, self.allowed = field, value, allowed
-        super().__init__(f"{field} = {value!r}: {allowed}")
-
-
-@dataclass(frozen=True)
-class Field:
-    """One setting: its dotted name, kind, default and allowed values (bounds inclusive)."""
-
-    path: str
-    kind: str  # "int", "float", "choice", "bool", "str", "faults", or a list: "numbers", "ints", "matrix"
-    default: Any
-    doc: str
-    low: float | None = None
-    high: float | None = None
-    choices: tuple[str, ...] = ()
-    low_open: bool = False  # True: the value must be strictly above `low`
-
-    @property
-    def allowed(self) -> str:
-        if self.kind == "choice":
-            return "must be one of " + ", ".join(repr(c) for c in self.choices)
-        if self.kind == "bool":
-            return "must be true or false"
-        if self.kind == "str":
-            return "must be text"
-        if self.kind == "faults":
-            return "must be a list of {at_ms, action, target} tables"
-        if self.kind in LIST_KINDS:
-            what = "integers" if self.kind == "ints" else "numbers"
-            shape = "a list of lists (rows) of " if self.kind == "matrix" else "a list of "
-            bounds = f"{int(self.low)} to {int(self.high)}" if self.kind == "ints" else f"{self.low:g} to {self.high:g}"
-            return f"must be {shape}{what} from {bounds}"
-        if self.kind == "int":
-            return f"must be an integer from {int(self.low)} to {int(self.high)}"
-        low = f"above {self.low:g}" if self.low_open else f"from {self.low:g}"
-        return f"must be a number {low} to {self.high:g}"
-
-    def coerce(self, value: Any) -> Any:
-        """The value in this field's type, or ScenarioError naming what is allowed."""
-        if self.kind == "faults":
-            return _coerce_faults(self, value)
-        if self.kind in LIST_KINDS:
-            return _coerce_list(self, value)
-        if isinstance(value, str) and self.kind in ("int", "float", "bool"):
-            value = _parse_text(self, value)
-        if self.kind == "bool":
-            if isinstance(value, bool):
-                return value
-            raise ScenarioError(self.path, value, self.allowed)
-        if self.kind in ("choice", "str"):
-            if not isinstance(value, str) or (self.kind == "choice" and value not in self.choices):
-                raise ScenarioError(self.path, value, self.allowed)
-            return value
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise ScenarioError(self.path, value, self.allowed)
-        if self.kind == "int":
-            if not isinstance(value, numbers.Integral):
-                raise ScenarioError(self.path, value, self.allowed)
-            value = int(value)
-        else:
-            value = float(value)
-            if not math.isfinite(value):
-                raise ScenarioError(self.path, value, self.allowed)
-        too_low = value <= self.low if self.low_open else value < self.low
-        if too_low or value > self.high:
-            raise ScenarioError(self.path, value, self.allowed)
-        return value
-
-
-def _parse_text(field: Field, text: str) -> Any:
-    """Text from the command line or a widget, read as the field's kind."""
-    cleaned = text.strip()
-    if field.kind == "bool":
-        lowered = cleaned.lower()
-        if lowered in ("true", "yes", "on", "1"):
-            return True
-        if lowered in ("false", "no", "off", "0"):
-            return False
-        raise ScenarioError(field.path, text, field.allowed)
-    try:
-        return int(cleaned) if field.kind == "int" else float(cleaned)
-    except ValueError:
-        raise ScenarioError(field.path, text, field.allowed) from None
-
-
-def _coerce_list(field: Field, value: Any) -> tuple:
-    """A list field as a tuple (of tuples, for a matrix); text is read as JSON ("[1, 2]")."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise ScenarioError(field.path, value, field.allowed) from None
-    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-        raise ScenarioError(field.path, value, field.allowed)
-    item = Field(field.path, "int" if field.kind == "ints" else "float", 0, "", field.low, field.high)
-    rows = []
-    for row in value:
-        if field.kind != "matrix":
-            rows.append(_coerce_item(field, item, row, value))
-        elif isinstance(row, (str, bytes, Mapping)) or not isinstance(row, Iterable):
-            raise ScenarioError(field.path, value, field.allowed)
-        else:
-            rows.append(tuple(_coerce_item(field, item, x, value) for x in row))
-    return tuple(rows)
-
-
-def _coerce_item(field: Field, item: Field, x: Any, whole: Any) -> Any:
-    try:
-        return item.coerce(x)
-    except ScenarioError:
-        raise ScenarioError(field.path, whole, field.allowed) from None
-
-
-def _dist_fields(prefix: str, dist: str, mean_ms: float, what: str) -> list[Field]:
-    return [
-        Field(f"{prefix}.dist", "choice", dist, f"distribution of {what}", choices=DISTRIBUTIONS),
-        Field(f"{prefix}.mean_ms", "float", mean_ms, f"mean {what}, ms", 0.0, 1e6, low_open=True),
-        Field(f"{prefix}.sigma", "float", 1.0, f"lognormal shape of {what} (log-space std dev)", 0.0, 4.0),
-    ]
-
-
-FIELDS: tuple[Field, ...] = (
-    Field("description", "str", "", "one line saying what the scenario shows"),
-    Field("duration_ms", "float", 10_000.0, "simulated time during which clients start operations, ms", 0.0, 1e8, low_open=True),
-    Field("seed", "int", 1, "seed of every random draw", 0, 2**63 - 1),
-    Field("topology.leaders", "int", 1, "nodes that take writes (node0 up); more than one needs replication.kind = 'leader-leader'", 1, 8),
-    Field("topology.followers", "int", 3, "followers of the leader (of every leader with leader-leader)", 0, 32),
-    Field("topology.workers", "int", 4, "workers per data node (concurrent operations)", 1, 256),
-    Field("topology.apply_concurrency", "int", 1, "workers a node may spend applying replicated writes (1 = single-threaded apply)", 1, 256),
-    Field("topology.switches", "int", 1, "network switches (pairs of switches with a paired topology.switching); data nodes attach round-robin, clients and balancer to the first", 1, 16),
-    Field("topology.switching", "choice", "single", "each switch alone; or a redundant pair (switch 2k and 2k+1) with every host cabled to one member, or to both (it uses the first live one)", choices=SWITCHING),
-    Field("replication.kind", "choice", "leader-follower", "one leader ships to followers; topology.leaders leaders all take writes and ship to every other node; or buddy: each session's state lives on its sticky node and is copied to that node's buddies (see buddy.*)", choices=("leader-follower", "leader-leader", "buddy")),
-    Field("replication.ack", "choice", "async", "when the leader acknowledges a write (leader-leader sync: once every other live node has applied it)", choices=("async", "semi-sync", "sync")),
-    Field("replication.semi_sync_k", "int", 1, "other nodes that must have received a write before a semi-sync ack", 1, 32),
-    Field("replication.ship_ms", "float", 0.05, "leader's time to put one entry on the wire to one follower, ms; its outbound link is shared by all followers, so shipping costs grow with their number", 0.0, 1e4),
-    Field("replication.fanout", "int", 0, "followers each node ships to; relays pass entries on (0 = all from the leader; 1 = a chain)", 0, 32),
-    Field("replication.reads", "choice", "followers", "which nodes serve reads (leader: every leader with leader-leader)", choices=("leader", "followers", "any")),
-    Field("replication.write_routing", "choice", "balancer", "leader-leader: the DB load balancer picks each write's leader by balancer.policy, or the application sends session s to leader s mod topology.leaders", choices=("balancer", "session")),
-    Field("replication.conflicts", "choice", "last-writer-wins", "leader-leader: of two concurrent writes of a key keep the later commit (the other is a lost update), or keep both as siblings for the application", choices=("last-writer-wins", "keep-both")),
-    Field("replication.propagation", "choice", "push", "push: the leader ships every write to its followers; pull: followers get nothing shipped and read through on a miss, keeping a copy for cache.ttl_ms", choices=("push", "pull")),
-    Field("cache.ttl_ms", "float", 1_000.0, "pull: life of a copy a follower fetched, ms (0 = keep nothing, fetch on every read)", 0.0, 1e8),
-    Field("cache.source", "choice", "origin", "pull: where a follower fetches a key it lacks: the origin (the leader), or the key's home follower (key mod live followers), which serves its own unexpired copy or fetches from the origin first", choices=("origin", "peer")),
-    Field("buddy.nodes", "int", 4, "buddy replication: app nodes holding session state (topology.leaders, topology.followers and replication.reads are not used)", 2, 32),
-    Field("buddy.layout", "choice", "ring", "buddy replication: who holds copies of a node's sessions: the next buddy.copies live nodes in a ring, the node's fixed partner (node0-node1, node2-node3, ...), or every other node (replicate-to-all)", choices=("ring", "pairs", "all")),
-    Field("buddy.copies", "int", 1, "buddy replication, ring layout: buddies of each node", 1, 31),
-    Field("buddy.state_bytes", "int", 4_096, "buddy replication: size of one session's state; every copy ships all of it, bytes", 1, 10**9),
-    Field("balancer.policy", "choice", "round-robin", "how the DB load balancer picks a node (key-hash: always the same node for a key; sticky: a session stays on the node it was first sent to while that node is live)", choices=("round-robin", "random", "least-outstanding", "key-hash", "sticky")),
-    Field("workload.sessions", "int", 100, "client sessions", 1, 100_000),
-    Field("workload.arrival", "choice", "open", "open: Poisson arrivals at a total rate; closed: each session thinks, then sends", choices=("open", "closed")),
-    Field("workload.rate_per_s", "float", 2_000.0, "total arrival rate of operations (open loop), per simulated second", 0.0, 1e7, low_open=True),
-    Field("workload.think_ms", "float", 50.0, "mean think time between a reply and the next operation (closed loop), ms", 0.0, 1e7),
-    Field("workload.write_ratio", "float", 0.2, "share of operations that are writes", 0.0, 1.0),
-    Field("workload.keys", "int", 1_000, "distinct keys", 1, 1_000_000),
-    Field("workload.popularity", "choice", "uniform", "how keys are chosen", choices=("uniform", "zipf")),
-    Field("workload.zipf_s", "float", 1.1, "Zipf exponent (larger: a few hot keys)", 0.0, 5.0, low_open=True),
-    Field("workload.timeout_ms", "float", 1_000.0, "a client gives up on an operation after this long, ms", 0.0, 1e7, low_open=True),
-    *_dist_fields("service.read", "exponential", 1.0, "read service time"),
-    *_dist_fields("service.write", "exponential", 2.0, "write service time"),
-    *_dist_fields("service.apply", "exponential", 1.0, "time to apply one replicated write"),
-    *_dist_fields("network.hop", "exponential", 0.1, "latency of one network hop"),
-    Field("failover.promote", "bool", True, "promote a follower when the leader dies (false: stay read-only)"),
-    Field("failover.detection_ms", "float", 500.0, "time from the leader's death to its detection, ms", 0.0, 1e7),
-    Field("failover.promotion_ms", "float", 500.0, "time from detection to a promoted follower taking writes, ms", 0.0, 1e7),
-    Field("faults.events", "faults", (), "scheduled faults: [[faults.events]] at_ms, action (crash/recover; partition/heal for a DC), target (leader (node0 with leader-leader), nodeN, switchN, dcN)"),
-    Field("faults.mttf_ms", "float", 0.0, "mean time to failure of each data node, ms (0 = no random failures)", 0.0, 1e10),
-    Field("faults.mttr_ms", "float", 1_000.0, "mean time to repair a randomly failed node, ms", 0.0, 1e10, low_open=True),
-    Field("record.sample_ms", "float", 100.0, "interval between timeline samples, ms", 1.0, 1e7),
-    # several data centres behind a global DNS load balancer (replab.datacentres, replab.agents.dns)
-    Field("dcs.count", "int", 1, "data centres (1 = one DC, no DNS); node i lives in DC i mod count, session s in region s mod count next to DC s mod count; each DC has topology.switches switches and its own DB load balancer", 1, 6),
-    Field("dcs.placement", "choice", "leader-dc", "leader-dc: one leader (node0, in dc0), followers spread over the DCs; leader-per-dc: one leader per DC (replication.kind = 'leader-leader', topology.leaders = dcs.count)", choices=("leader-dc", "leader-per-dc")),
-    Field("dcs.wan_ms", "float", 30.0, "mean one-way latency of the WAN link between two DCs, ms (dcs.wan_matrix_ms sets it per pair)", 0.0, 1e5, low_open=True),
-    Field("dcs.wan_matrix_ms", "matrix", (), "mean one-way WAN latency per pair of DCs, ms: a symmetric dcs.count x dcs.count table, 0 on the diagonal (empty: dcs.wan_ms for every pair)", 0.0, 1e5),
-    Field("dcs.wan_sigma", "float", 0.1, "lognormal shape of each WAN latency draw around its mean (0 = always the mean)", 0.0, 2.0),
-    Field("dns.policy", "choice", "nearest", "how the global DNS load balancer picks a DC among those its health checks see up: the nearest to the session's region, by dns.weights, or the first of dns.failover_order", choices=("nearest", "weighted", "failover")),
-    Field("dns.weights", "numbers", (), "weighted: relative share of answers per DC, one number per DC (empty: equal shares)", 0.0, 1e6),
-    Field("dns.failover_order", "ints", (), "failover: DC numbers in order of preference, each DC once (empty: dc0, dc1, ...)", 0, 5),
-    Field("dns.ttl_ms", "float", 2_000.0, "time-to-live of a DNS answer: a session re-resolves on its first operation after it expires, ms", 0.0, 1e8),
-    Field("dns.lookup_ms", "float", 20.0, "round trip of a DNS lookup (session to resolver to the global balancer and back), ms", 0.0, 1e5),
-    Field("dns.health_interval_ms", "float", 500.0, "interval between health checks of every DC, ms", 1.0, 1e7),
-    Field("dns.health_threshold", "int", 3, "consecutive failed health checks before a DC is marked down (one answered check marks it up)", 1, 100),
-    Field("dns.ignore_ttl_share", "float", 0.0, "share of sessions whose resolver ignores the TTL and keeps answers dns.ignore_ttl_extra_ms longer", 0.0, 1.0),
-    Field("dns.ignore_ttl_extra_ms", "float", 10_000.0, "how much longer than the TTL a TTL-ignoring resolver keeps an answer, ms", 0.0, 1e8),
-    Field("dns.warm_caches", "bool", True, "every session starts with an answer cached at a uniformly random age within its keep time, as in a steady state (false: empty caches, a lookup at each session's first operation)"),
-    Field("sessions.sticky_dc", "bool", False, "a cookie pins each session to the DC it first used, while the DNS health checks see that DC up (false: every re-resolution may move it)"),
-)
-FIELDS_BY_PATH: Mapping[str, Field] = MappingProxyType({f.path: f for f in FIELDS})
-
-
-@dataclass(frozen=True)
-class Fault:
-    """A scheduled fault: at `at_ms`, `action` ('crash' or 'recover') hits `target`."""
-
-    at_ms: float
-    action: str
-    target: str
-
-    def to_dict(self) -> dict:
-        return {"at_ms": self.at_ms, "action": self.action, "target": self.target}
-
-
-def _coerce_faults(field: Field, value: Any) -> tuple[Fault, ...]:
-    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-        raise ScenarioError(field.path, value, field.allowed)
-    faults = []
-    for i, item in enumerate(value):
-        where = f"{field.path}[{i}]"
-        if isinstance(item, Fault):
-            item = item.to_dict()
-        if not isinstance(item, Mapping):
-            raise ScenarioError(where, item, "must be a table with at_ms, action and target")
-        unknown = set(item) - {"at_ms", "action", "target"}
-        if unknown:
-            raise ScenarioError(f"{where}.{sorted(unknown)[0]}", item[sorted(unknown)[0]], "is not a fault field; use at_ms, action, target")
-        for key in ("at_ms", "action", "target"):
-            if key not in item:
-                raise ScenarioError(f"{where}.{key}", None, "is required")
-        at_ms = Field(f"{where}.at_ms", "float", 0.0, "", 0.0, 1e8).coerce(item["at_ms"])
-        action = Field(f"{where}.action", "choice", "crash", "", choices=FAULT_ACTIONS).coerce(item["action"])
-        target = item["target"]
-        if not isinstance(target, str) or not _is_target(target):
-            raise ScenarioError(f"{where}.target", target, "must be 'leader', 'nodeN' or 'switchN', or 'dcN' for a data centre")
-        if action in ("partition", "heal") and not target.startswith("dc"):
-            raise ScenarioError(f"{where}.action", action, "needs a data centre target ('dcN'); nodes and switches crash and recover")
-        faults.append(Fault(at_ms, action, target))
-    return tuple(sorted(faults, key=lambda f: f.at_ms))
-
-
-def _is_target(target: str) -> bool:
-    if target == "leader":
-        return True
-    for prefix in ("node", "switch", "dc"):
-        if target.startswith(prefix) and target[len(prefix):].isdigit():
-            return True
-    return False
-
+from replab.fields import FIELDS, FIELDS_BY_PATH, Fault, Field, ScenarioError
+from replab.rules import as_lists, check_combinations, node_count
 
 def _flatten(tree: Mapping, prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
@@ -328,7 +81,7 @@ class Scenario:
             if path not in FIELDS_BY_PATH:
                 raise ScenarioError(path, value, _closest(path))
             flat[path] = FIELDS_BY_PATH[path].coerce(value)
-        _check_combinations(flat)
+        check_combinations(flat)
         object.__setattr__(self, "_values", MappingProxyType(flat))
 
     # construction -----------------------------------------------------------------------
@@ -399,7 +152,7 @@ class Scenario:
 
     def to_flat(self) -> dict[str, Any]:
         """Dotted field -> value (faults as a list of dicts)."""
-        return {p: ([f.to_dict() for f in v] if p == "faults.events" else _as_lists(v) if isinstance(v, tuple) else v)
+        return {p: ([f.to_dict() for f in v] if p == "faults.events" else as_lists(v) if isinstance(v, tuple) else v)
                 for p, v in self._values.items()}
 
     def to_dict(self) -> dict:
@@ -438,152 +191,8 @@ class Scenario:
         return [f"node{i}" for i in range(node_count(self._values))]
 
 
-def node_count(v: Mapping[str, Any]) -> int:
-    """Data nodes in a scenario: leaders and followers, or buddy replication's app nodes."""
-    if v["replication.kind"] == "buddy":
-        return v["buddy.nodes"]
-    return v["topology.leaders"] + v["topology.followers"]
-
-
-def _as_lists(value: tuple) -> list:
-    return [_as_lists(x) if isinstance(x, tuple) else x for x in value]
-
-
-def _check_combinations(v: Mapping[str, Any]) -> None:
-    """Rules that involve more than one field."""
-    followers, leaders = v["topology.followers"], v["topology.leaders"]
-    if v["topology.apply_concurrency"] > v["topology.workers"]:
-        raise ScenarioError("topology.apply_concurrency", v["topology.apply_concurrency"],
-                            f"must be at most topology.workers ({v['topology.workers']})")
-    if v["replication.kind"] == "leader-leader":
-        if v["replication.fanout"]:
-            raise ScenarioError("replication.fanout", v["replication.fanout"],
-                                "must be 0 with replication.kind = 'leader-leader' (every leader ships to every other node)")
-        others = leaders - 1 + followers
-        if v["replication.ack"] == "semi-sync" and others == 0:
-            raise ScenarioError("replication.ack", "semi-sync", "needs another node to receive writes "
-                                "(topology.leaders - 1 + topology.followers is 0)")
-        if v["replication.ack"] == "semi-sync" and v["replication.semi_sync_k"] > others:
-            raise ScenarioError("replication.semi_sync_k", v["replication.semi_sync_k"],
-                                f"must be at most the other nodes (topology.leaders - 1 + topology.followers = "
-                                f"{others}) with semi-sync acks")
-    elif v["replication.kind"] == "buddy":
-        _check_buddies(v)
-    elif leaders != 1:
-        raise ScenarioError("topology.leaders", leaders, "must be 1 with replication.kind = 'leader-follower'; "
-                            "set replication.kind = 'leader-leader' for more")
-    elif v["replication.ack"] == "semi-sync":
-        if followers == 0:
-            raise ScenarioError("replication.ack", "semi-sync", "needs at least one follower (topology.followers is 0)")
-        if v["replication.semi_sync_k"] > followers:
-            raise ScenarioError("replication.semi_sync_k", v["replication.semi_sync_k"],
-                                f"must be at most topology.followers ({followers}) with semi-sync acks")
-    if v["replication.propagation"] == "pull":
-        _check_pull(v)
-    if v["replication.reads"] == "followers" and followers == 0 and v["replication.kind"] != "buddy":
-        raise ScenarioError("replication.reads", "followers", "needs at least one follower (topology.followers is 0); use 'leader' or 'any'")
-    _check_data_centres(v)
-    last_node = node_count(v) - 1
-    for i, fault in enumerate(v["faults.events"]):
-        if fault.target.startswith("node") and int(fault.target[4:]) > last_node:
-            nodes = f"node0 to node{last_node}" if last_node else "node0"
-            raise ScenarioError(f"faults.events[{i}].target", fault.target, f"must name an existing node ({nodes}) or 'leader'")
-        switches = switch_count(v["topology.switches"], v["topology.switching"]) * v["dcs.count"]
-        if fault.target.startswith("switch") and int(fault.target[6:]) >= switches:
-            last = switches - 1
-            per_dc = "" if v["dcs.count"] == 1 else f" in {v['dcs.count']} data centres"
-            raise ScenarioError(f"faults.events[{i}].target", fault.target,
-                                "must name an existing switch: " + (f"switch0 to switch{last}" if last else "switch0 (there is one)")
-                                + ("" if v["topology.switching"] == "single" else
-                                   f" ({v['topology.switches']} pair(s) with topology.switching = {v['topology.switching']!r}{per_dc})")
-                                + ("" if v["topology.switching"] != "single" else per_dc))
-        if fault.target.startswith("dc") and int(fault.target[2:]) >= v["dcs.count"] or fault.target.startswith("dc") and v["dcs.count"] == 1:
-            raise ScenarioError(f"faults.events[{i}].target", fault.target,
-                                f"must name an existing data centre: dc0 to dc{v['dcs.count'] - 1}" if v["dcs.count"] > 1
-                                else "needs dcs.count of 2 or more (a whole-DC fault with one DC: crash its nodes or switches)")
-        if fault.at_ms > v["duration_ms"]:
-            raise ScenarioError(f"faults.events[{i}].at_ms", fault.at_ms,
-                                f"must be within the run (duration_ms is {v['duration_ms']:g})")
-
-
-def _check_data_centres(v: Mapping[str, Any]) -> None:
-    """Rules of the dcs, dns and sessions sections (see replab.datacentres)."""
-    count = v["dcs.count"]
-    if v["dcs.placement"] == "leader-per-dc":
-        if v["replication.kind"] != "leader-leader" or v["topology.leaders"] != count:
-            raise ScenarioError("dcs.placement", "leader-per-dc", f"needs replication.kind = 'leader-leader' and "
-                                f"topology.leaders = dcs.count ({count})")
-    elif count > 1 and v["replication.kind"] == "leader-leader":
-        raise ScenarioError("dcs.placement", "leader-dc", "has one leader; use 'leader-per-dc' with replication.kind = 'leader-leader'")
-    if count > 1 and v["replication.kind"] == "buddy":
-        raise ScenarioError("dcs.count", count, "must be 1 with replication.kind = 'buddy' (buddies live in one DC)")
-    nodes = node_count(v)
-    if nodes < count:
-        raise ScenarioError("topology.followers", v["topology.followers"], f"too few: every data centre needs a node "
-                            f"(topology.leaders + topology.followers must be at least dcs.count = {count})")
-    matrix = v["dcs.wan_matrix_ms"]
-    if matrix:
-        if len(matrix) != count or any(len(row) != count for row in matrix):
-            raise ScenarioError("dcs.wan_matrix_ms", _as_lists(matrix), f"must be {count} rows of {count} numbers (dcs.count = {count})")
-        for a in range(count):
-            if matrix[a][a] != 0:
-                raise ScenarioError("dcs.wan_matrix_ms", _as_lists(matrix), f"must have 0 on the diagonal (row {a} has {matrix[a][a]:g})")
-            for b in range(a):
-                if matrix[a][b] != matrix[b][a]:
-                    raise ScenarioError("dcs.wan_matrix_ms", _as_lists(matrix), f"must be symmetric (dc{a} to dc{b} is "
-                                        f"{matrix[a][b]:g}, dc{b} to dc{a} is {matrix[b][a]:g})")
-                if matrix[a][b] == 0:
-                    raise ScenarioError("dcs.wan_matrix_ms", _as_lists(matrix), f"must be above 0 between two DCs (dc{b} to dc{a} is 0)")
-    weights = v["dns.weights"]
-    if weights and (len(weights) != count or sum(weights) <= 0):
-        raise ScenarioError("dns.weights", list(weights), f"must be {count} numbers (one per DC, dcs.count = {count}), not all 0")
-    order = v["dns.failover_order"]
-    if order and sorted(order) != list(range(count)):
-        raise ScenarioError("dns.failover_order", list(order), f"must list every DC once: the numbers 0 to {count - 1} in some order")
-
-
-def _check_pull(v: Mapping[str, Any]) -> None:
-    """Pull (read-through caches) replaces shipping: refuse what needs shipped replicas."""
-    pull = "with replication.propagation = 'pull'"
-    if v["replication.kind"] != "leader-follower":
-        raise ScenarioError("replication.kind", v["replication.kind"],
-                            f"must be 'leader-follower' {pull} (one origin, followers that cache what they read)")
-    if v["replication.ack"] != "async":
-        raise ScenarioError("replication.ack", v["replication.ack"],
-                            f"must be 'async' {pull}: followers receive no writes, so none can confirm one")
-    if v["replication.fanout"]:
-        raise ScenarioError("replication.fanout", v["replication.fanout"],
-                            f"must be 0 {pull}: nothing is shipped, so nothing is relayed")
-    if v["topology.followers"] == 0:
-        raise ScenarioError("topology.followers", 0, f"must be at least 1 {pull} (the followers are the caches)")
-    if v["dcs.count"] > 1:
-        raise ScenarioError("dcs.count", v["dcs.count"], f"must be 1 {pull} (read-through caches across data "
-                            "centres are not modelled)")
-    if v["replication.reads"] == "leader":
-        raise ScenarioError("replication.reads", "leader",
-                            f"must be 'followers' or 'any' {pull}: with reads on the leader no cache is ever read")
-    if v["failover.promote"]:
-        raise ScenarioError("failover.promote", True,
-                            f"must be false {pull}: followers hold only cached copies, none can take over the "
-                            "writes (while the leader is down, writes are refused and misses fail)")
-
-
-def _check_buddies(v: Mapping[str, Any]) -> None:
-    nodes, layout, copies = v["buddy.nodes"], v["buddy.layout"], v["buddy.copies"]
-    if v["balancer.policy"] != "sticky":
-        raise ScenarioError("balancer.policy", v["balancer.policy"],
-                            "must be 'sticky' with replication.kind = 'buddy' (a session's state lives on its node)")
-    if v["replication.fanout"]:
-        raise ScenarioError("replication.fanout", v["replication.fanout"], "must be 0 with replication.kind = 'buddy'")
-    if layout == "ring" and copies > nodes - 1:
-        raise ScenarioError("buddy.copies", copies, f"must be at most buddy.nodes - 1 ({nodes - 1}) in a ring")
-    if layout == "pairs" and nodes % 2:
-        raise ScenarioError("buddy.nodes", nodes, "must be even with buddy.layout = 'pairs'")
-    buddies = {"ring": copies, "pairs": 1, "all": nodes - 1}[layout]
-    if v["replication.ack"] == "semi-sync" and v["replication.semi_sync_k"] > buddies:
-        raise ScenarioError("replication.semi_sync_k", v["replication.semi_sync_k"],
-                            f"must be at most the buddies of a node ({buddies}) with semi-sync acks")
-
-
 def _presets_dir() -> Path:
     return Path(str(resources.files("replab.data") / "scenarios"))
+
+
+__all__ = ["FIELDS", "FIELDS_BY_PATH", "Fault", "Field", "Scenario", "ScenarioError", "node_count"]
