@@ -5,7 +5,7 @@
 Each layout copies session state to a different set of nodes: a ring with k buddies, fixed
 pairs, or every other node (replicate-to-all). Every layout runs the same workload with the
 same seeds and the same crashes, so the rows differ only by where copies go. Numbers come
-from each run's summary (see replab.results.SUMMARY_DOC), never from the model's insides.
+from each run's summary (see replab.summary.SUMMARY_DOC), never from the model's insides.
 """
 
 from __future__ import annotations

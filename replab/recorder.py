@@ -17,6 +17,7 @@ LOST_REASONS = ("", "never left the failed leader", "only on replicas that were 
                 "the session's node and every node with a copy were down")
 LOST_UPDATE = 3
 RESOLUTIONS = ("kept the existing version", "took the incoming version", "kept both as siblings")
+CACHE_OUTCOMES = ("", "hit", "miss")  # requests.cache: not a cache lookup, or a pull follower's hit or miss
 NAN = float("nan")
 
 

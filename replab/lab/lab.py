@@ -13,7 +13,8 @@ from replab import plots
 from replab.lab.controls import control_for, narrow_to_valid, widen_to
 from replab.lab.faults import DEFAULT_BUTTONS, FaultPanel
 from replab.lab.running import Debouncer, simulate
-from replab.results import SUMMARY_DOC, Results
+from replab.results import Results
+from replab.summary import SUMMARY_DOC
 from replab.scenario import Scenario, ScenarioError
 
 DEFAULT_CONTROLS = ("topology.followers", "workload.write_ratio", "replication.ack")
