@@ -9,8 +9,8 @@ come back in the order the sweep lists its runs (samples, then the grid, then re
 Engines: "serial" (this process), "processes" (a spawn-context process pool, which works
 inside Jupyter) and "dask" (a LocalCluster made and closed by the sweep, or the scheduler
 at `address`). Both start fresh interpreters that import the main module, so a script
-must call `sweep` under `if __name__ == "__main__":`, as with any spawned process pool. Runs travel as plain dicts, in batches sized from the runs measured so far
-so that a task takes about half a second, and come back as plain records.
+must call `sweep` under `if __name__ == "__main__":`, as with any spawned process pool.
+How runs travel and are batched: replab.sweep_engines.
 
 With `out=`, every row lives in ONE Parquet file that is rewritten (temporary file, then
 an atomic rename) at most once a second while batches finish, and at the end, so an
@@ -24,26 +24,19 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import math
-import multiprocessing
 import os
 import time
 import warnings
-from collections import deque
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from concurrent.futures import wait as wait_futures
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Mapping
 
 import pandas as pd
 
 from replab.scenario import FIELDS_BY_PATH, Scenario, ScenarioError
+from replab.sweep_engines import execute
 
 ENGINES = ("serial", "processes", "dask")
-BATCH_TARGET_S = 0.5  # long enough to hide per-task overhead, short enough for a live progress bar
 FLUSH_EVERY_S = 1.0
 SPEC_KEYS = ("description", "base", "base_path", "set", "grid", "samples", "replicates", "seed")
 _FILE_MARK = b"replab.sweep"
@@ -91,7 +84,7 @@ def sweep(base, grid: Mapping | None = None, samples: list[Mapping] | None = Non
 
     bar = tqdm(total=len(runs), initial=len(done), unit="run", desc="sweep", disable=not progress)
     try:
-        for records in _execute(todo, engine, workers, address, runner):
+        for records in execute(todo, engine, workers, address, runner):
             for record in records:
                 run = by_key[record.pop("run_key")]
                 rows[run.key] = row = {**_identity(run), **record, "run_key": run.key}
@@ -220,109 +213,6 @@ def _check_field(path: str, value: Any) -> None:
 def _check_int(name: str, value: Any, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ScenarioError(name, value, f"must be an integer from {low} to {high}")
-
-
-# running --------------------------------------------------------------------------------------
-def run_batch(batch: list[tuple[str, dict]], runner: Callable[[Scenario], Any] | None = None) -> list[dict]:
-    """Run (key, scenario dict) pairs in this process; a run that raises becomes a record with its error."""
-    if runner is None:
-        from replab.model import run as runner
-    records = []
-    for key, tree in batch:
-        started = time.perf_counter()
-        try:
-            summary, error = dict(runner(Scenario(tree)).summary), ""
-        except Exception as err:  # the sweep goes on; the row says what went wrong
-            summary, error = {}, f"{type(err).__name__}: {err}"
-        records.append({"run_key": key, **summary, "wall_s": time.perf_counter() - started, "error": error})
-    return records
-
-
-def _execute(todo: list[Run], engine: str, workers: int | None, address: str | None,
-             runner) -> Iterator[list[dict]]:
-    """Yield the records of finished batches, in whatever order they finish."""
-    if not todo:
-        return
-    if engine == "serial":
-        for run in todo:
-            yield run_batch([(run.key, run.scenario)], runner)
-        return
-    pool_for = _process_pool if engine == "processes" else _dask_pool
-    with pool_for(min(workers or os.cpu_count() or 1, len(todo)), address) as (submit, wait_any, slots):
-        sizer, pending, in_flight = _BatchSizer(slots), deque(todo), set()
-        while pending or in_flight:
-            while pending and len(in_flight) < 2 * slots:  # a queued task per worker hides the hand-over
-                batch = [pending.popleft() for _ in range(sizer.size(len(pending)))]
-                in_flight.add(submit(run_batch, [(run.key, run.scenario) for run in batch], runner))
-            finished, in_flight = wait_any(in_flight)
-            for future in finished:
-                try:
-                    records = future.result()
-                except BrokenProcessPool:
-                    raise RuntimeError("a sweep worker process died: killed, out of memory, or started from a "
-                                       "script that calls replab.sweep outside `if __name__ == '__main__':` "
-                                       "(spawned workers import the main module)") from None
-                sizer.learn(records)
-                yield records
-
-
-class _BatchSizer:
-    """Runs per task: about BATCH_TARGET_S of work, but never so many that workers idle at the end."""
-
-    def __init__(self, slots: int):
-        self.slots, self.runs, self.seconds = slots, 0, 0.0
-
-    def size(self, remaining: int) -> int:
-        if self.runs == 0:
-            return 1  # nothing measured yet
-        per_run_s = max(self.seconds / self.runs, 1e-4)
-        wanted = max(1, int(BATCH_TARGET_S / per_run_s))
-        return min(wanted, math.ceil(remaining / (2 * self.slots)))
-
-    def learn(self, records: list[dict]) -> None:
-        self.runs += len(records)
-        self.seconds += sum(r["wall_s"] for r in records)
-
-
-@contextmanager
-def _process_pool(workers: int, address: str | None):
-    # spawn: fresh interpreters, safe from a Jupyter kernel (fork copies its threads) and on any OS
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-    try:
-        yield pool.submit, lambda fs: wait_futures(fs, return_when=FIRST_COMPLETED), workers
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-@contextmanager
-def _dask_pool(workers: int, address: str | None):
-    try:
-        from distributed import Client, LocalCluster, wait
-    except ImportError:
-        raise ScenarioError("engine", "dask", "needs dask[distributed]: pip install 'replab[dask]'") from None
-    cluster = None
-    if address is None:
-        import dask
-
-        # Without a dashboard nobody reads the workers' statistical profiler, which samples the
-        # running task's stack every 10 ms and measurably slows pure-Python runs (~3%).
-        with dask.config.set({"distributed.worker.profile.enabled": False}):
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                   dashboard_address=None)
-        client = Client(cluster)
-    else:
-        try:
-            client = Client(address, timeout=10)
-        except (OSError, TimeoutError) as err:
-            raise ScenarioError("address", address, f"no Dask scheduler answers there ({err})") from None
-    try:
-        slots = max(1, sum(client.nthreads().values()))
-        yield (lambda fn, *args: client.submit(fn, *args, pure=False),
-               lambda fs: wait(fs, return_when="FIRST_COMPLETED"), slots)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 # the table ------------------------------------------------------------------------------------
