@@ -89,19 +89,18 @@ class DataCentres:
         model = self.model
         name = f"dc{dc}"
         network = model.network
-        if action == "crash":
-            model.recorder.event(now, "crash", name, "every switch and node")
+        if action in ("crash", "recover"):
+            up = action == "recover"
+            model.recorder.event(now, action, name, "every switch and node")
             for s in self.switches_of[dc]:
-                network.switch_up[s] = False
+                network.switch_up[s] = up
             for node in self.nodes_of[dc]:
-                model.crash(now, node, f"{name} down")
-        elif action == "recover":
-            model.recorder.event(now, "recover", name, "every switch and node")
-            for s in self.switches_of[dc]:
-                network.switch_up[s] = True
-            for node in self.nodes_of[dc]:
-                model.recover(now, node, f"{name} back")
-            model.replication.network_healed(now)
+                if up:
+                    model.recover(now, node, f"{name} back")
+                else:
+                    model.crash(now, node, f"{name} down")
+            if up:
+                model.replication.network_healed(now)
         elif action == "partition":
             if dc in self.partitioned:
                 return
