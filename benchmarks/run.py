@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 DURATIONS_MS = (20_000.0, 60_000.0, 180_000.0)
-OTHER_PRESETS = ("tree", "leader-leader", "three-dc")  # measured once each, at the middle duration
+OTHER_PRESETS = ("tree", "leader-leader", "buddy", "push-pull", "switch-pair", "three-dc")  # measured once each, at the middle duration
 HERE = Path(__file__).resolve().parent
 
 CHILD = """

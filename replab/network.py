@@ -58,13 +58,21 @@ class Network:
             if not (up[a] and up[b]):
                 return None
             return hop() + hop() + hop() if a != b else hop() + hop()
-        mine = [s for s in self.switches_of[src] if up[s]]
-        theirs = [s for s in self.switches_of[dst] if up[s]]
-        if not mine or not theirs:
-            return None
-        if any(s in theirs for s in mine):
-            return hop() + hop()
-        a, b = mine[0], theirs[0]
+        mine, theirs = self.switches_of[src], self.switches_of[dst]
+        if len(mine) == 1 and len(theirs) == 1:  # one cable each (several DCs): no list to build
+            a, b = mine[0], theirs[0]
+            if not (up[a] and up[b]):
+                return None
+            if a == b:
+                return hop() + hop()
+        else:
+            mine = [s for s in mine if up[s]]
+            theirs = [s for s in theirs if up[s]]
+            if not mine or not theirs:
+                return None
+            if any(s in theirs for s in mine):
+                return hop() + hop()
+            a, b = mine[0], theirs[0]
         dc_a, dc_b = self.switch_dc[a], self.switch_dc[b]
         if dc_a == dc_b:
             return hop() + hop() + hop()
