@@ -2,7 +2,8 @@
 
 For three simulated durations it runs the preset (3 followers, async, 80% reads, full
 history kept) in a fresh process and reports simulated client requests per wall-clock
-second and peak memory; other presets (a tree of relays, two leaders, three DCs behind a DNS balancer) are measured at one duration. Each run is its own process so peak RSS belongs to that run;
+second and peak memory; other presets (every other kind of scenario: OTHER_PRESETS) are measured at one
+duration. Each run is its own process so peak RSS belongs to that run;
 bytes per request are taken from the growth in peak RSS between the shortest and the
 longest run, which cancels the interpreter and imports.
 
@@ -68,4 +69,7 @@ def main() -> list[dict]:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     main()
