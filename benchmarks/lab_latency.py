@@ -22,7 +22,7 @@ import time
 
 from replab import Scenario
 from replab.lab import Lab
-from replab.lab.lab import DEFAULT_DEBOUNCE_S
+from replab.lab.lab import DEFAULT_CHARTS, DEFAULT_DEBOUNCE_S
 
 CHAPTERS = {
     "01 leader-follower": dict(
@@ -39,11 +39,41 @@ CHAPTERS = {
                  ("failover.promote", True), ("topology.followers", 5), ("replication.ack", "sync"),
                  ("failover.detection_ms", 1500.0), ("replication.ack", "async")],
         faults=True),
+    "05 buddy (node1 dies at 5000 ms)": dict(
+        scenario=Scenario.preset("buddy"),
+        controls=["buddy.layout", "buddy.copies", "replication.ack", "replication.ship_ms", "failover.detection_ms"],
+        changes=[("buddy.layout", "all"), ("replication.ack", "sync"), ("replication.ship_ms", 1.0),
+                 ("buddy.layout", "pairs"), ("failover.detection_ms", 1000.0), ("buddy.layout", "ring"),
+                 ("buddy.copies", 2), ("replication.ack", "async")],
+        charts=["throughput", "topology"], faults=["crash-node", "recover", "clear"]),
+    "07 push vs pull (pull, TTL 1 s)": dict(
+        scenario=Scenario.preset("push-pull"),
+        controls=["replication.propagation", "cache.ttl_ms", "cache.source", "workload.zipf_s", "workload.write_ratio"],
+        changes=[("cache.ttl_ms", 100.0), ("cache.ttl_ms", 3_000.0), ("workload.zipf_s", 1.5),
+                 ("cache.source", "peer"), ("replication.propagation", "push"), ("workload.write_ratio", 0.3),
+                 ("replication.propagation", "pull"), ("cache.source", "origin")],
+        charts=["latency", "throughput"], faults=False),
+    "08 switches (switch0 down 3-6 s)": dict(
+        scenario=Scenario.preset("switch-pair"),
+        controls=["topology.switching", "topology.followers", "workload.write_ratio"],
+        changes=[("topology.switching", "single"), ("topology.switching", "pair-single-attached"),
+                 ("topology.followers", 5), ("workload.write_ratio", 0.4), ("topology.switching", "pair-dual-attached"),
+                 ("topology.followers", 3), ("workload.write_ratio", 0.2)],
+        charts=["throughput", "topology", "lag"], faults=["crash-switch", "clear"]),
+    "09 multi-DC (dc1 down 4-9 s)": dict(
+        scenario=Scenario.preset("three-dc"),
+        controls=["dns.ttl_ms", "dns.health_interval_ms", "dns.health_threshold", "dns.ignore_ttl_share",
+                  "sessions.sticky_dc"],
+        changes=[("dns.ttl_ms", 500.0), ("dns.health_interval_ms", 1_000.0), ("dns.health_threshold", 3),
+                 ("dns.ignore_ttl_share", 0.3), ("sessions.sticky_dc", True), ("dns.ttl_ms", 5_000.0),
+                 ("sessions.sticky_dc", False)],
+        charts=["traffic", "throughput"], faults=["fail-dc", "recover-dc", "clear"]),
 }
 
 
 async def measure(chapter: dict, debounce_s: float, repeat: int) -> dict:
-    lab = Lab(chapter["scenario"], controls=chapter["controls"], faults=chapter["faults"], debounce_s=debounce_s)
+    lab = Lab(chapter["scenario"], controls=chapter["controls"], faults=chapter["faults"], debounce_s=debounce_s,
+              charts=chapter.get("charts", DEFAULT_CHARTS))
     end_to_end, work, simulate, draw = [], [], [], []
     slowest = (0.0, "")
     for _ in range(repeat):
