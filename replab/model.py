@@ -150,6 +150,10 @@ class ReplicationModel(mesa.Model):
 
     def _close(self) -> None:
         """The run is over: operations still in flight have timed out by now."""
+        # Mesa keeps a per-model counter of agent ids in a class-level dict keyed by the model,
+        # which would keep every finished model (and its history) alive: a long sweep grew
+        # ~1.7 MB a run. No agent is created after this point.
+        mesa.Agent._ids.pop(self, None)
         for op in list(self.in_flight.values()):
             self.fail(self.end_ms, op, TIMEOUT)
         if self.multi_leader:

@@ -10,8 +10,9 @@ from array import array
 
 OUTCOMES = ("served", "refused", "failed")
 SERVED, REFUSED, FAILED = range(3)
-REASONS = ("", "read-only", "no replica", "node down", "timeout", "network", "not leader", "conflict")
-NO_REASON, READ_ONLY, NO_REPLICA, NODE_DOWN, TIMEOUT, NETWORK, NOT_LEADER, CONFLICT = range(len(REASONS))
+REASONS = ("", "read-only", "no replica", "node down", "timeout", "network", "not leader", "conflict",
+           "session moved")
+NO_REASON, READ_ONLY, NO_REPLICA, NODE_DOWN, TIMEOUT, NETWORK, NOT_LEADER, CONFLICT, SESSION_MOVED = range(len(REASONS))
 LOST_REASONS = ("", "never left the failed leader", "only on replicas that were not promoted",
                 "lost update (last writer wins)", "session state not yet copied to a buddy",
                 "the session's node and every node with a copy were down")

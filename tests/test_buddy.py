@@ -113,6 +113,20 @@ def test_a_node_back_before_its_death_was_noticed_takes_its_state_from_its_buddy
     assert results.requests.iloc[-1]["node"] == "node2"
 
 
+def test_a_write_routed_before_its_session_moved_is_refused_not_kept():
+    """Session 1 writes at 29.7: the balancer still sends it to node1 (29.9), which is back at
+    30.0 and has by then handed the session to node2. node1 must not commit it as the
+    session's new state: it refuses it ('session moved') and the client can retry."""
+    faults = [{"at_ms": 23.0, "action": "crash", "target": "node1"}, {"at_ms": 30.0, "action": "recover", "target": "node1"}]
+    model = ReplicationModel(Scenario(**{**STORY, "faults.events": faults}))
+    for at_ms in (10.0, 20.0, 29.7):
+        model.schedule_operation(at_ms, 1, True, 1)
+    results = Results.from_model(model.run())
+    late = results.requests.iloc[-1]
+    assert (late["start_ms"], late["node"], late["outcome"], late["reason"]) == (29.7, "node1", "refused", "session moved")
+    assert len(results.writes) == 2 and model.nodes[2].store[1] == 1
+
+
 def test_layouts_trade_copies_and_memory_for_surviving_two_deaths():
     """Copies per write: k in a ring, 1 in pairs, n - 1 to all (the crash halves the copies of
     a dead node's partner in pairs). Memory follows. Only one buddy loses state when a node

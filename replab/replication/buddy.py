@@ -24,7 +24,7 @@ sync: every buddy has. A session's state is key = the session's number.
 
 from __future__ import annotations
 
-from replab.recorder import NODE_DOWN, SERVED
+from replab.recorder import NODE_DOWN, REFUSED, SERVED, SESSION_MOVED
 from replab.replication.leader_follower import Entry, receipt_completes
 
 NOT_COPIED, ALL_COPIES_DOWN = 4, 5  # codes of recorder.LOST_REASONS
@@ -100,8 +100,12 @@ class BuddyReplication:
 
     # the write path -----------------------------------------------------------------------
     def commit(self, now: float, node, op) -> None:
-        """The owner has executed a write of a session's state: keep it, copy it, ack by mode."""
+        """The owner has executed a write of a session's state: keep it, copy it, ack by mode.
+        A node the session has moved away from (the write was routed before the move) refuses it."""
         model = self.model
+        if self.owner.get(op.key) is not node:
+            model.reply(now, node, op, REFUSED, -1, SESSION_MOVED)
+            return
         self.write_ids += 1
         write_id = self.write_ids
         entry = Entry(write_id, op.key, write_id, now)
