@@ -15,6 +15,7 @@ from typing import Iterable
 
 import pandas as pd
 
+from replab.arguments import choice_list, number, whole
 from replab.replication.buddy import buddy_indices
 from replab.scenario import Scenario, ScenarioError
 from replab.sweep import derived_seed, sweep
@@ -38,6 +39,20 @@ def crashed_nodes(story: str, nodes: int, layout: str, copies: int) -> list[str]
     return ["node1", f"node{buddy_indices(1, nodes, layout, copies, list(range(nodes)))[0]}"]
 
 
+def _layouts(layouts, nodes: int) -> list[tuple[str, int]]:
+    """(buddy.layout, buddy.copies) pairs, each valid with `nodes` nodes."""
+    allowed = "must be a list of (layout, copies) pairs, e.g. [('ring', 1), ('all', 1)]"
+    if isinstance(layouts, (str, bytes)) or not isinstance(layouts, Iterable):
+        raise ScenarioError("layouts", layouts, allowed)
+    pairs = list(layouts)
+    if not pairs or any(isinstance(p, (str, bytes)) or not isinstance(p, Iterable) or len(tuple(p)) != 2 for p in pairs):
+        raise ScenarioError("layouts", layouts, allowed)
+    for layout, copies in pairs:
+        Scenario(**{"replication.kind": "buddy", "balancer.policy": "sticky", "buddy.nodes": nodes,
+                    "buddy.layout": layout, "buddy.copies": copies})  # a bad one names its field
+    return [tuple(p) for p in pairs]
+
+
 def compare_layouts(base: Scenario, layouts: Iterable[tuple[str, int]] = LAYOUTS,
                     crashes: Iterable[str] = tuple(CRASH_STORIES), crash_ms: float | None = None,
                     replicates: int = 1, seed: int = 0, engine: str = "serial", workers: int | None = None,
@@ -56,11 +71,10 @@ def compare_layouts(base: Scenario, layouts: Iterable[tuple[str, int]] = LAYOUTS
         raise ScenarioError("replication.kind", base.replication.kind, "must be 'buddy' to compare buddy layouts")
     if base.faults.events:
         raise ScenarioError("faults.events", len(base.faults.events), "must be empty: the crash stories add the faults")
-    crashes = list(crashes)
-    unknown = [c for c in crashes if c not in CRASH_STORIES]
-    if unknown:
-        raise ScenarioError("crashes", unknown[0], "must be one of " + ", ".join(repr(c) for c in CRASH_STORIES))
-    at_ms = base.duration_ms / 2 if crash_ms is None else crash_ms
+    crashes = choice_list("crashes", crashes, CRASH_STORIES)
+    layouts = _layouts(layouts, base.buddy.nodes)
+    replicates = whole("replicates", replicates, 1, 1_000)
+    at_ms = base.duration_ms / 2 if crash_ms is None else number("crash_ms", crash_ms, 0.0, base.duration_ms)
     seeds = [derived_seed(seed, f"replicate {r}") for r in range(replicates)]
     samples = [{"buddy.layout": layout, "buddy.copies": copies, "seed": run_seed,
                 "faults.events": [{"at_ms": at_ms, "action": "crash", "target": node}

@@ -92,8 +92,11 @@ class DataCentres:
         if action in ("crash", "recover"):
             up = action == "recover"
             model.recorder.event(now, action, name, "every switch and node")
-            for s in self.switches_of[dc]:
-                network.switch_up[s] = up
+            for s in self.switches_of[dc]:  # as switch events, so outages and charts see them
+                if up:
+                    model.switches[s].recover(now, heal=False)
+                else:
+                    model.switches[s].crash(now)
             for node in self.nodes_of[dc]:
                 if up:
                     model.recover(now, node, f"{name} back")

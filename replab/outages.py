@@ -17,7 +17,8 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from replab.scenario import Scenario
+from replab.arguments import choice_list, number
+from replab.scenario import Scenario, ScenarioError
 from replab.switching import SWITCHING, switch_layout
 
 OUTAGE_KEYS = ("failed_network", "messages_dropped", "switch_down_ms", "outage_operations",
@@ -95,11 +96,13 @@ def switch_loss_table(base: Scenario, crash_at_ms: float | None = None, down_ms:
     """
     from replab.model import run
 
+    if base.dcs.count > 1:
+        raise ScenarioError("dcs.count", base.dcs.count, "must be 1: switch_loss_table compares one DC's switch layouts")
     duration = base.duration_ms
-    crash_at_ms = 0.3 * duration if crash_at_ms is None else crash_at_ms
-    down_ms = 0.3 * duration if down_ms is None else down_ms
+    crash_at_ms = 0.3 * duration if crash_at_ms is None else number("crash_at_ms", crash_at_ms, 0.0, duration)
+    down_ms = 0.3 * duration if down_ms is None else number("down_ms", down_ms)
     rows = []
-    for switching in switchings:
+    for switching in choice_list("switchings", switchings, SWITCHING):
         layout = switch_layout(base.replace(**{"topology.switching": switching}).topology)
         for switch in layout.groups[0]:
             target = f"switch{switch}"

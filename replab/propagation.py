@@ -19,6 +19,7 @@ from typing import Iterable
 
 import pandas as pd
 
+from replab.arguments import number_list
 from replab.model import run
 from replab.scenario import Scenario
 
@@ -40,8 +41,9 @@ def push_vs_pull(scenario: Scenario, ttls_ms: Iterable[float] = (100.0, 1_000.0,
     if zipf is None:
         popularities = [(base.workload.zipf_s if base.workload.popularity == "zipf" else float("nan"), {})]
     else:
-        popularities = [(float(s), {"workload.popularity": "zipf", "workload.zipf_s": s}) for s in zipf]
-    ttls = [float(t) for t in ttls_ms]
+        popularities = [(s, {"workload.popularity": "zipf", "workload.zipf_s": s})
+                        for s in number_list("zipf", zipf, 0.01, 5.0)]
+    ttls = number_list("ttls_ms", ttls_ms, 0.0, 1e8)
     rows = []
     for zipf_s, keys in popularities:
         push = _measure(base.replace(**keys, **{"replication.propagation": "push"}))

@@ -19,7 +19,7 @@ from replab.recorder import CACHE_OUTCOMES, LOST_REASONS, LOST_UPDATE, RESOLUTIO
 SUMMARY_DOC = {
     "operations": "client operations started",
     "served": "operations answered successfully",
-    "refused": "operations declined at once (read-only mode, no replica)",
+    "refused": "operations declined at once (read-only mode, no replica, a buddy session that had moved)",
     "failed": "operations the client gave up on (node down, network, time-out)",
     "availability": "served / operations",
     "throughput_per_s": "served operations per simulated second (started within duration_ms)",

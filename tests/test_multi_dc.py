@@ -52,11 +52,12 @@ def test_a_dc_fails_checks_fail_dns_stops_answering_it_caches_expire_then_the_se
     scenario = Scenario(**TWO_DCS, **{"faults.events": DC1_FAILS_AT_1000_BACK_AT_3000})
     results = run_reads(scenario, session=1, times=[900.0, 1_100.0, 1_500.0, 2_000.0, 2_500.0, 4_000.0])
     assert story(results) == [
-        (1_000.0, "crash", "dc1"), (1_000.0, "crash", "node1"),
+        (1_000.0, "crash", "dc1"), (1_000.0, "crash", "switch1"), (1_000.0, "crash", "node1"),
         (1_000.0, "health-check-failed", "dc1"), (1_200.0, "health-check-failed", "dc1"),
         (1_400.0, "health-check-failed", "dc1"), (1_400.0, "dns-down", "dc1"),
         (1_500.0, "detect", "node1"),
-        (3_000.0, "recover", "dc1"), (3_000.0, "recover", "node1"), (3_000.0, "dns-up", "dc1"),
+        (3_000.0, "recover", "dc1"), (3_000.0, "recover", "switch1"), (3_000.0, "recover", "node1"),
+        (3_000.0, "dns-up", "dc1"),
     ]
     assert trips(results) == [
         (900.0, "dc1", True, "served", ""),

@@ -28,11 +28,14 @@ class Switch(mesa.Agent):
             self.model.network.switch_up[self.index] = False
             self.model.recorder.event(now, "crash", self.name, self._cut_off())
 
-    def recover(self, now: float) -> None:
+    def recover(self, now: float, heal: bool = True) -> None:
+        """Back up; replication resends what the outage dropped (unless `heal` is False: the
+        caller, a whole DC coming back, does that once its nodes are back too)."""
         if not self.up:
             self.model.network.switch_up[self.index] = True
             self.model.recorder.event(now, "recover", self.name, self._cut_off())
-            self.model.replication.network_healed(now)
+            if heal:
+                self.model.replication.network_healed(now)
 
     def _cut_off(self) -> str:
         """For a switch of a pair: which hosts now have no live switch (lone switches: '',
