@@ -257,7 +257,8 @@ def _is_target(target: str) -> bool:
     if target == "leader":
         return True
     for prefix in ("node", "switch", "dc"):
-        if target.startswith(prefix) and target[len(prefix):].isdigit():
+        number = target[len(prefix):]
+        if target.startswith(prefix) and number.isascii() and number.isdigit():  # '2', not '²'
             return True
     return False
 

@@ -60,6 +60,9 @@ def check_combinations(v: Mapping[str, Any]) -> None:
     _check_data_centres(v)
     last_node = node_count(v) - 1
     for i, fault in enumerate(v["faults.events"]):
+        if fault.target == "leader" and v["replication.kind"] == "buddy":
+            raise ScenarioError(f"faults.events[{i}].target", "leader", "must name a node (node0 to "
+                                f"node{last_node}): buddy replication has no leader")
         if fault.target.startswith("node") and int(fault.target[4:]) > last_node:
             nodes = f"node0 to node{last_node}" if last_node else "node0"
             raise ScenarioError(f"faults.events[{i}].target", fault.target, f"must name an existing node ({nodes}) or 'leader'")

@@ -180,6 +180,10 @@ def test_buddy_runs_are_deterministic():
     ({"replication.fanout": 2}, "replication.fanout = 2: must be 0 with replication.kind = 'buddy'"),
     ({"faults.events": [{"at_ms": 1.0, "action": "crash", "target": "node4"}]},
      "faults.events[0].target = 'node4': must name an existing node (node0 to node3)"),
+    ({"faults.events": [{"at_ms": 1.0, "action": "crash", "target": "leader"}]},
+     "faults.events[0].target = 'leader': must name a node (node0 to node3): buddy replication has no leader"),
+    ({"faults.events": [{"at_ms": 1.0, "action": "crash", "target": "node\u00b2"}]},
+     "faults.events[0].target = 'node²': must be 'leader', 'nodeN' or 'switchN', or 'dcN'"),
 ])
 def test_bad_buddy_settings_are_refused_with_the_field_and_what_is_allowed(fields, message):
     with pytest.raises(ScenarioError) as error:

@@ -208,3 +208,17 @@ def test_a_lab_in_a_headless_kernel_reruns_on_its_own():
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     nbclient.NotebookClient(notebook, timeout=60, kernel_name="python3").execute()
     assert notebook.cells[-1].outputs[0]["text"] == "4 5 None\n"
+
+
+def test_every_fault_button_starts_with_a_target_to_hit():
+    lab = Lab(Scenario.preset("three-dc"), controls=["dns.ttl_ms"], charts=["traffic"], run=False, live=False,
+              faults=["fail-dc", "recover-dc", "crash-node", "crash-switch", "clear"])
+    assert {name: d.value for name, d in lab.fault_panel.targets.items()} == {
+        "fail-dc": "dc0", "recover-dc": "dc0", "crash-node": "node0", "crash-switch": "switch0"}
+    lab.fault_panel.click("fail-dc")
+    assert lab.error is None and ("crash", "dc0") in [(f.action, f.target) for f in lab.scenario.faults.events]
+
+
+def test_a_list_field_asked_for_as_a_control_says_how_to_set_it():
+    with pytest.raises(ScenarioError, match=r"dns.weights = \[\]: is a list and has no control; set it in the scenario"):
+        Lab(Scenario.preset("three-dc"), controls=["dns.weights"], run=False, live=False)

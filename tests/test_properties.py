@@ -274,8 +274,10 @@ def buddy_scenarios(draw) -> Scenario:
     layout = draw(st.sampled_from(["ring", "all"] + (["pairs"] if nodes % 2 == 0 else [])))
     copies = draw(st.integers(1, nodes - 1))
     buddies = {"ring": copies, "pairs": 1, "all": nodes - 1}[layout]
+    fields = common_fields(draw, nodes)
+    fields["faults.events"] = [f | {"target": "node0"} if f["target"] == "leader" else f for f in fields["faults.events"]]
     return Scenario(**{
-        **common_fields(draw, nodes),
+        **fields,
         "replication.kind": "buddy",
         "balancer.policy": "sticky",
         "buddy.nodes": nodes,

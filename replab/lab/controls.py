@@ -21,6 +21,7 @@ import math
 
 import ipywidgets as widgets
 
+from replab.rules import as_lists
 from replab.scenario import Field, Scenario, ScenarioError
 
 # path -> (low, high, step) for sliders; every bound must pass Field.coerce (tested).
@@ -103,7 +104,10 @@ def control_for(field: Field, value) -> widgets.Widget:
         return widgets.Checkbox(value=value, indent=False, **common)
     if field.kind == "str":
         return widgets.Text(value=value, continuous_update=False, **common)
-    raise ScenarioError(field.path, value, "has no control; use the Lab's fault buttons (faults=True)")
+    if field.kind == "faults":
+        raise ScenarioError(field.path, value, "has no control; use the Lab's fault buttons (faults=True)")
+    raise ScenarioError(field.path, as_lists(value), "is a list and has no control; set it in the scenario you give "
+                        f"the Lab: scenario.replace(**{{{field.path!r}: [...]}})")
 
 
 def widen_to(widget: widgets.Widget, value) -> None:

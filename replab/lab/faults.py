@@ -84,6 +84,8 @@ class FaultPanel:
             options = switches if name == "crash-switch" else dcs if name.endswith("-dc") else nodes
             if list(dropdown.options) != options:
                 dropdown.options = options
+            if dropdown.value not in options and options:
+                dropdown.value = options[0]  # a button is never left without a target
         if "recover" in self.targets:
             crashed = self._last_crashed()
             if crashed in nodes:
