@@ -38,8 +38,8 @@ SUMMARY_DOC = {
     "monotonic_sessions": "sessions with at least one monotonic-read violation",
     "read_only_ms": "time within the run with writes refused for want of a leader",
     "failovers": "promotions of a follower", "failover_ms": "mean time from the leader's crash to a promotion",
-    "mean_lag_ms": "mean replication lag of live followers (leader-leader: of every live node) over the timeline samples (NaN with pull: a cache follows no log)",
-    "max_lag_ms": "largest replication lag of a live follower (leader-leader: of any live node) sampled (NaN with pull)",
+    "mean_lag_ms": "mean replication lag of live followers (leader-leader: of every live node) over the timeline samples (NaN with pull and buddy replication: they follow no log)",
+    "max_lag_ms": "largest replication lag of a live follower (leader-leader: of any live node) sampled (NaN with pull and buddy replication)",
     "messages": "network messages sent",
     "conflicts": "leader-leader: pairs of concurrent writes of a key (neither had seen the other) met on some node",
     "conflicts_per_s": "conflicts per simulated second of the run (duration_ms)",
@@ -212,8 +212,9 @@ def _core_summary(model, requests, writes, timeline, events, anomalies, sessions
     summary |= _failover_times(events, duration)
     # with several leaders every node is a replica of the others' writes
     followers = timeline[((timeline["role"] == "follower") | model.multi_leader) & timeline["up"]]
-    summary["mean_lag_ms"] = float(followers["lag_ms"].mean()) if len(followers) else 0.0
-    summary["max_lag_ms"] = float(followers["lag_ms"].max()) if len(followers) else 0.0
+    no_log = math.nan if model.buddy else 0.0  # buddy copies follow no log: no lag to speak of
+    summary["mean_lag_ms"] = float(followers["lag_ms"].mean()) if len(followers) else no_log
+    summary["max_lag_ms"] = float(followers["lag_ms"].max()) if len(followers) else no_log
     summary["messages"] = int(model.network.messages_sent)
     return summary
 
