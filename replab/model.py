@@ -22,7 +22,7 @@ from replab.randomness import sampler, stream, uniform
 from replab.recorder import FAILED, NETWORK, REFUSED, SERVED, TIMEOUT, Recorder
 from replab.replication import BuddyReplication, LeaderFollower, LeaderLeader, ReplicaTree
 from replab.replication.read_through import ReadThrough
-from replab.scenario import Scenario, node_count
+from replab.scenario import Scenario
 from replab.switching import switch_layout
 from replab.workload import Workload
 
@@ -57,7 +57,7 @@ class ReplicationModel(mesa.Model):
         self.multi_leader = rep.kind == "leader-leader"
         self.buddy = rep.kind == "buddy"
         leaders = scenario.topology.leaders
-        self.nodes = [self._data_node(i) for i in range(node_count(scenario.to_flat()))]
+        self.nodes = [self._data_node(i) for i in range(len(scenario.node_names))]
         if self.dcs is None:
             self.balancer = LoadBalancer(self, self.network.attach(*self.switch_layout.balancer), scenario.balancer.policy,
                                          "any" if self.buddy else rep.reads, uniform(stream(seed, "balancer")),
@@ -92,8 +92,12 @@ class ReplicationModel(mesa.Model):
         self.in_flight: dict[int, object] = {}
         self.term = 1
         self.leader = self.nodes[0]  # with leader-leader: the one a fault on "leader" hits
-        for node in self.nodes if self.buddy else self.nodes[:leaders]:
-            node.role = "server" if self.buddy else "leader"
+        if self.buddy:
+            for node in self.nodes:
+                node.role = "server"
+        else:
+            for node in self.nodes[:leaders]:
+                node.role = "leader"
         for node in self.nodes:
             node.term = node.synced_term = self.term
         self.controller.publish(0.0)
@@ -127,7 +131,6 @@ class ReplicationModel(mesa.Model):
                      for d in range(dcs.count)]
         self.balancer = DCBalancers(balancers)
         region_hosts = [self.network.attach(switch) for switch in dcs.region_switch]
-        self.client_host = region_hosts[0]
         self.dns = GlobalDNS(self, dcs, balancers, region_hosts, scenario)
 
     # running ---------------------------------------------------------------------------------
@@ -177,9 +180,9 @@ class ReplicationModel(mesa.Model):
             return
         op.answered = now
         net = self.network
-        balancer = self.balancer if op.balancer is None else op.balancer
+        balancer = op.balancer
         to_balancer = net.latency_ms(node.host, balancer.host)
-        to_client = net.latency_ms(balancer.host, self.client_host if op.client_host < 0 else op.client_host)
+        to_client = net.latency_ms(balancer.host, op.client_host)
         net.messages_sent += 2
         if to_balancer is None or to_client is None:
             net.messages_dropped += 1  # the answer is lost on its way
@@ -197,8 +200,7 @@ class ReplicationModel(mesa.Model):
     def refuse(self, now: float, op, reason: int) -> None:
         """The load balancer declines `op` (read-only mode, no replica): the client hears at once."""
         op.arrived = op.answered = now
-        balancer = self.balancer if op.balancer is None else op.balancer
-        to_client = self.network.latency_ms(balancer.host, self.client_host if op.client_host < 0 else op.client_host)
+        to_client = self.network.latency_ms(op.balancer.host, op.client_host)
         self.network.messages_sent += 1
         if to_client is None:
             self.network.messages_dropped += 1
@@ -213,7 +215,7 @@ class ReplicationModel(mesa.Model):
         if op.done:
             return
         end = op.start + self.timeout_ms
-        (self.balancer if op.balancer is None else op.balancer).operation_ended(op.node, end)
+        op.balancer.operation_ended(op.node, end)
         self._finish(op, end, FAILED, reason, -1)
 
     def _finish(self, op, end: float, outcome: int, reason: int, version: int) -> None:

@@ -55,8 +55,8 @@ class Workload:
         if model.dns is not None:  # several data centres: the global DNS says where it goes
             model.dns.send(now, op)
             return
-        balancer = model.balancer
-        if not model.network.send(now, model.client_host, balancer.host, balancer.on_request, op):
+        op.balancer, op.client_host = balancer, client_host = model.balancer, model.client_host
+        if not model.network.send(now, client_host, balancer.host, balancer.on_request, op):
             model.fail(now, op, NETWORK)
 
     def _give_up(self, now: float, op) -> None:

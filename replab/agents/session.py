@@ -29,7 +29,8 @@ class Op:
         self.done = False
         self.arrived = NAN  # when it reached the node (or the balancer that refused it)
         self.answered = NAN  # when that node or balancer sent the answer
-        # several data centres: the DC the DNS answered, its load balancer, the region's client host
+        # where it came in and goes back through: the DB load balancer (with several data
+        # centres: the answered DC's) and the host of the clients (their region's); set when sent
         self.dc = -1
         self.balancer = None
         self.client_host = -1
