@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import replab
@@ -211,8 +211,21 @@ def count_divergent_keys(model) -> int:
     return sum(1 for k in keys if len({tuple(v.write_id for v in n.versions.get(k, ())) for n in live}) > 1)
 
 
+# Found by chance in session 2: node0 goes down for good holding write 71, which node1 has
+# and node2 lacks; write 69 lost to it on node1 but stays on node2 until node0 returns.
+LOSER_KEPT_WHERE_THE_WINNER_IS_STRANDED = Scenario(**{
+    "duration_ms": 400.0, "seed": 6660, "topology.leaders": 2, "topology.followers": 1, "topology.workers": 1,
+    "topology.switches": 2, "replication.kind": "leader-leader", "replication.ship_ms": 0.0,
+    "replication.reads": "leader", "workload.sessions": 1, "workload.think_ms": 0.0, "workload.keys": 1,
+    "workload.timeout_ms": 20.0, "service.write.dist": "constant", "network.hop.dist": "constant",
+    "failover.detection_ms": 0.0, "faults.mttf_ms": 300.0, "faults.mttr_ms": 100.0,
+    "faults.events": [{"at_ms": 0.0, "action": "crash", "target": "leader"},
+                      {"at_ms": 320.0, "action": "crash", "target": "leader"}]})
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(leader_leader_scenarios())
+@example(LOSER_KEPT_WHERE_THE_WINNER_IS_STRANDED)
 def test_leader_leader_loses_nothing_silently_and_converges(scenario):
     """Once the network is whole again and replication has gone quiet, the live nodes agree
     on every key, and every write is on all of them (applied, or superseded by a write that
@@ -238,7 +251,10 @@ def test_leader_leader_loses_nothing_silently_and_converges(scenario):
         entry = entries[write_id]
         for node in live:
             kept = {v.write_id for v in node.versions.get(entry.key, ())}
-            if lost:
+            seen = node.vectors.get(entry.key, protocol._zero)
+            waiting_for_winner = any(entries[w].key == entry.key and not covers(seen, entries[w].vector)
+                                     for w in stranded)
+            if lost and not waiting_for_winner:  # else it goes when the stranded write beating it arrives
                 assert write_id not in kept, f"write {write_id} counted lost but kept on {node.name}"
             elif write_id not in stranded:
                 assert covers(node.vectors.get(entry.key, protocol._zero), entry.vector), \

@@ -299,7 +299,8 @@ class LeaderLeader:
         return max(0.0, max(n.last_apply_ms for n in live) - self.last_commit_ms)
 
     def stranded(self) -> list[int]:
-        """Write ids some live node lacks because only leaders that are down now hold them."""
+        """Write ids some live node lacks whose leader is down now: only a write's own leader
+        ships it, so they arrive when it returns (another live node may hold a copy already)."""
         live = [n for n in self.model.nodes if n.up]
         out = []
         for leader, log in zip(self.leaders, self.logs):
