@@ -20,10 +20,12 @@ def number(name: str, value: Any, low: float = 0.0, high: float = math.inf) -> f
     return float(value)
 
 
-def whole(name: str, value: Any, low: int = 1, high: int = 10**6) -> int:
-    """A whole number from `low` to `high`."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
-        raise ScenarioError(name, value, f"must be a whole number from {low} to {high}")
+def whole(name: str, value: Any, low: int = 1, high: int | None = None) -> int:
+    """A whole number from `low` to `high` (no upper bound when None)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low \
+            or (high is not None and value > high):
+        allowed = f"of at least {low}" if high is None else f"from {low} to {high}"
+        raise ScenarioError(name, value, f"must be a whole number {allowed}")
     return int(value)
 
 

@@ -26,6 +26,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from replab.arguments import whole
 from replab.scenario import Scenario, ScenarioError
 from replab.sweep import derived_seed, sweep
 
@@ -56,8 +57,7 @@ def lost_writes_curve(base: Scenario, acks: Iterable[str] = ACK_MODES,
     """
     if not base.failover.promote:
         raise ScenarioError("failover.promote", False, "must be true: writes are lost when a follower is promoted")
-    if isinstance(crashes, bool) or not isinstance(crashes, int) or crashes < 1:
-        raise ScenarioError("crashes", crashes, "must be a whole number of at least 1")
+    whole("crashes", crashes)
     first_ms, last_ms = crash_ms
     at = [first_ms + (last_ms - first_ms) * (i + 0.5) / crashes for i in range(crashes)]
     seeds = [derived_seed(seed, f"crash {i}") for i in range(crashes)]

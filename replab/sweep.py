@@ -33,6 +33,7 @@ from typing import Any, Callable, Mapping
 
 import pandas as pd
 
+from replab.arguments import whole
 from replab.scenario import FIELDS_BY_PATH, Scenario, ScenarioError
 from replab.sweep_engines import execute
 
@@ -68,8 +69,8 @@ def sweep(base, grid: Mapping | None = None, samples: list[Mapping] | None = Non
     """
     if engine not in ENGINES:
         raise ScenarioError("engine", engine, "must be one of " + ", ".join(repr(e) for e in ENGINES))
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise ScenarioError("workers", workers, "must be a whole number of at least 1")
+    if workers is not None:
+        whole("workers", workers)
     if address is not None and engine != "dask":
         raise ScenarioError("address", address, "needs engine='dask'")
     base = as_scenario(base)
@@ -123,8 +124,8 @@ def as_scenario(base) -> Scenario:
 def plan(base: Scenario, grid: Mapping | None = None, samples: list[Mapping] | None = None,
          replicates: int = 1, seed: int = 0) -> list[Run]:
     """Every run of a sweep, validated: a bad combination raises ScenarioError naming the field."""
-    _check_int("replicates", replicates, 1, 1_000_000)
-    _check_int("seed", seed, 0, 2**63 - 1)
+    whole("replicates", replicates, 1, 1_000_000)
+    whole("seed", seed, 0, 2**63 - 1)
     if grid is not None and not isinstance(grid, Mapping):
         raise ScenarioError("grid", grid, "must be a table of dotted field = [values]")
     grid = flatten(grid or {})
@@ -208,11 +209,6 @@ def _check_field(path: str, value: Any) -> None:
         Scenario.field(path)
     except ScenarioError as err:
         raise ScenarioError(path, value, err.allowed) from None
-
-
-def _check_int(name: str, value: Any, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ScenarioError(name, value, f"must be an integer from {low} to {high}")
 
 
 # the table ------------------------------------------------------------------------------------

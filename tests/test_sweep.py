@@ -176,7 +176,7 @@ def test_a_file_holding_another_sweep_is_refused(tmp_path):
     ({"grid": {"topology.followers": [1, 0]}}, "replication.reads", "in the run with topology.followers=0"),
     ({"samples": [{"replication.ack": "sometimes"}]}, "replication.ack", "'async', 'semi-sync', 'sync'"),
     ({"samples": [{"topology.followers": 1}, {"topology.followers": 1}]}, "samples", "same run twice"),
-    ({"grid": {"topology.followers": [1]}, "replicates": 0}, "replicates", "integer from 1"),
+    ({"grid": {"topology.followers": [1]}, "replicates": 0}, "replicates", "whole number from 1"),
     ({"grid": {"seed": [1, 2]}, "replicates": 2}, "replicates", "sets seed itself"),
     ({"engine": "threads"}, "engine", "'serial', 'processes', 'dask'"),
     ({"engine": "processes", "address": "tcp://127.0.0.1:8786"}, "address", "needs engine='dask'"),
