@@ -41,6 +41,19 @@ def dc_layout(scenario) -> tuple[list, list[int], list[tuple[int, ...]], list[tu
     return layouts, switch_dc, node_switches, balancer_switches, region_switch
 
 
+def cabling(scenario) -> tuple[list, list[tuple[int, ...]], list[tuple[str, tuple[int, ...]]]]:
+    """The network as a drawing or a what-if sees it: each DC's switch layout, the switches
+    each data node is cabled to, and the other hosts on the DCs' switches as (name, switches):
+    the clients and the balancer of the one DC, or each DC's balancer (clients of several DCs
+    are on their regions' own access switches)."""
+    if scenario.dcs.count == 1:
+        layout = switch_layout(scenario.topology)
+        nodes = [layout.node(i) for i in range(len(scenario.node_names))]
+        return [layout], nodes, [("clients", layout.clients), ("balancer", layout.balancer)]
+    layouts, _, node_switches, balancer_switches, _ = dc_layout(scenario)
+    return layouts, node_switches, [(f"dc{d} balancer", s) for d, s in enumerate(balancer_switches)]
+
+
 class DataCentres:
     """The DCs of one model: the WAN latency draws, reachability and whole-DC faults."""
 

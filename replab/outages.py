@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from replab.arguments import choice_list, number
+from replab.datacentres import cabling
 from replab.scenario import Scenario, ScenarioError
 from replab.switching import SWITCHING, switch_layout
 
@@ -72,11 +73,11 @@ def outage_summary(model, requests: pd.DataFrame, events: pd.DataFrame) -> dict:
     }
 
 
-def cut_off(layout, scenario: Scenario, switch: int) -> list[str]:
-    """The hosts (nodes, balancer, clients) that have no other switch than `switch`."""
-    alone = [f"node{i}" for i in range(len(scenario.node_names)) if layout.node(i) == (switch,)]
-    return alone + [name for name, cables in (("balancer", layout.balancer), ("clients", layout.clients))
-                    if cables == (switch,)]
+def cut_off(scenario: Scenario, down: set[int]) -> list[str]:
+    """The hosts (data nodes, balancers, clients) all of whose switches are in `down`."""
+    _layouts, node_switches, others = cabling(scenario)
+    hosts = [(f"node{i}", switches) for i, switches in enumerate(node_switches)] + others
+    return [name for name, switches in hosts if set(switches) <= down]
 
 
 def switch_loss_table(base: Scenario, crash_at_ms: float | None = None, down_ms: float | None = None,
@@ -103,14 +104,13 @@ def switch_loss_table(base: Scenario, crash_at_ms: float | None = None, down_ms:
     down_ms = 0.3 * duration if down_ms is None else number("down_ms", down_ms)
     rows = []
     for switching in choice_list("switchings", switchings, SWITCHING):
-        layout = switch_layout(base.replace(**{"topology.switching": switching}).topology)
-        for switch in layout.groups[0]:
+        scenario = base.replace(**{"topology.switching": switching})
+        for switch in switch_layout(scenario.topology).groups[0]:
             target = f"switch{switch}"
             faults = [{"at_ms": crash_at_ms, "action": "crash", "target": target},
                       {"at_ms": min(crash_at_ms + down_ms, duration), "action": "recover", "target": target}]
-            results = run(base.replace(**{"topology.switching": switching, "faults.events": faults}))
-            summary = results.summary
-            rows.append({"switching": switching, "switch": target, "cut_off": ", ".join(cut_off(layout, base, switch)),
+            summary = run(scenario.replace(**{"faults.events": faults})).summary
+            rows.append({"switching": switching, "switch": target, "cut_off": ", ".join(cut_off(scenario, {switch})),
                          **{k: summary[k] for k in ("operations", "availability", "outage_operations",
                                                     "outage_availability", "failed", "failed_network",
                                                     "messages_dropped", "longest_gap_ms", "max_lag_ms")}})

@@ -8,11 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from replab.datacentres import dc_layout
+from replab.datacentres import cabling
+from replab.outages import cut_off as hosts_cut_off
 from replab.plot_style import ROLE_COLOURS, fill
 from replab.replication.buddy import buddy_indices
 from replab.results import Results
-from replab.switching import switch_count, switch_layout
+from replab.switching import switch_count
 
 
 def _state_at(results: Results, t_ms: float | None) -> pd.DataFrame:
@@ -35,19 +36,6 @@ def _switches_up(results: Results, t_ms: float | None) -> list[bool]:
         if str(target).startswith("switch") and (t_ms is None or t <= t_ms) and kind in ("crash", "recover"):
             up[int(target[6:])] = kind == "recover"
     return up
-
-
-def _cabling(scenario, nodes: int):
-    """What the chart draws of the network: each DC's switch layout, the switches of each
-    node, the hosts drawn above the switches as (label, switches), and each node's DC."""
-    if scenario.dcs.count == 1:
-        layout = switch_layout(scenario.topology)
-        tops = [(f"{scenario.workload.sessions} clients", layout.clients), ("balancer", layout.balancer)]
-        return [layout], [layout.node(i) for i in range(nodes)], tops, [0] * nodes
-    layouts, _, node_switches, balancer_switches, _ = dc_layout(scenario)
-    count = scenario.dcs.count
-    return layouts, node_switches, [(f"dc{d} balancer", balancer_switches[d]) for d in range(count)], \
-        [i % count for i in range(nodes)]
 
 
 def _switch_positions(layouts, spans: list[tuple[float, float]]) -> dict[int, float]:
@@ -80,7 +68,9 @@ def topology(results: Results, t_ms: float | None = None, fig=None):
     """
     state = _state_at(results, t_ms)
     names = [str(n) for n in state["node"]]
-    layouts, node_switches, tops, dc_of = _cabling(results.scenario, len(names))
+    scenario = results.scenario
+    layouts, node_switches, tops = cabling(scenario)
+    dc_of = [i % scenario.dcs.count for i in range(len(names))]
     switch_up = _switches_up(results, t_ms)
     span = max(len(names) - 1, 1)
     order = sorted(range(len(names)), key=lambda i: (dc_of[i], i))  # the nodes of each DC side by side
@@ -113,7 +103,7 @@ def topology(results: Results, t_ms: float | None = None, fig=None):
                 xs, ys = cables[drawn]
                 xs += [switch_x[group[0]], switch_x[group[1]], None]
                 ys += [1.0, 1.0, None]
-    cut_off = {name for i, name in enumerate(names) if not any(switch_up[s] for s in node_switches[i])}
+    cut_off = set(hosts_cut_off(scenario, {s for s, up in enumerate(switch_up) if not up}))
 
     roles, ups = state["role"].astype(str).tolist(), state["up"].tolist()
     is_up = dict(zip(names, ups))
@@ -168,7 +158,8 @@ def topology(results: Results, t_ms: float | None = None, fig=None):
              textposition=["middle left" if partner[s] == s + 1 else "middle right" for s in range(len(switch_up))],
              marker=dict(symbol="square", size=16, color=["#888888" if u else "#d62728" for u in switch_up])),
         dict(name="clients & balancer", x=top_x, y=[2.0] * len(top_x), mode="markers+text",
-             text=[label for label, _switches in tops], textposition="top center",
+             text=[f"{scenario.workload.sessions} clients" if label == "clients" else label for label, _ in tops],
+             textposition="top center",
              marker=dict(symbol="diamond", size=16, color="#666666"), showlegend=False),
         dict(name="nodes", x=[node_x[n] for n in names], y=[0.0] * len(names), mode="markers+text",
              text=[(f"{n}<br>{r}" if u else f"{n}<br>DOWN") + ("<br>cut off" if n in cut_off else "")
