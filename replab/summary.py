@@ -123,7 +123,7 @@ def _propagation_summary(model, requests, writes, events, fetches) -> dict:
         "fetches": int(len(fetches)),
         "peer_fetches": int((~to_origin).sum()),
         # buddy replication has no origin: every node serves its own sessions
-        "origin_ops_per_s": math.nan if getattr(model, "buddy", False) else origin_ops / (model.duration_ms / 1000.0),
+        "origin_ops_per_s": math.nan if model.buddy else origin_ops / (model.duration_ms / 1000.0),
         "staleness_mean_ms": float(stale_age.mean()) if len(stale_age) else math.nan,
         "staleness_max_ms": float(stale_age.max()) if len(stale_age) else 0.0,
     }
