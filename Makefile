@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: lab test test-fast bench clean
+.PHONY: lab test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,8 +16,17 @@ $(STAMP): pyproject.toml
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/00_start_here.ipynb
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest
+
+# The fast layer: unit tests and small stories, no notebooks, browser, sweeps on processes.
+test-fast: lint
+	$(BIN)/python -m pytest -m "not slow"
+
+# ruff (style and likely bugs) and import-linter (packages import one way only: pyproject.toml)
+lint: $(STAMP)
+	$(BIN)/ruff check replab tests benchmarks tools
+	$(BIN)/lint-imports --no-cache
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

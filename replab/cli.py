@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from replab.scenario import Scenario, ScenarioError
+from replab.config.scenario import Scenario, ScenarioError
 
 DEFAULT_PRESET = "leader-follower"
 SWEEP_COLUMNS = ("throughput_per_s", "read_p99_ms", "write_p99_ms", "mean_lag_ms", "lost_acked_writes", "error")
@@ -100,7 +100,7 @@ def _fail(message: str) -> int:
 
 # replab run ---------------------------------------------------------------------------------
 def run_command(args) -> int:
-    from replab.model import run
+    from replab.sim.model import run
 
     if args.path and args.preset:
         raise BadInput("give a scenario file or --preset, not both")
@@ -163,7 +163,7 @@ def presets_command() -> int:
 
 # replab sweep -------------------------------------------------------------------------------
 def sweep_command(args) -> int:
-    from replab.sweep import load_spec, sweep
+    from replab.experiments.sweep import load_spec, sweep
 
     engine = args.engine or ("dask" if args.scheduler else "processes")
     if args.scheduler and engine != "dask":

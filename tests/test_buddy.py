@@ -11,7 +11,7 @@ import pytest
 
 import replab
 from replab import ReplicationModel, Results, Scenario, ScenarioError
-from replab.buddies import compare_layouts
+from replab.experiments.buddies import compare_layouts
 
 STORY = {
     "duration_ms": 200.0,

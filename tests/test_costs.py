@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from replab import Scenario
-from replab import costs
+from replab.experiments import costs
 
 BASE = Scenario.preset("leader-follower")
 WRITES_PER_MS = BASE.workload.rate_per_s * BASE.workload.write_ratio / 1000.0  # 0.4

@@ -13,7 +13,7 @@ from test_leader_leader import STORY, story
 
 import replab
 from replab import ReplicationModel, Results, Scenario
-from replab.checks import check_leader_leader, replay_leader_leader
+from replab.analysis.checks import check_leader_leader, replay_leader_leader
 
 # the summary keys the checker recomputes, under the same names
 SHARED = ("stale_reads", "ryw_violations", "monotonic_read_violations", "lost_acked_writes", "conflicts",

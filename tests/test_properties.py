@@ -3,7 +3,7 @@
 Conservation: every client operation ends as served, refused or failed; every
 acknowledged write is on the final leader's log or counted as lost (leader-leader: once
 replication has gone quiet, on every live node, counted lost, or stranded on a leader that
-is down). The history checker (replab.checks) must agree with the summary on every anomaly
+is down). The history checker (replab.analysis.checks) must agree with the summary on every anomaly
 count.
 """
 
@@ -16,10 +16,9 @@ from hypothesis import strategies as st
 
 import replab
 from replab import ReplicationModel, Results, Scenario
-from replab.checks import check_history, check_leader_leader, replay_leader_leader
-
+from replab.analysis.checks import check_history, check_leader_leader, replay_leader_leader
 from replab.replication.leader_leader import covers
-from replab.switching import SWITCHING, switch_count
+from replab.topology.switching import SWITCHING, switch_count
 
 FRAMES = ("requests", "writes", "applies", "timeline", "events", "sessions", "conflicts", "receipts", "fetches")
 

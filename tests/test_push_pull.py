@@ -13,7 +13,7 @@ import pytest
 
 import replab
 from replab import ReplicationModel, Results, Scenario, ScenarioError
-from replab.propagation import push_vs_pull
+from replab.experiments.propagation import push_vs_pull
 
 KEY = 7
 STORY = {

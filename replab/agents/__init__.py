@@ -6,8 +6,9 @@ from replab.agents.balancer import LoadBalancer
 from replab.agents.controller import BuddyController, FailoverController, PeerController
 from replab.agents.node import DataNode
 from replab.agents.peer import PeerNode
-from replab.agents.session import ClientSession, Op
+from replab.agents.session import ClientSession
 from replab.agents.switch import Switch
+from replab.core.operation import Op
 
 __all__ = ["BuddyController", "ClientSession", "DataNode", "FailoverController", "LoadBalancer", "Op", "PeerController", "PeerNode",
            "Switch"]

@@ -18,7 +18,7 @@ from heapq import heappop, heappush
 
 import mesa
 
-from replab.recorder import NETWORK, NO_REPLICA, READ_ONLY
+from replab.core.recorder import NETWORK, NO_REPLICA, READ_ONLY
 
 
 class LoadBalancer(mesa.Agent):

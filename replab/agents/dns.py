@@ -21,9 +21,9 @@ from array import array
 
 import mesa
 
-from replab.datacentres import nearest_order
-from replab.randomness import stream, uniform
-from replab.recorder import NETWORK
+from replab.core.randomness import stream, uniform
+from replab.core.recorder import NETWORK
+from replab.topology.datacentres import nearest_order
 
 
 class GlobalDNS(mesa.Agent):

@@ -24,7 +24,7 @@ sync: every buddy has. A session's state is key = the session's number.
 
 from __future__ import annotations
 
-from replab.recorder import NODE_DOWN, REFUSED, SERVED, SESSION_MOVED
+from replab.core.recorder import NODE_DOWN, REFUSED, SERVED, SESSION_MOVED
 from replab.replication.leader_follower import Entry, receipt_completes
 
 NOT_COPIED, ALL_COPIES_DOWN = 4, 5  # codes of recorder.LOST_REASONS

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 
-from replab.recorder import LOST_REASONS, SERVED
+from replab.core.recorder import LOST_REASONS, SERVED
 
 
 class Entry:

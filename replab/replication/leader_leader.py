@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from operator import ge
 
-from replab.recorder import CONFLICT, REFUSED, SERVED
+from replab.core.recorder import CONFLICT, REFUSED, SERVED
 from replab.replication.leader_follower import Entry, receipt_completes
 
 TOOK_INCOMING, KEPT_EXISTING, KEPT_BOTH = 1, 0, 2  # codes of recorder.RESOLUTIONS

@@ -8,12 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from replab.datacentres import cabling
-from replab.outages import cut_off as hosts_cut_off
-from replab.plot_style import ROLE_COLOURS, fill
+from replab.analysis.results import Results
 from replab.replication.buddy import buddy_indices
-from replab.results import Results
-from replab.switching import switch_count
+from replab.topology.datacentres import cabling
+from replab.topology.datacentres import cut_off as hosts_cut_off
+from replab.topology.switching import switch_count
+from replab.viz.style import ROLE_COLOURS, fill
 
 
 def _state_at(results: Results, t_ms: float | None) -> pd.DataFrame:
@@ -55,7 +55,7 @@ def topology(results: Results, t_ms: float | None = None, fig=None):
     """Clients, balancer, switches and data nodes with their roles and up/down state at t_ms.
 
     The state is the last timeline sample at or before `t_ms` (the end of the run if None).
-    Grey lines are network links as `topology.switching` lays them out (replab.switching):
+    Grey lines are network links as `topology.switching` lays them out (replab.topology.switching):
     to each host's primary switch solid ("links"), to its second one (dual-attached)
     dashed ("second links"), the link joining a redundant pair thick ("pair link"); links to
     a switch that is down are drawn over in red dots, and a node with no live switch left

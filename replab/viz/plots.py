@@ -3,7 +3,7 @@
 Each function takes a `Results` and returns a plotly figure:
 
     topology(results, t_ms=None, fig=None)          nodes, switches (lone or pairs), cables, roles, up/down,
-                                                    replication (replab.topology_chart)
+                                                    replication (replab.viz.topology_chart)
     latency_cdf(results, max_points=1000, fig=None)  empirical CDF of served latency per op, p50/p95/p99
     throughput_timeline(results, bin_ms=None, fig=None)  served/refused/failed per second, availability, events
     replication_lag(results, fig=None)               lag_ms of each follower over time
@@ -25,9 +25,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from replab.plot_style import OP_COLOURS, OUTCOME_COLOURS, PERCENTILES, ROLE_COLOURS, fill
-from replab.results import Results
-from replab.topology_chart import topology
+from replab.analysis.results import Results
+from replab.viz.style import OP_COLOURS, OUTCOME_COLOURS, PERCENTILES, ROLE_COLOURS, fill
+from replab.viz.topology_chart import topology
 
 
 def _arrows(segments: list[tuple[float, float, float, float]], size: int = 9) -> dict:

@@ -33,8 +33,8 @@
   own copy; NaN/-1 where the fetch never got that far).
 - sessions: per-session anomaly counts.
 - several data centres (dcs.count > 1): requests also have dc, region, dns_lookup,
-  to_dead_dc, dc_move and node_move columns (replab.dc_results).
-- summary: a flat dict of metrics (see replab.summary.SUMMARY_DOC).
+  to_dead_dc, dc_move and node_move columns (replab.analysis.dc_results).
+- summary: a flat dict of metrics (see replab.analysis.summary.SUMMARY_DOC).
 """
 
 from __future__ import annotations
@@ -47,10 +47,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from replab.dc_results import add_dc_columns
-from replab.recorder import CACHE_OUTCOMES, LOST_REASONS, OUTCOMES, REASONS, RESOLUTIONS
-from replab.scenario import Scenario
-from replab.summary import SUMMARY_DOC, served_reads, summarise
+from replab.analysis.dc_results import add_dc_columns
+from replab.analysis.summary import SUMMARY_DOC, served_reads, summarise
+from replab.config.scenario import Scenario
+from replab.core.recorder import CACHE_OUTCOMES, LOST_REASONS, OUTCOMES, REASONS, RESOLUTIONS
+
 
 def _codes(values, categories) -> pd.Categorical:
     return pd.Categorical.from_codes(np.asarray(values, dtype=np.int16), categories=list(categories))
@@ -73,7 +74,7 @@ class Results:
     fetches: pd.DataFrame = field(default=None, repr=False)
 
     @classmethod
-    def from_model(cls, model) -> "Results":
+    def from_model(cls, model) -> Results:
         """The results of a finished model. Takes the history out of its recorder (once)."""
         rec = model.recorder
         if rec.req_id is None:
@@ -262,7 +263,7 @@ def find_anomalies(requests: pd.DataFrame, writes: pd.DataFrame) -> pd.DataFrame
     """Served reads flagged stale / read-your-writes / monotonic-read violations.
 
     Vectorised with as-of joins (only the columns each join needs, to keep the peak memory
-    of a long run low); `replab.checks` finds the same by a plain sweep.
+    of a long run low); `replab.analysis.checks` finds the same by a plain sweep.
     """
     served = (requests["op"] == "read") & (requests["outcome"] == "served")
     reads = requests.loc[served, ["request_id", "session", "key", "start_ms", "end_ms", "version"]]

@@ -5,20 +5,20 @@
 Each layout copies session state to a different set of nodes: a ring with k buddies, fixed
 pairs, or every other node (replicate-to-all). Every layout runs the same workload with the
 same seeds and the same crashes, so the rows differ only by where copies go. Numbers come
-from each run's summary (see replab.summary.SUMMARY_DOC), never from the model's insides.
+from each run's summary (see replab.analysis.summary.SUMMARY_DOC), never from the model's insides.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Iterable
+from collections.abc import Iterable
 
 import pandas as pd
 
-from replab.arguments import choice_list, number, whole
+from replab.config.arguments import choice_list, number, whole
+from replab.config.scenario import Scenario, ScenarioError
+from replab.experiments.sweep import derived_seed, sweep
 from replab.replication.buddy import buddy_indices
-from replab.scenario import Scenario, ScenarioError
-from replab.sweep import derived_seed, sweep
 
 LAYOUTS = (("ring", 1), ("ring", 2), ("pairs", 1), ("all", 1))
 CRASH_STORIES = ("one node", "a node and its buddy")  # node1; node1 and its first buddy
@@ -85,7 +85,7 @@ def compare_layouts(base: Scenario, layouts: Iterable[tuple[str, int]] = LAYOUTS
     if len(failed):
         raise RuntimeError(f"{len(failed)} of {len(frame)} runs failed; the first: {failed['error'].iloc[0]}")
     frame = frame.loc[:, ~frame.columns.duplicated()]
-    frame["layout"] = [layout_name(l, c) for l, c in zip(frame["buddy.layout"], frame["buddy.copies"])]
+    frame["layout"] = [layout_name(layout, copies) for layout, copies in zip(frame["buddy.layout"], frame["buddy.copies"])]
     frame["crashes"] = [CRASH_STORIES[len(json.loads(faults)) - 1] for faults in frame["faults.events"]]
     frame["replicate"] = frame["seed"].map({s: r for r, s in enumerate(seeds)})
     frame["copies_per_write"] = frame["state_copies"] / frame["writes_acked"]

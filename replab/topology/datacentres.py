@@ -15,10 +15,10 @@ switches is up and one of its nodes is up.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-from replab.randomness import stream
-from replab.switching import switch_count, switch_layout
+from replab.core.randomness import stream
+from replab.topology.switching import switch_count, switch_layout
 
 
 def dc_layout(scenario) -> tuple[list, list[int], list[tuple[int, ...]], list[tuple[int, ...]], list[int]]:
@@ -26,7 +26,7 @@ def dc_layout(scenario) -> tuple[list, list[int], list[tuple[int, ...]], list[tu
     of each data node by node, switches of each DC's balancer by DC, access switch of each region).
 
     Every DC has the switch layout `topology.switches` and `topology.switching` describe
-    (replab.switching), DC d's switches numbered from d x its switch count (the numbers
+    (replab.topology.switching), DC d's switches numbered from d x its switch count (the numbers
     fault targets use); then one access switch per region. Node i is DC (i mod N)'s
     (i // N)-th node, cabled as that layout cables it.
     """
@@ -52,6 +52,13 @@ def cabling(scenario) -> tuple[list, list[tuple[int, ...]], list[tuple[str, tupl
         return [layout], nodes, [("clients", layout.clients), ("balancer", layout.balancer)]
     layouts, _, node_switches, balancer_switches, _ = dc_layout(scenario)
     return layouts, node_switches, [(f"dc{d} balancer", s) for d, s in enumerate(balancer_switches)]
+
+
+def cut_off(scenario, down: set[int]) -> list[str]:
+    """The hosts (data nodes, balancers, clients) all of whose switches are in `down`."""
+    _layouts, node_switches, others = cabling(scenario)
+    hosts = [(f"node{i}", switches) for i, switches in enumerate(node_switches)] + others
+    return [name for name, switches in hosts if set(switches) <= down]
 
 
 class DataCentres:

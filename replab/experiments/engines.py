@@ -13,21 +13,22 @@ import multiprocessing
 import os
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any
 
-from replab.scenario import Scenario, ScenarioError
+from replab.config.scenario import Scenario, ScenarioError
+from replab.sim.model import run
 
 BATCH_TARGET_S = 0.5  # long enough to hide per-task overhead, short enough for a live progress bar
 
 
 def run_batch(batch: list[tuple[str, dict]], runner: Callable[[Scenario], Any] | None = None) -> list[dict]:
     """Run (key, scenario dict) pairs in this process; a run that raises becomes a record with its error."""
-    if runner is None:
-        from replab.model import run as runner
+    runner = runner or run
     records = []
     for key, tree in batch:
         started = time.perf_counter()

@@ -1,30 +1,40 @@
 """ReplicationModel: the Mesa model of a replicated data system, run in simulated ms.
 
 Data flows one way: a Scenario builds the model; agents exchange messages over the
-Network on the event calendar; the Recorder keeps the history; `replab.results` turns it
+Network on the event calendar; the Recorder keeps the history; `replab.analysis.results` turns it
 into frames. `step()` advances one timeline sample interval, so Mesa-style stepping works.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import mesa
 
-from replab.agents import BuddyController, ClientSession, DataNode, FailoverController, LoadBalancer, PeerController, PeerNode, Switch
+from replab.agents import (
+    BuddyController,
+    ClientSession,
+    DataNode,
+    FailoverController,
+    LoadBalancer,
+    PeerController,
+    PeerNode,
+    Switch,
+)
 from replab.agents.dc_balancer import DCBalancer, DCBalancers
 from replab.agents.dns import GlobalDNS
-from replab.datacentres import DataCentres
-from replab.engine import EventCalendar
-from replab.network import Network
-from replab.randomness import sampler, stream, uniform
-from replab.recorder import FAILED, NETWORK, REFUSED, SERVED, TIMEOUT, Recorder
+from replab.analysis.results import Results
+from replab.config.scenario import Scenario
+from replab.core.calendar import EventCalendar
+from replab.core.network import Network
+from replab.core.randomness import sampler, stream, uniform
+from replab.core.recorder import FAILED, NETWORK, REFUSED, SERVED, TIMEOUT, Recorder
 from replab.replication import BuddyReplication, LeaderFollower, LeaderLeader, ReplicaTree
 from replab.replication.read_through import ReadThrough
-from replab.scenario import Scenario
-from replab.switching import switch_layout
-from replab.workload import Workload
+from replab.sim.workload import Workload
+from replab.topology.datacentres import DataCentres
+from replab.topology.switching import switch_layout
 
 
 class ReplicationModel(mesa.Model):
@@ -142,7 +152,7 @@ class ReplicationModel(mesa.Model):
         if until >= self.end_ms:
             self._close()
 
-    def run(self) -> "ReplicationModel":
+    def run(self) -> ReplicationModel:
         while self.running:
             self.step()
         return self
@@ -303,8 +313,6 @@ def run(scenario: Scenario, progress: Callable[[float], None] | None = None, eve
     `progress(fraction)`, if given, is called at most every `every_s` seconds of wall time
     with the share of simulated time done (0 to 1); it does not change the results.
     """
-    from replab.results import Results
-
     if not isinstance(scenario, Scenario):
         raise TypeError(f"replab.run needs a Scenario, not {type(scenario).__name__}; "
                         "build one with Scenario.preset(name), Scenario.load(path) or Scenario(**fields)")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from replab.agents.session import Op
-from replab.randomness import key_chooser, sampler, stream, uniform
-from replab.recorder import NETWORK, TIMEOUT
+from replab.core.operation import Op
+from replab.core.randomness import key_chooser, sampler, stream, uniform
+from replab.core.recorder import NETWORK, TIMEOUT
 
 
 class Workload:

@@ -12,9 +12,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from replab.dc_results import DC_SUMMARY_DOC, dc_summary
-from replab.outages import outage_summary
-from replab.recorder import CACHE_OUTCOMES, LOST_REASONS, LOST_UPDATE, RESOLUTIONS, SERVED
+from replab.analysis.dc_results import DC_SUMMARY_DOC, dc_summary
+from replab.analysis.outages import outage_summary
+from replab.core.recorder import CACHE_OUTCOMES, LOST_REASONS, LOST_UPDATE, RESOLUTIONS, SERVED
 
 SUMMARY_DOC = {
     "operations": "client operations started",

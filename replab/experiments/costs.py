@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from replab.arguments import whole
-from replab.scenario import Scenario, ScenarioError
-from replab.sweep import derived_seed, sweep
+from replab.config.arguments import whole
+from replab.config.scenario import Scenario, ScenarioError
+from replab.experiments.sweep import derived_seed, sweep
+from replab.sim.model import run
 
 ACK_MODES = ("async", "semi-sync", "sync")
 HEADER_BYTES = 64  # one message's envelope: addresses, ids, a key and a version
@@ -73,9 +75,7 @@ def lost_writes_curve(base: Scenario, acks: Iterable[str] = ACK_MODES,
                   "writes_acked", "lost_writes", "lost_acked_writes", "write_p50_ms"]]
 
 
-def _measure_crash(scenario: Scenario) -> "_Measured":
-    from replab.model import run
-
+def _measure_crash(scenario: Scenario) -> _Measured:
     results = run(scenario)
     crash = scenario.faults.events[0].at_ms
     leader = results.timeline["node"].cat.categories[0]  # node0 leads until the crash
@@ -152,9 +152,7 @@ def _write_ratio_for(scenario: Scenario, write_rate_per_s: float) -> float:
     return 1.0 if per_ms + reads_per_ms == 0 else per_ms / (per_ms + reads_per_ms)
 
 
-def _measure_read_capacity(scenario: Scenario, warmup_ms: float) -> "_Measured":
-    from replab.model import run
-
+def _measure_read_capacity(scenario: Scenario, warmup_ms: float) -> _Measured:
     results = run(scenario)
     start_ms, end_ms = warmup_ms, scenario.duration_ms
     window_s = (end_ms - start_ms) / 1000.0
@@ -202,9 +200,7 @@ def lag_vs_followers(base: Scenario, followers: Iterable[int] = (1, 2, 4, 8), du
                   "mean_lag_ms", "max_lag_ms", "replicate", "seed"]]
 
 
-def _measure_lag(scenario: Scenario) -> "_Measured":
-    from replab.model import run
-
+def _measure_lag(scenario: Scenario) -> _Measured:
     results = run(scenario)
     copies = results.applies.merge(results.writes[["write_id", "commit_ms"]], on="write_id")
     leader = results.timeline["node"].cat.categories[0]
@@ -249,19 +245,17 @@ def apply_concurrency_lag(base: Scenario, concurrency: Iterable[int] = (1, 4), w
     frame = _sweep(scenario, engine, workers, progress, _measure_lag_over_time, replicates=replicates, seed=seed,
                    grid={"topology.apply_concurrency": [int(n) for n in concurrency]})
     rows = []
-    for run in frame.to_dict("records"):
-        samples = pd.DataFrame(json.loads(run["samples"]))
-        samples.insert(0, "apply_concurrency", run["topology.apply_concurrency"])
-        samples.insert(1, "replicate", run["replicate"])
-        samples.insert(2, "seed", run["seed"])
-        samples["write_rate_per_s"] = run["write_rate_per_s"]
+    for row in frame.to_dict("records"):
+        samples = pd.DataFrame(json.loads(row["samples"]))
+        samples.insert(0, "apply_concurrency", row["topology.apply_concurrency"])
+        samples.insert(1, "replicate", row["replicate"])
+        samples.insert(2, "seed", row["seed"])
+        samples["write_rate_per_s"] = row["write_rate_per_s"]
         rows.append(samples)
     return pd.concat(rows, ignore_index=True)
 
 
-def _measure_lag_over_time(scenario: Scenario) -> "_Measured":
-    from replab.model import run
-
+def _measure_lag_over_time(scenario: Scenario) -> _Measured:
     results = run(scenario)
     timeline = results.timeline
     followers = timeline[(timeline["role"] == "follower") & (timeline["t_ms"] <= scenario.duration_ms)]
@@ -317,9 +311,7 @@ def hardware_per_request(base: Scenario, followers: Iterable[int] = (0, 1, 2, 4,
                   "bytes_per_request", "replicate", "seed"]]
 
 
-def _measure_hardware(scenario: Scenario) -> "_Measured":
-    from replab.model import run
-
+def _measure_hardware(scenario: Scenario) -> _Measured:
     results = run(scenario)
     summary = results.summary
     served = summary["served"]

@@ -13,9 +13,10 @@ on an ordered channel never overtakes the one sent before it.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from replab.engine import EventCalendar, Handler
+from replab.core.calendar import EventCalendar, Handler
 
 
 class Network:

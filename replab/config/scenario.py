@@ -1,7 +1,7 @@
 """Scenario: one frozen, validated description of an experiment.
 
 Every setting is a *field* with a dotted name (``topology.followers``), a kind, a default
-and the values it allows (replab.fields); rules between fields are in replab.rules. The same
+and the values it allows (replab.config.fields); rules between fields are in replab.config.rules. The same
 table validates TOML and JSON files, ``--set`` on the command line, Python calls and the
 Lab's widgets, so they all reject the same values with the same message.
 """
@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 import tomli_w
 
-from replab.fields import FIELDS, FIELDS_BY_PATH, Fault, Field, ScenarioError
-from replab.rules import as_lists, check_combinations, node_count
+from replab.config.fields import FIELDS, FIELDS_BY_PATH, Fault, Field, ScenarioError
+from replab.config.rules import as_lists, check_combinations, node_count
+
 
 def _flatten(tree: Mapping, prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
@@ -86,7 +88,7 @@ class Scenario:
 
     # construction -----------------------------------------------------------------------
     @classmethod
-    def preset(cls, name: str) -> "Scenario":
+    def preset(cls, name: str) -> Scenario:
         """A named scenario from data/scenarios (see `Scenario.presets()`)."""
         names = cls.presets()
         if name not in names:
@@ -103,7 +105,7 @@ class Scenario:
         return found
 
     @classmethod
-    def load(cls, path: str | Path) -> "Scenario":
+    def load(cls, path: str | Path) -> Scenario:
         """Read a scenario from a .toml or .json file; errors name the file and field."""
         path = Path(path)
         try:
@@ -122,7 +124,7 @@ class Scenario:
         tree = self.to_dict()
         path.write_text(json.dumps(tree, indent=2) if path.suffix == ".json" else tomli_w.dumps(tree))
 
-    def replace(self, **dotted: Any) -> "Scenario":
+    def replace(self, **dotted: Any) -> Scenario:
         """A new validated scenario with some dotted fields changed."""
         return Scenario(self.to_dict(), **dotted)
 
@@ -166,7 +168,7 @@ class Scenario:
             node[leaf] = value
         return tree
 
-    def diff(self, other: "Scenario") -> dict[str, tuple[Any, Any]]:
+    def diff(self, other: Scenario) -> dict[str, tuple[Any, Any]]:
         """Fields whose values differ: path -> (mine, theirs)."""
         return {p: (v, other._values[p]) for p, v in self._values.items() if other._values[p] != v}
 

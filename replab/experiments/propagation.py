@@ -1,6 +1,6 @@
 """Push vs pull, side by side on the same workload, as one tidy table.
 
-    from replab.propagation import push_vs_pull
+    from replab.experiments.propagation import push_vs_pull
     table = push_vs_pull(Scenario.preset("push-pull"), ttls_ms=(100, 1_000, 5_000), zipf=(0.8, 1.2))
 
 Push: the leader ships every write to every follower (replication.propagation = 'push').
@@ -15,13 +15,13 @@ none can be promoted, and push gets the same rule so that a fault means the same
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import pandas as pd
 
-from replab.arguments import number_list
-from replab.model import run
-from replab.scenario import Scenario
+from replab.config.arguments import number_list
+from replab.config.scenario import Scenario
+from replab.sim.model import run
 
 METRICS = ("hit_ratio", "cache_misses", "fetches", "stale_read_rate", "staleness_mean_ms", "staleness_max_ms",
            "origin_ops_per_s", "read_p50_ms", "read_p99_ms", "read_mean_ms", "messages", "availability")

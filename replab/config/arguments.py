@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
-from replab.fields import ScenarioError
+from replab.config.fields import ScenarioError
 
 
 def number(name: str, value: Any, low: float = 0.0, high: float = math.inf) -> float:

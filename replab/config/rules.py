@@ -1,4 +1,4 @@
-"""Rules that involve more than one scenario field (one field's range is in replab.fields).
+"""Rules that involve more than one scenario field (one field's range is in replab.config.fields).
 
 `check_combinations(values)` raises the first ScenarioError it finds, naming the field to
 change and why, e.g. "replication.semi_sync_k = 4: must be at most topology.followers (3)".
@@ -6,10 +6,11 @@ change and why, e.g. "replication.semi_sync_k = 4: must be at most topology.foll
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from replab.fields import ScenarioError
-from replab.switching import switch_count
+from replab.config.fields import ScenarioError
+from replab.topology.switching import switch_count
 
 
 def node_count(v: Mapping[str, Any]) -> int:
@@ -85,7 +86,7 @@ def check_combinations(v: Mapping[str, Any]) -> None:
 
 
 def _check_data_centres(v: Mapping[str, Any]) -> None:
-    """Rules of the dcs, dns and sessions sections (see replab.datacentres)."""
+    """Rules of the dcs, dns and sessions sections (see replab.topology.datacentres)."""
     count = v["dcs.count"]
     if v["dcs.placement"] == "leader-per-dc":
         if v["replication.kind"] != "leader-leader" or v["topology.leaders"] != count:

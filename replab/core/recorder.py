@@ -1,6 +1,6 @@
 """The Recorder keeps the history of a run in typed arrays (8 bytes a number, not 32).
 
-It is written to on the hot path, so it stores codes, not strings; `replab.results`
+It is written to on the hot path, so it stores codes, not strings; `replab.analysis.results`
 turns the columns into tidy pandas frames once the run is over.
 """
 

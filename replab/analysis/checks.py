@@ -11,7 +11,7 @@ Definitions (ties: something that happens at the very instant a read starts does
 - monotonic-read violation: older than a read of the key the session had finished before.
 
 Leader-leader runs have a second checker, `check_leader_leader(results)`: it replays every
-node's version vectors from the frames (`replab.leader_leader_replay`) and recomputes
+node's version vectors from the frames (`replab.analysis.leader_leader_replay`) and recomputes
 conflicts, lost updates, siblings, divergence, convergence and stranded writes, and checks
 that every served read returned a version its node held at that instant.
 """
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from replab.leader_leader_replay import KEPT_BOTH, LeaderLeaderReplay, replay_leader_leader
-from replab.recorder import RESOLUTIONS
+from replab.analysis.leader_leader_replay import KEPT_BOTH, LeaderLeaderReplay, replay_leader_leader
+from replab.core.recorder import RESOLUTIONS
 
 _READ_START, _ACK, _READ_END = 0, 1, 2  # at equal times a read's start sorts first
 

@@ -7,9 +7,10 @@ The calendar keeps the same schedule/run shape, so the model reads the same eith
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from heapq import heappop, heappush
 from itertools import count
-from typing import Any, Callable
+from typing import Any
 
 Handler = Callable[[float, Any], None]
 

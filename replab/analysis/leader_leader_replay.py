@@ -15,7 +15,7 @@ they happened). That is enough to replay every node's version vectors from scrat
 - a read returns the newest write id a node holds of the key (0: none).
 
 Nothing here reads the model; `replab.replication.leader_leader` is the other account, and
-`replab.checks.check_leader_leader` compares the two.
+`replab.analysis.checks.check_leader_leader` compares the two.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from replab.recorder import RESOLUTIONS
+from replab.core.recorder import RESOLUTIONS
 
 KEPT_EXISTING, TOOK_INCOMING, KEPT_BOTH = range(3)  # positions in recorder.RESOLUTIONS
 _UP_OR_DOWN, _READ, _SAMPLE = range(3)  # what is observed at an instant, in this order
@@ -239,10 +239,8 @@ class _Replay:
         return {k for k in keys if any(other.get(k) != first.get(k) for other in rest)}
 
     def _sample(self, t: float) -> None:
-        if self.live_changed:
-            candidates = set().union(*self.held.values())
-        else:
-            candidates = self.touched | self.divergent  # a key that agreed and did not change still agrees
+        # a key that agreed and did not change still agrees, unless who is live changed
+        candidates = set().union(*self.held.values()) if self.live_changed else self.touched | self.divergent
         self.divergent = self._differing(candidates)
         self.touched, self.live_changed = set(), False
         self.samples.append((t, len(self.divergent)))

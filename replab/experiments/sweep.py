@@ -10,7 +10,7 @@ Engines: "serial" (this process), "processes" (a spawn-context process pool, whi
 inside Jupyter) and "dask" (a LocalCluster made and closed by the sweep, or the scheduler
 at `address`). Both start fresh interpreters that import the main module, so a script
 must call `sweep` under `if __name__ == "__main__":`, as with any spawned process pool.
-How runs travel and are batched: replab.sweep_engines.
+How runs travel and are batched: replab.experiments.engines.
 
 With `out=`, every row lives in ONE Parquet file that is rewritten (temporary file, then
 an atomic rename) at most once a second while batches finish, and at the end, so an
@@ -27,15 +27,16 @@ import json
 import os
 import time
 import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import pandas as pd
 
-from replab.arguments import whole
-from replab.scenario import FIELDS_BY_PATH, Scenario, ScenarioError
-from replab.sweep_engines import execute
+from replab.config.arguments import whole
+from replab.config.scenario import FIELDS_BY_PATH, Scenario, ScenarioError
+from replab.experiments.engines import execute
 
 ENGINES = ("serial", "processes", "dask")
 FLUSH_EVERY_S = 1.0

@@ -1,0 +1,1 @@
+"""Drivers for real systems that produce the same Results as the simulator."""
