@@ -270,7 +270,8 @@ PULL = {"replication.propagation": "pull", "failover.promote": False}
     ({"replication.propagation": "pull"},
      r"failover.promote = True: must be false with replication.propagation = 'pull': followers hold only cached copies"),
     (PULL | {"replication.kind": "leader-leader", "topology.leaders": 2},
-     "replication.kind = 'leader-leader': must be 'leader-follower' with replication.propagation = 'pull'"),
+     "replication.propagation = 'pull': is a setting of replication.kind = 'leader-follower' "
+     r"\(this scenario is 'leader-leader'\)"),
     (PULL | {"replication.ack": "semi-sync"}, "replication.ack = 'semi-sync': must be 'async' with replication.propagation = 'pull'"),
     (PULL | {"replication.ack": "sync"}, "replication.ack = 'sync': must be 'async' with replication.propagation = 'pull'"),
     (PULL | {"replication.fanout": 1}, "replication.fanout = 1: must be 0 with replication.propagation = 'pull'"),

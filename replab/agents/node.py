@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import mesa
 
-from replab.core.recorder import NODE_DOWN, NOT_LEADER, REFUSED, SERVED
+from replab.core.codes import NODE_DOWN, NOT_LEADER, REFUSED, SERVED
 
 UNKNOWN_ORIGIN = (-1, float("nan"))
 

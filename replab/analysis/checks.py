@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from replab.analysis.leader_leader_replay import KEPT_BOTH, LeaderLeaderReplay, replay_leader_leader
-from replab.core.recorder import RESOLUTIONS
+from replab.analysis.leader_leader_replay import LeaderLeaderReplay, replay_leader_leader
+from replab.core.codes import KEPT_BOTH, RESOLUTIONS
 
 _READ_START, _ACK, _READ_END = 0, 1, 2  # at equal times a read's start sorts first
 

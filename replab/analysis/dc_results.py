@@ -40,16 +40,16 @@ DC_SUMMARY_DOC = {
 }
 
 
-def add_dc_columns(model, requests: pd.DataFrame) -> None:
-    """Put the DNS's record of each request (by request_id) into the requests frame."""
-    dns = model.dns
+def add_dc_columns(scenario, requests: pd.DataFrame, routes: pd.DataFrame) -> None:
+    """Put the DNS's record of each request (`routes`, by request_id) into the requests frame."""
+    count = scenario.dcs.count
     ids = requests["request_id"].to_numpy() - 1
-    names = [f"dc{d}" for d in range(model.dcs.count)]
-    dc = np.frombuffer(dns.op_dc, dtype=np.int8)[ids] if len(ids) else np.empty(0, np.int8)
+    names = [f"dc{d}" for d in range(count)]
+    dc = routes["dc"].to_numpy()[ids] if len(ids) else np.empty(0, np.int8)
     requests["dc"] = pd.Categorical.from_codes(dc.astype(np.int16), categories=names)
-    requests["region"] = (requests["session"].to_numpy() % model.dcs.count).astype(np.int16)
-    requests["dns_lookup"] = np.frombuffer(dns.op_lookup, dtype=np.int8)[ids].astype(bool) if len(ids) else []
-    requests["to_dead_dc"] = np.frombuffer(dns.op_dead, dtype=np.int8)[ids].astype(bool) if len(ids) else []
+    requests["region"] = (requests["session"].to_numpy() % count).astype(np.int16)
+    requests["dns_lookup"] = routes["lookup"].to_numpy()[ids].astype(bool) if len(ids) else []
+    requests["to_dead_dc"] = routes["dead"].to_numpy()[ids].astype(bool) if len(ids) else []
     by_start = requests.sort_values(["session", "start_ms", "request_id"], kind="stable")
     previous_dc = by_start.groupby("session", sort=False)["dc"].shift(1)
     requests["dc_move"] = (previous_dc.notna() & (previous_dc != by_start["dc"])).reindex(requests.index)
@@ -59,16 +59,16 @@ def add_dc_columns(model, requests: pd.DataFrame) -> None:
     requests["node_move"] = node_move.reindex(requests.index, fill_value=False)
 
 
-def dc_summary(model, requests: pd.DataFrame, writes: pd.DataFrame, applies: pd.DataFrame,
-               events: pd.DataFrame, anomalies: pd.DataFrame) -> dict:
-    count = model.dcs.count
+def dc_summary(results, anomalies: pd.DataFrame) -> dict:
+    requests, writes, applies, events = results.requests, results.writes, results.applies, results.events
+    count = results.scenario.dcs.count
     summary = _traffic_moved(requests, events)
     summary["requests_to_dead_dc"] = int(requests["to_dead_dc"].sum())
     served = requests["outcome"] == "served"
     for region in range(count):
         mine = requests["region"] == region
         summary[f"availability_region{region}"] = float(served[mine].mean()) if mine.any() else math.nan
-    summary |= _lags(model, writes, applies)
+    summary |= _lags(count, writes, applies)
     summary["dns_lookups"] = int(requests["dns_lookup"].sum())
     summary["dc_moves"] = int(requests["dc_move"].sum())
     summary["dc_sessions_moved"] = int(requests.loc[requests["dc_move"], "session"].nunique())
@@ -99,11 +99,11 @@ def _traffic_moved(requests: pd.DataFrame, events: pd.DataFrame) -> dict:
     return out
 
 
-def _lags(model, writes: pd.DataFrame, applies: pd.DataFrame) -> dict:
+def _lags(count: int, writes: pd.DataFrame, applies: pd.DataFrame) -> dict:
     if not len(applies):
         return {"cross_dc_lag_mean_ms": math.nan, "cross_dc_lag_p50_ms": math.nan, "cross_dc_lag_p99_ms": math.nan,
                 "local_dc_lag_mean_ms": math.nan}
-    dc_of = {n.name: n.dc for n in model.nodes}
+    dc_of = {name: i % count for i, name in enumerate(writes["leader"].cat.categories)}  # node i lives in DC i mod count
     commit = writes.set_index("write_id")["commit_ms"]
     origin = writes.set_index("write_id")["leader"].astype(object).map(dc_of)
     lag = applies["applied_ms"].to_numpy() - commit.reindex(applies["write_id"]).to_numpy()

@@ -26,9 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from replab.core.recorder import RESOLUTIONS
+from replab.core.codes import KEPT_BOTH, KEPT_EXISTING, RESOLUTIONS, TOOK_INCOMING
 
-KEPT_EXISTING, TOOK_INCOMING, KEPT_BOTH = range(3)  # positions in recorder.RESOLUTIONS
 _UP_OR_DOWN, _READ, _SAMPLE = range(3)  # what is observed at an instant, in this order
 
 
@@ -114,7 +113,7 @@ class _Replay:
             "key": np.array([r[2] for r in self.conflict_rows], dtype=np.int64),
             "incoming": np.array([r[3] for r in self.conflict_rows], dtype=np.int64),
             "existing": np.array([r[4] for r in self.conflict_rows], dtype=np.int64),
-            "resolution": pd.Categorical.from_codes([r[5] for r in self.conflict_rows], categories=list(RESOLUTIONS)),
+            "resolution": pd.Categorical.from_codes([r[5] for r in self.conflict_rows], categories=list(RESOLUTIONS.categories)),
         })
         divergence = pd.Series([d for _, d in self.samples], index=[t for t, _ in self.samples], dtype=float)
         return LeaderLeaderReplay(

@@ -1,7 +1,7 @@
 """What a switch's loss did, measured from a run's results.
 
     outage_windows(events, duration_ms)           [(from_ms, to_ms)] with some switch down
-    outage_summary(model, requests, events)       the summary keys below (see SUMMARY_DOC)
+    outage_summary(results)                       the summary keys below (see SUMMARY_DOC)
 
 One switch's loss compared across the switch layouts: replab.experiments.switches.
 
@@ -45,9 +45,10 @@ def longest_gap_ms(served_end_ms: np.ndarray, duration_ms: float) -> float:
     return float(np.diff(points).max())
 
 
-def outage_summary(model, requests: pd.DataFrame, events: pd.DataFrame) -> dict:
+def outage_summary(results) -> dict:
     """Failed operations for the network's sake, dropped messages, and availability while a switch was down."""
-    duration = model.duration_ms
+    requests, events = results.requests, results.events
+    duration = results.scenario.duration_ms
     outcome = requests["outcome"]
     windows = outage_windows(events, duration)
     start = requests["start_ms"].to_numpy()
@@ -58,7 +59,7 @@ def outage_summary(model, requests: pd.DataFrame, events: pd.DataFrame) -> dict:
     served = (outcome == "served").to_numpy()
     return {
         "failed_network": int(((outcome == "failed") & (requests["reason"] == "network")).sum()),
-        "messages_dropped": int(model.network.messages_dropped),
+        "messages_dropped": int(results.totals.get("messages_dropped", 0)),
         "switch_down_ms": float(sum(b - a for a, b in windows)),
         "outage_operations": in_outage,
         "outage_availability": float((served & during).sum() / in_outage) if in_outage else math.nan,

@@ -1,8 +1,10 @@
 """The summary of one run: a flat dict of metrics, each explained in SUMMARY_DOC.
 
-`summarise` reads only the frames (and the few counters a model keeps besides them, such
-as messages sent); each replication kind and network feature adds its own keys, NaN or 0
-where they do not apply, so every run has the same keys (multi-DC runs add theirs).
+`summarise(results)` reads only the Results: the frames, the scenario and the few counts a
+model keeps besides them (`results.totals`, such as messages sent), so a run saved to disk
+is summarised again to the same values. Each replication strategy adds its own keys
+(`Strategy.summary`), as do network features, NaN or 0 where they do not apply, so every run
+has the same keys (multi-DC runs add theirs).
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import math
 import numpy as np
 import pandas as pd
 
+from replab.analysis.anomalies import find_anomalies, served_reads
 from replab.analysis.dc_results import DC_SUMMARY_DOC, dc_summary
 from replab.analysis.outages import outage_summary
-from replab.core.recorder import CACHE_OUTCOMES, LOST_REASONS, LOST_UPDATE, RESOLUTIONS, SERVED
+from replab.core.codes import CACHE_OUTCOMES, HIT, MISS
+from replab.replication import STRATEGIES
 
 SUMMARY_DOC = {
     "operations": "client operations started",
@@ -41,26 +45,13 @@ SUMMARY_DOC = {
     "mean_lag_ms": "mean replication lag of live followers (leader-leader: of every live node) over the timeline samples (NaN with pull and buddy replication: they follow no log)",
     "max_lag_ms": "largest replication lag of a live follower (leader-leader: of any live node) sampled (NaN with pull and buddy replication)",
     "messages": "network messages sent",
-    "conflicts": "leader-leader: pairs of concurrent writes of a key (neither had seen the other) met on some node",
-    "conflicts_per_s": "conflicts per simulated second of the run (duration_ms)",
-    "lost_updates": "acknowledged writes overwritten by a concurrent write (last writer wins); under sync acks the loser is refused ('conflict') instead, unless its ack had stopped waiting for a node detected dead that then met the conflict",
-    "siblings": "writes kept side by side with a concurrent write of their key (keep-both)",
-    "mean_divergent_keys": "leader-leader: mean over the timeline samples of keys whose versions differ across live nodes",
-    "max_divergent_keys": "leader-leader: most keys found differing across live nodes at a sample",
-    "converge_ms": "leader-leader: from the last commit until every live node had applied all it would get and all agreed (NaN: not by the end of the run)",
-    "sessions_moved": "buddy replication: sessions moved to another node because theirs died",
-    "sessions_lost_state": "buddy replication: moved sessions whose new node lacked some of their writes (lost with a reason)",
-    "state_copies": "buddy replication: session-state copies sent to buddies (each a message of buddy.state_bytes)",
-    "state_copy_bytes": "buddy replication: bytes of session state sent to buddies",
-    "state_bytes_per_node": "buddy replication: mean session state held in a live node's memory over the timeline samples, bytes",
-    "takeover_ms": "buddy replication: mean time from a node's crash to its sessions' take-over by buddies",
-    "stranded_writes": "leader-leader: acknowledged writes missing on a live node because only leaders down at the end hold them (shipped when they return)",
     "failed_network": "operations that failed because a message of theirs found no live path (a dead switch)",
     "messages_dropped": "network messages dropped for want of a live path (a dead switch on the way)",
     "switch_down_ms": "time within the run with at least one switch down",
     "outage_operations": "operations started while at least one switch was down",
     "outage_availability": "served / operations started while a switch was down (NaN: no switch went down)",
     "longest_gap_ms": "longest stretch of the run (from its start to duration_ms) in which no operation succeeded",
+    **{key: meaning for strategy in STRATEGIES.values() for key, meaning in strategy.summary_doc.items()},
     **DC_SUMMARY_DOC,
     "cache_lookups": "pull: reads a follower looked up in its cache (hits + misses)",
     "cache_hits": "pull: reads a follower answered from an unexpired copy it held",
@@ -73,46 +64,44 @@ SUMMARY_DOC = {
     "staleness_max_ms": "largest staleness age of a read (0: no stale read)",
 }
 
-
-def summarise(model, requests, writes, applies, timeline, events, anomalies, sessions, conflicts, fetches) -> dict:
-    """Every summary key of one run (see SUMMARY_DOC)."""
-    summary = _core_summary(model, requests, writes, timeline, events, anomalies, sessions)
-    summary |= _leader_leader_summary(model, writes, timeline, conflicts)
-    summary |= _buddy_summary(model, timeline, events)
-    summary |= outage_summary(model, requests, events)
-    summary |= _propagation_summary(model, requests, writes, events, fetches)
-    if model.dcs is not None:
-        summary |= dc_summary(model, requests, writes, applies, events, anomalies)
+def summarise(results, anomalies: pd.DataFrame | None = None) -> dict:
+    """Every summary key of one run (see SUMMARY_DOC), from its Results alone.
+    `anomalies` (find_anomalies of its frames) may be passed when already computed."""
+    if anomalies is None:
+        anomalies = find_anomalies(results.requests, results.writes)
+    summary = _core_summary(results, anomalies)
+    for strategy in STRATEGIES.values():
+        summary |= strategy.summary(results)
+    summary |= outage_summary(results)
+    summary |= _propagation_summary(results)
+    if results.scenario.dcs.count > 1:
+        summary |= dc_summary(results, anomalies)
     return summary
 
 
-def served_reads(requests: pd.DataFrame) -> np.ndarray:
-    """Mask of the served reads (by category codes: far quicker than comparing labels)."""
-    return (requests["op"].cat.codes.to_numpy() == 0) & (requests["outcome"].cat.codes.to_numpy() == SERVED)
-
-
-def _leader_reads(requests: pd.DataFrame, events: pd.DataFrame, model) -> int:
+def _origin_reads(results) -> int:
     """Client reads served by a node while it led (by when the read reached it)."""
+    requests, events = results.requests, results.events
     served = served_reads(requests)
     node = requests["node"].cat.codes.to_numpy()[served]
-    if model.multi_leader:
-        return int((node < model.scenario.topology.leaders).sum())
     promotions = events[events["kind"] == "promote"]
     if promotions.empty:
-        return int((node == 0).sum())
+        return int((node < results.scenario.topology.leaders).sum())
     names = list(requests["node"].cat.categories)
     leaders = np.array([0] + [names.index(t) for t in promotions["target"]])
     term = np.searchsorted(promotions["t_ms"].to_numpy(), requests["arrived_ms"].to_numpy()[served], side="right")
     return int((node == leaders[term]).sum())
 
 
-def _propagation_summary(model, requests, writes, events, fetches) -> dict:
+def _propagation_summary(results) -> dict:
     """Push vs pull: cache hits and misses, fetches, origin load, staleness ages."""
+    requests, writes, fetches = results.requests, results.writes, results.fetches
     looked_up = np.bincount(requests["cache"].cat.codes.to_numpy(), minlength=len(CACHE_OUTCOMES))
-    hits, misses = int(looked_up[1]), int(looked_up[2])
-    to_origin = fetches["source"].cat.codes.to_numpy() == model.leader.index  # pull never promotes
+    hits, misses = int(looked_up[HIT]), int(looked_up[MISS])
+    to_origin = fetches["source"].cat.codes.to_numpy() == 0  # pull never promotes: node0 stays the origin
     origin_fetches = int((to_origin & ~np.isnan(fetches["answered_ms"].to_numpy())).sum())
-    origin_ops = len(writes) + _leader_reads(requests, events, model) + origin_fetches
+    has_origin = STRATEGIES[results.scenario.replication.kind].has_leader
+    origin_ops = len(writes) + _origin_reads(results) + origin_fetches if has_origin else math.nan
     age = requests["staleness_ms"].to_numpy()
     stale_age = age[age > 0]
     return {
@@ -122,54 +111,9 @@ def _propagation_summary(model, requests, writes, events, fetches) -> dict:
         "hit_ratio": hits / (hits + misses) if hits + misses else math.nan,
         "fetches": int(len(fetches)),
         "peer_fetches": int((~to_origin).sum()),
-        # buddy replication has no origin: every node serves its own sessions
-        "origin_ops_per_s": math.nan if model.buddy else origin_ops / (model.duration_ms / 1000.0),
+        "origin_ops_per_s": origin_ops / (results.scenario.duration_ms / 1000.0),
         "staleness_mean_ms": float(stale_age.mean()) if len(stale_age) else math.nan,
         "staleness_max_ms": float(stale_age.max()) if len(stale_age) else 0.0,
-    }
-
-
-def _leader_leader_summary(model, writes, timeline, conflicts) -> dict:
-    """Conflicts, lost updates, siblings, divergence and convergence (NaN/0 for leader-follower)."""
-    incoming, existing = conflicts["incoming"].to_numpy(), conflicts["existing"].to_numpy()
-    pairs = len(set(zip(np.minimum(incoming, existing).tolist(), np.maximum(incoming, existing).tolist())))
-    both = conflicts[conflicts["resolution"] == RESOLUTIONS[2]]
-    lost_updates = (writes["lost_reason"] == LOST_REASONS[LOST_UPDATE]) & writes["acked"]
-    divergence = timeline.groupby("t_ms", sort=True)["divergent_keys"].first() if len(timeline) else pd.Series(dtype=float)
-    multi = model.multi_leader
-    stranded = set(getattr(model, "stranded_writes", ()))
-    return {
-        "conflicts": int(pairs),
-        "conflicts_per_s": pairs / (model.duration_ms / 1000.0),
-        "lost_updates": int(lost_updates.sum()),
-        "siblings": int(len(set(both["incoming"]) | set(both["existing"]))),
-        "mean_divergent_keys": float(divergence.mean()) if multi and len(divergence) else math.nan,
-        "max_divergent_keys": float(divergence.max()) if multi and len(divergence) else math.nan,
-        "converge_ms": float(getattr(model, "converge_ms", math.nan)),
-        "stranded_writes": int((writes["write_id"].isin(stranded) & writes["acked"] & ~writes["lost"]).sum()),
-    }
-
-
-def _buddy_summary(model, timeline, events) -> dict:
-    """Session moves, state lost, copies and memory of buddy replication (NaN/0 for the other kinds)."""
-    if not model.buddy:
-        return {"sessions_moved": 0, "sessions_lost_state": 0, "state_copies": 0, "state_copy_bytes": 0,
-                "state_bytes_per_node": math.nan, "takeover_ms": math.nan}
-    replication = model.replication
-    crashed_at, takeovers = {}, []
-    for t, kind, target, _detail in events.itertuples(index=False):
-        if kind == "crash":
-            crashed_at[target] = t
-        elif kind == "take-over" and target in crashed_at:
-            takeovers.append(t - crashed_at.pop(target))
-    live = timeline[timeline["up"]]
-    return {
-        "sessions_moved": replication.sessions_moved,
-        "sessions_lost_state": replication.sessions_lost_state,
-        "state_copies": replication.copies_sent,
-        "state_copy_bytes": replication.copies_sent * replication.state_bytes,
-        "state_bytes_per_node": float(live["state_bytes"].mean()) if len(live) else math.nan,
-        "takeover_ms": float(np.mean(takeovers)) if takeovers else math.nan,
     }
 
 
@@ -181,8 +125,9 @@ def _percentiles(latency: np.ndarray, prefix: str) -> dict:
             f"{prefix}_mean_ms": float(latency.mean())}
 
 
-def _core_summary(model, requests, writes, timeline, events, anomalies, sessions) -> dict:
-    duration = model.duration_ms
+def _core_summary(results, anomalies) -> dict:
+    requests, writes, sessions = results.requests, results.writes, results.sessions
+    duration = results.scenario.duration_ms
     outcome = requests["outcome"]
     served = requests[outcome == "served"]
     is_read = served["op"] == "read"
@@ -209,13 +154,10 @@ def _core_summary(model, requests, writes, timeline, events, anomalies, sessions
         "monotonic_read_violations": int(anomalies["monotonic"].sum()),
         "monotonic_sessions": int((sessions["monotonic_read_violations"] > 0).sum()),
     }
-    summary |= _failover_times(events, duration)
-    # with several leaders every node is a replica of the others' writes
-    followers = timeline[((timeline["role"] == "follower") | model.multi_leader) & timeline["up"]]
-    no_log = math.nan if model.buddy else 0.0  # buddy copies follow no log: no lag to speak of
-    summary["mean_lag_ms"] = float(followers["lag_ms"].mean()) if len(followers) else no_log
-    summary["max_lag_ms"] = float(followers["lag_ms"].max()) if len(followers) else no_log
-    summary["messages"] = int(model.network.messages_sent)
+    summary |= _failover_times(results.events, duration)
+    strategy = STRATEGIES[results.scenario.replication.kind]
+    summary["mean_lag_ms"], summary["max_lag_ms"] = strategy.lag_figures(results.timeline)
+    summary["messages"] = int(results.totals.get("messages_sent", 0))
     return summary
 
 

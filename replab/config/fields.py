@@ -2,8 +2,10 @@
 
 One table (FIELDS) validates TOML and JSON files, ``--set`` on the command line, Python
 calls and the Lab's widgets, so they all reject the same values with the same message: a
-ScenarioError naming the field, the value and what is allowed. Rules that involve more
-than one field are in replab.config.rules; the Scenario itself in replab.config.scenario.
+ScenarioError naming the field, the value and what is allowed. Each replication strategy
+declares the fields only it reads (`Strategy.fields`); they join the table after the
+common replication fields. Rules that involve more than one field are in
+replab.config.rules; the Scenario itself in replab.config.scenario.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from replab.core.field import DISTRIBUTIONS, FAULT_ACTIONS, LIST_KINDS, Fault, Field, ScenarioError
+from replab.replication import STRATEGIES
 from replab.topology.switching import SWITCHING
 
 
@@ -33,21 +36,12 @@ FIELDS: tuple[Field, ...] = (
     Field("topology.apply_concurrency", "int", 1, "workers a node may spend applying replicated writes (1 = single-threaded apply)", 1, 256),
     Field("topology.switches", "int", 1, "network switches (pairs of switches with a paired topology.switching); data nodes attach round-robin, clients and balancer to the first", 1, 16),
     Field("topology.switching", "choice", "single", "each switch alone; or a redundant pair (switch 2k and 2k+1) with every host cabled to one member, or to both (it uses the first live one)", choices=SWITCHING),
-    Field("replication.kind", "choice", "leader-follower", "one leader ships to followers; topology.leaders leaders all take writes and ship to every other node; or buddy: each session's state lives on its sticky node and is copied to that node's buddies (see buddy.*)", choices=("leader-follower", "leader-leader", "buddy")),
+    Field("replication.kind", "choice", "leader-follower", "the replication strategy: " + "; ".join(f"{kind}: {s.about}" for kind, s in STRATEGIES.items()), choices=tuple(STRATEGIES)),
     Field("replication.ack", "choice", "async", "when the leader acknowledges a write (leader-leader sync: once every other live node has applied it)", choices=("async", "semi-sync", "sync")),
     Field("replication.semi_sync_k", "int", 1, "other nodes that must have received a write before a semi-sync ack", 1, 32),
     Field("replication.ship_ms", "float", 0.05, "leader's time to put one entry on the wire to one follower, ms; its outbound link is shared by all followers, so shipping costs grow with their number", 0.0, 1e4),
-    Field("replication.fanout", "int", 0, "followers each node ships to; relays pass entries on (0 = all from the leader; 1 = a chain)", 0, 32),
     Field("replication.reads", "choice", "followers", "which nodes serve reads (leader: every leader with leader-leader)", choices=("leader", "followers", "any")),
-    Field("replication.write_routing", "choice", "balancer", "leader-leader: the DB load balancer picks each write's leader by balancer.policy, or the application sends session s to leader s mod topology.leaders", choices=("balancer", "session")),
-    Field("replication.conflicts", "choice", "last-writer-wins", "leader-leader: of two concurrent writes of a key keep the later commit (the other is a lost update), or keep both as siblings for the application", choices=("last-writer-wins", "keep-both")),
-    Field("replication.propagation", "choice", "push", "push: the leader ships every write to its followers; pull: followers get nothing shipped and read through on a miss, keeping a copy for cache.ttl_ms", choices=("push", "pull")),
-    Field("cache.ttl_ms", "float", 1_000.0, "pull: life of a copy a follower fetched, ms (0 = keep nothing, fetch on every read)", 0.0, 1e8),
-    Field("cache.source", "choice", "origin", "pull: where a follower fetches a key it lacks: the origin (the leader), or the key's home follower (key mod live followers), which serves its own unexpired copy or fetches from the origin first", choices=("origin", "peer")),
-    Field("buddy.nodes", "int", 4, "buddy replication: app nodes holding session state (topology.leaders, topology.followers and replication.reads are not used)", 2, 32),
-    Field("buddy.layout", "choice", "ring", "buddy replication: who holds copies of a node's sessions: the next buddy.copies live nodes in a ring, the node's fixed partner (node0-node1, node2-node3, ...), or every other node (replicate-to-all)", choices=("ring", "pairs", "all")),
-    Field("buddy.copies", "int", 1, "buddy replication, ring layout: buddies of each node", 1, 31),
-    Field("buddy.state_bytes", "int", 4_096, "buddy replication: size of one session's state; every copy ships all of it, bytes", 1, 10**9),
+    *(field for strategy in STRATEGIES.values() for field in strategy.fields),
     Field("balancer.policy", "choice", "round-robin", "how the DB load balancer picks a node (key-hash: always the same node for a key; sticky: a session stays on the node it was first sent to while that node is live)", choices=("round-robin", "random", "least-outstanding", "key-hash", "sticky")),
     Field("workload.sessions", "int", 100, "client sessions", 1, 100_000),
     Field("workload.arrival", "choice", "open", "open: Poisson arrivals at a total rate; closed: each session thinks, then sends", choices=("open", "closed")),

@@ -9,15 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from replab.config.fields import ScenarioError
+from replab.config.fields import FIELDS_BY_PATH, ScenarioError
+from replab.replication import STRATEGIES
 from replab.topology.switching import switch_count
 
 
 def node_count(v: Mapping[str, Any]) -> int:
-    """Data nodes in a scenario: leaders and followers, or buddy replication's app nodes."""
-    if v["replication.kind"] == "buddy":
-        return v["buddy.nodes"]
-    return v["topology.leaders"] + v["topology.followers"]
+    """Data nodes in a scenario, as its replication strategy counts them."""
+    return STRATEGIES[v["replication.kind"]].node_count(v)
 
 
 def as_lists(value: tuple) -> list:
@@ -27,43 +26,19 @@ def as_lists(value: tuple) -> list:
 
 def check_combinations(v: Mapping[str, Any]) -> None:
     """Rules that involve more than one field."""
-    followers, leaders = v["topology.followers"], v["topology.leaders"]
+    kind = v["replication.kind"]
+    strategy = STRATEGIES[kind]
     if v["topology.apply_concurrency"] > v["topology.workers"]:
         raise ScenarioError("topology.apply_concurrency", v["topology.apply_concurrency"],
                             f"must be at most topology.workers ({v['topology.workers']})")
-    if v["replication.kind"] == "leader-leader":
-        if v["replication.fanout"]:
-            raise ScenarioError("replication.fanout", v["replication.fanout"],
-                                "must be 0 with replication.kind = 'leader-leader' (every leader ships to every other node)")
-        others = leaders - 1 + followers
-        if v["replication.ack"] == "semi-sync" and others == 0:
-            raise ScenarioError("replication.ack", "semi-sync", "needs another node to receive writes "
-                                "(topology.leaders - 1 + topology.followers is 0)")
-        if v["replication.ack"] == "semi-sync" and v["replication.semi_sync_k"] > others:
-            raise ScenarioError("replication.semi_sync_k", v["replication.semi_sync_k"],
-                                f"must be at most the other nodes (topology.leaders - 1 + topology.followers = "
-                                f"{others}) with semi-sync acks")
-    elif v["replication.kind"] == "buddy":
-        _check_buddies(v)
-    elif leaders != 1:
-        raise ScenarioError("topology.leaders", leaders, "must be 1 with replication.kind = 'leader-follower'; "
-                            "set replication.kind = 'leader-leader' for more")
-    elif v["replication.ack"] == "semi-sync":
-        if followers == 0:
-            raise ScenarioError("replication.ack", "semi-sync", "needs at least one follower (topology.followers is 0)")
-        if v["replication.semi_sync_k"] > followers:
-            raise ScenarioError("replication.semi_sync_k", v["replication.semi_sync_k"],
-                                f"must be at most topology.followers ({followers}) with semi-sync acks")
-    if v["replication.propagation"] == "pull":
-        _check_pull(v)
-    if v["replication.reads"] == "followers" and followers == 0 and v["replication.kind"] != "buddy":
-        raise ScenarioError("replication.reads", "followers", "needs at least one follower (topology.followers is 0); use 'leader' or 'any'")
+    _check_other_strategies_choices(v)
+    strategy.check(v)
     _check_data_centres(v)
     last_node = node_count(v) - 1
     for i, fault in enumerate(v["faults.events"]):
-        if fault.target == "leader" and v["replication.kind"] == "buddy":
+        if fault.target == "leader" and not strategy.has_leader:
             raise ScenarioError(f"faults.events[{i}].target", "leader", "must name a node (node0 to "
-                                f"node{last_node}): buddy replication has no leader")
+                                f"node{last_node}): {kind} replication has no leader")
         if fault.target.startswith("node") and int(fault.target[4:]) > last_node:
             nodes = f"node0 to node{last_node}" if last_node else "node0"
             raise ScenarioError(f"faults.events[{i}].target", fault.target, f"must name an existing node ({nodes}) or 'leader'")
@@ -88,14 +63,11 @@ def check_combinations(v: Mapping[str, Any]) -> None:
 def _check_data_centres(v: Mapping[str, Any]) -> None:
     """Rules of the dcs, dns and sessions sections (see replab.topology.datacentres)."""
     count = v["dcs.count"]
-    if v["dcs.placement"] == "leader-per-dc":
-        if v["replication.kind"] != "leader-leader" or v["topology.leaders"] != count:
-            raise ScenarioError("dcs.placement", "leader-per-dc", f"needs replication.kind = 'leader-leader' and "
-                                f"topology.leaders = dcs.count ({count})")
-    elif count > 1 and v["replication.kind"] == "leader-leader":
-        raise ScenarioError("dcs.placement", "leader-dc", "has one leader; use 'leader-per-dc' with replication.kind = 'leader-leader'")
-    if count > 1 and v["replication.kind"] == "buddy":
-        raise ScenarioError("dcs.count", count, "must be 1 with replication.kind = 'buddy' (buddies live in one DC)")
+    if v["dcs.placement"] == "leader-per-dc" and (not STRATEGIES[v["replication.kind"]].leader_per_dc
+                                                  or v["topology.leaders"] != count):
+        kinds = " or ".join(repr(k) for k, s in STRATEGIES.items() if s.leader_per_dc)
+        raise ScenarioError("dcs.placement", "leader-per-dc", f"needs replication.kind = {kinds} and "
+                            f"topology.leaders = dcs.count ({count})")
     nodes = node_count(v)
     if nodes < count:
         raise ScenarioError("topology.followers", v["topology.followers"], f"too few: every data centre needs a node "
@@ -121,46 +93,12 @@ def _check_data_centres(v: Mapping[str, Any]) -> None:
         raise ScenarioError("dns.failover_order", list(order), f"must list every DC once: the numbers 0 to {count - 1} in some order")
 
 
-def _check_pull(v: Mapping[str, Any]) -> None:
-    """Pull (read-through caches) replaces shipping: refuse what needs shipped replicas."""
-    pull = "with replication.propagation = 'pull'"
-    if v["replication.kind"] != "leader-follower":
-        raise ScenarioError("replication.kind", v["replication.kind"],
-                            f"must be 'leader-follower' {pull} (one origin, followers that cache what they read)")
-    if v["replication.ack"] != "async":
-        raise ScenarioError("replication.ack", v["replication.ack"],
-                            f"must be 'async' {pull}: followers receive no writes, so none can confirm one")
-    if v["replication.fanout"]:
-        raise ScenarioError("replication.fanout", v["replication.fanout"],
-                            f"must be 0 {pull}: nothing is shipped, so nothing is relayed")
-    if v["topology.followers"] == 0:
-        raise ScenarioError("topology.followers", 0, f"must be at least 1 {pull} (the followers are the caches)")
-    if v["dcs.count"] > 1:
-        raise ScenarioError("dcs.count", v["dcs.count"], f"must be 1 {pull} (read-through caches across data "
-                            "centres are not modelled)")
-    if v["replication.reads"] == "leader":
-        raise ScenarioError("replication.reads", "leader",
-                            f"must be 'followers' or 'any' {pull}: with reads on the leader no cache is ever read")
-    if v["failover.promote"]:
-        raise ScenarioError("failover.promote", True,
-                            f"must be false {pull}: followers hold only cached copies, none can take over the "
-                            "writes (while the leader is down, writes are refused and misses fail)")
-
-
-def _check_buddies(v: Mapping[str, Any]) -> None:
-    nodes, layout, copies = v["buddy.nodes"], v["buddy.layout"], v["buddy.copies"]
-    if v["balancer.policy"] != "sticky":
-        raise ScenarioError("balancer.policy", v["balancer.policy"],
-                            "must be 'sticky' with replication.kind = 'buddy' (a session's state lives on its node)")
-    if v["replication.fanout"]:
-        raise ScenarioError("replication.fanout", v["replication.fanout"], "must be 0 with replication.kind = 'buddy'")
-    if layout == "ring" and copies > nodes - 1:
-        raise ScenarioError("buddy.copies", copies, f"must be at most buddy.nodes - 1 ({nodes - 1}) in a ring")
-    if layout == "pairs" and nodes % 2:
-        raise ScenarioError("buddy.nodes", nodes, "must be even with buddy.layout = 'pairs'")
-    buddies = {"ring": copies, "pairs": 1, "all": nodes - 1}[layout]
-    if v["replication.ack"] == "semi-sync" and v["replication.semi_sync_k"] > buddies:
-        raise ScenarioError("replication.semi_sync_k", v["replication.semi_sync_k"],
-                            f"must be at most the buddies of a node ({buddies}) with semi-sync acks")
-
-
+def _check_other_strategies_choices(v: Mapping[str, Any]) -> None:
+    """A choice that belongs to another strategy (replication.propagation = 'pull' with
+    leader-leader, say) would be silently ignored: refuse it instead."""
+    kind = v["replication.kind"]
+    for other, strategy in STRATEGIES.items():
+        for field in strategy.fields:
+            if other != kind and field.kind == "choice" and v[field.path] != FIELDS_BY_PATH[field.path].default:
+                raise ScenarioError(field.path, v[field.path], f"is a setting of replication.kind = {other!r} "
+                                    f"(this scenario is {kind!r}); leave it at {field.default!r}")

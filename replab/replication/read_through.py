@@ -25,7 +25,7 @@ Every client read ends as served or failed with a reason, like any other operati
 
 from __future__ import annotations
 
-from replab.core.recorder import NETWORK, NODE_DOWN, SERVED
+from replab.core.codes import NETWORK, NODE_DOWN, SERVED
 
 
 class Fetch:

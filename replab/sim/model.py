@@ -12,33 +12,24 @@ from collections.abc import Callable
 
 import mesa
 
-from replab.agents import (
-    BuddyController,
-    ClientSession,
-    DataNode,
-    FailoverController,
-    LoadBalancer,
-    PeerController,
-    PeerNode,
-    Switch,
-)
+from replab.agents import ClientSession, DataNode, FailoverController, LoadBalancer, Switch
 from replab.agents.dc_balancer import DCBalancer, DCBalancers
 from replab.agents.dns import GlobalDNS
 from replab.analysis.results import Results
 from replab.config.scenario import Scenario
 from replab.core.calendar import EventCalendar
+from replab.core.codes import FAILED, NETWORK, REFUSED, SERVED, TIMEOUT
 from replab.core.network import Network
 from replab.core.randomness import sampler, stream, uniform
-from replab.core.recorder import FAILED, NETWORK, REFUSED, SERVED, TIMEOUT, Recorder
-from replab.replication import BuddyReplication, LeaderFollower, LeaderLeader, ReplicaTree
-from replab.replication.read_through import ReadThrough
+from replab.core.recorder import Recorder
+from replab.replication import STRATEGIES
 from replab.sim.workload import Workload
 from replab.topology.datacentres import DataCentres
 from replab.topology.switching import switch_layout
 
 
 class ReplicationModel(mesa.Model):
-    """Leader-follower (with failover) or leader-leader replication behind a DB load balancer."""
+    """Data nodes replicating by one strategy (replab.replication) behind a DB load balancer."""
 
     def __init__(self, scenario: Scenario):
         super().__init__(seed=scenario.seed)
@@ -49,7 +40,8 @@ class ReplicationModel(mesa.Model):
         self.end_ms = self.duration_ms + self.timeout_ms  # every operation has ended by then
         self.sample_ms = scenario.record.sample_ms
         self.calendar = EventCalendar()
-        self.recorder = Recorder()
+        strategy = STRATEGIES[scenario.replication.kind]
+        self.recorder = Recorder(strategy.tables)
         net = scenario.network.hop
         # several data centres: their switches, WAN and whole-DC faults (None: the one-DC model)
         self.dcs = DataCentres(scenario) if scenario.dcs.count > 1 else None
@@ -63,53 +55,26 @@ class ReplicationModel(mesa.Model):
             self.network = Network(self.calendar, hop_ms, len(self.dcs.switch_dc), self.dcs.switch_dc, self.dcs.wan_ms)
             layouts = self.dcs.layouts
         self.switches = [Switch(self, i, layout.partner(i)) for layout in layouts for i in layout.switches]
-        rep = scenario.replication
-        self.multi_leader = rep.kind == "leader-leader"
-        self.buddy = rep.kind == "buddy"
-        leaders = scenario.topology.leaders
-        self.nodes = [self._data_node(i) for i in range(len(scenario.node_names))]
+        self.nodes = [self._data_node(i, strategy.node_class) for i in range(len(scenario.node_names))]
+        self.leader = self.nodes[0]  # the node a fault on "leader" hits (with several leaders: the first)
+        self.term = 1
         if self.dcs is None:
+            rep = scenario.replication
             self.balancer = LoadBalancer(self, self.network.attach(*self.switch_layout.balancer), scenario.balancer.policy,
-                                         "any" if self.buddy else rep.reads, uniform(stream(seed, "balancer")),
+                                         strategy.balancer_reads(scenario), uniform(stream(seed, "balancer")),
                                          rep.write_routing)
             self.client_host = self.network.attach(*self.switch_layout.clients)
         else:
             self._build_data_centres(scenario)
-        self.tree = ReplicaTree(rep.fanout)
-        if self.multi_leader:
-            self.controller = PeerController(self, scenario.failover.detection_ms, 0.0, False)
-            self.replication = LeaderLeader(self, self.nodes[:leaders], rep.ack, rep.semi_sync_k, rep.ship_ms,
-                                            rep.conflicts)
-            self.tree.depth = {n.index: 0 if n.index < leaders else 1 for n in self.nodes}
-        elif self.buddy:
-            b = scenario.buddy
-            self.controller = BuddyController(self, scenario.failover.detection_ms, 0.0, False)
-            self.replication = BuddyReplication(self, self.nodes, b.layout, b.copies, rep.ack, rep.semi_sync_k,
-                                                rep.ship_ms, b.state_bytes)
-            self.replication.place_sessions(scenario.workload.sessions, self.balancer)
-        else:
-            self.controller = FailoverController(self, scenario.failover.detection_ms,
-                                                 scenario.failover.promotion_ms, scenario.failover.promote)
-            self.replication = LeaderFollower(self, rep.ack, rep.semi_sync_k, rep.ship_ms,
-                                              ships=rep.propagation == "push")
-            if rep.propagation == "pull":
-                self.read_through = ReadThrough(self, scenario.cache.ttl_ms, scenario.cache.source)
-                for node in self.nodes:
-                    node.read_through = self.read_through
+        self.controller = FailoverController(self, scenario.failover.detection_ms)
+        self.replication = strategy(self)
         self.sessions = [ClientSession(self, i) for i in range(scenario.workload.sessions)]
         self.think_ms = sampler("exponential", max(scenario.workload.think_ms, 1e-9), 0.0, stream(seed, "think"))
-        self.workload = Workload(self, scenario)
+        self.workload = Workload(self, scenario, strategy.key_is_session)
         self.in_flight: dict[int, object] = {}
-        self.term = 1
-        self.leader = self.nodes[0]  # with leader-leader: the one a fault on "leader" hits
-        if self.buddy:
-            for node in self.nodes:
-                node.role = "server"
-        else:
-            for node in self.nodes[:leaders]:
-                node.role = "leader"
         for node in self.nodes:
             node.term = node.synced_term = self.term
+        self.replication.attach()
         self.controller.publish(0.0)
         self._schedule_faults(scenario)
         if self.dns is not None:
@@ -119,18 +84,15 @@ class ReplicationModel(mesa.Model):
         self._area_at_last_sample = [0.0] * len(self.nodes)
         self.running = True
 
-    def _data_node(self, index: int) -> DataNode:
+    def _data_node(self, index: int, node_class: type) -> DataNode:
         s = self.scenario
         draws = {
             op: sampler(d.dist, d.mean_ms, d.sigma, stream(s.seed, f"service.{op}.node{index}"))
             for op, d in (("read", s.service.read), ("write", s.service.write), ("apply", s.service.apply))
         }
         host = self.network.attach(*(self.dcs.node_switches[index] if self.dcs else self.switch_layout.node(index)))
-        args = (self, index, host, s.topology.workers, s.topology.apply_concurrency,
-                draws["read"], draws["write"], draws["apply"])
-        if s.replication.kind == "leader-leader":
-            return PeerNode(*args, leaders=s.topology.leaders)
-        return DataNode(*args)
+        return node_class(self, index, host, s.topology.workers, s.topology.apply_concurrency,
+                          draws["read"], draws["write"], draws["apply"])
 
     def _build_data_centres(self, scenario: Scenario) -> None:
         """One DB load balancer per DC, the regions' client hosts and the global DNS balancer."""
@@ -169,9 +131,9 @@ class ReplicationModel(mesa.Model):
         mesa.Agent._ids.pop(self, None)
         for op in list(self.in_flight.values()):
             self.fail(self.end_ms, op, TIMEOUT)
-        if self.multi_leader:
-            self.converge_ms = self.replication.converge_ms()
-            self.stranded_writes = self.replication.stranded()
+        self.replication.close(self.end_ms)
+        self.recorder.totals |= {"messages_sent": self.network.messages_sent,
+                                 "messages_dropped": self.network.messages_dropped}
         self.running = False
 
     def schedule_operation(self, at_ms: float, session: int, is_write: bool, key: int) -> None:
@@ -299,11 +261,11 @@ class ReplicationModel(mesa.Model):
             self._area_at_last_sample[node.index] = node.busy_area_ms
             utilisation = area / (node.workers * interval) if interval > 0 else 0.0
             lag_ms, lag_writes = self.replication.lag(now, node)
-            upstream = self.tree.upstream.get(node.index)
-            self.recorder.samples.append((now, node.index, node.role, node.up, self.tree.depth.get(node.index, -1),
+            depth, upstream = self.replication.position(node)
+            self.recorder.samples.append((now, node.index, node.role, node.up, depth,
                                           -1 if upstream is None else upstream.index,
                                           node.queue_length, utilisation, lag_ms, lag_writes, node.shipped,
-                                          divergent, self.replication.memory_bytes(node) if self.buddy else -1))
+                                          divergent, self.replication.memory_bytes(node)))
         self._last_sample_ms = now
 
 
@@ -326,4 +288,4 @@ def run(scenario: Scenario, progress: Callable[[float], None] | None = None, eve
             if time.perf_counter() - last >= every_s:
                 last = time.perf_counter()
                 progress(min(1.0, model.now / model.end_ms))
-    return Results.from_model(model)
+    return Results.from_recorder(scenario, model.recorder)

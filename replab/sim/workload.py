@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from replab.core.codes import NETWORK, TIMEOUT
 from replab.core.operation import Op
 from replab.core.randomness import key_chooser, sampler, stream, uniform
-from replab.core.recorder import NETWORK, TIMEOUT
 
 
 class Workload:
     """Starts client operations: an open-loop Poisson stream or closed-loop sessions."""
 
-    def __init__(self, model, scenario):
+    def __init__(self, model, scenario, key_is_session: bool = False):
         self.model = model
         w = scenario.workload
         self.closed = w.arrival == "closed"
@@ -21,7 +21,7 @@ class Workload:
         self._gap_ms = sampler("exponential", 1000.0 / w.rate_per_s, 0.0, stream(scenario.seed, "arrivals"))
         self._pick_session = uniform(stream(scenario.seed, "sessions"))
         self.sessions = w.sessions
-        self.key_is_session = scenario.replication.kind == "buddy"  # a session's state is its own key
+        self.key_is_session = key_is_session  # buddy replication: a session's state is its own key
         self.started = 0
 
     def begin(self) -> None:
