@@ -13,8 +13,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -c "import replab, mesa, plotly, ipywidgets, anywidget, jupyterlab" 
 	@touch $(STAMP)
 
+# JupyterLab on chapter 00, the repository as its root (as on Binder), on loopback only.
+LAB_ARGS := --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb
+# JupyterLab refuses to start as root without --allow-root; containers, cloud VMs and CI run as root.
+AS_ROOT := $(filter 0,$(shell id -u))
+# A desktop to open a browser on: X11, Wayland or macOS. Without one, JupyterLab only serves.
+DESKTOP := $(DISPLAY)$(WAYLAND_DISPLAY)$(filter Darwin,$(shell uname -s))
+
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/00_start_here.ipynb
+ifneq ($(AS_ROOT),)
+	@echo "make lab: you are root (a container, cloud VM or CI?): adding --allow-root, without which JupyterLab refuses root"
+endif
+ifeq ($(DESKTOP),)
+	@echo "make lab: no desktop (no DISPLAY or WAYLAND_DISPLAY), so no browser: open the URL with ?token= printed below; Ctrl-C twice stops it"
+endif
+	$(BIN)/jupyter lab $(LAB_ARGS) $(if $(AS_ROOT),--allow-root) $(if $(DESKTOP),,--no-browser)
 
 test: lint
 	$(BIN)/python -m pytest
