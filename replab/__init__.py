@@ -24,6 +24,7 @@ _EXPORTS = {
     "ReplicationModel": "replab.sim.model",
     "run": "replab.sim.model",
     "sweep": "replab.experiments.sweep",
+    "summarise": "replab.analysis.summary",
 }
 __all__ = sorted(_EXPORTS)
 

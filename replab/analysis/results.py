@@ -60,10 +60,11 @@ from replab.analysis.dc_results import add_dc_columns
 from replab.analysis.frames import codes, conflicts_frame, drain, events_frame, table_frame, timeline_frame
 from replab.analysis.summary import SUMMARY_DOC, summarise
 from replab.config.scenario import Scenario
-from replab.core.codes import CACHE_OUTCOMES, HIT, MISS
-from replab.core.recorder import APPLIES, FETCHES, LOOKUPS, RECEIPTS, REQUESTS, ROUTES, TABLES, WRITES
+from replab.core.codes import CACHE_OUTCOMES, HIT, MISS, RESOLUTIONS, ROLES, Codes
+from replab.core.recorder import APPLIES, FETCHES, LOOKUPS, NODE, RECEIPTS, REQUESTS, ROUTES, TABLES, WRITES
 
 FRAMES = ("requests", "writes", "applies", "timeline", "events", "sessions", "conflicts", "receipts", "fetches")
+DERIVED_CATEGORIES = {"cache": CACHE_OUTCOMES.categories, "role": ROLES.categories, "resolution": RESOLUTIONS.categories}
 
 
 @dataclass
@@ -162,7 +163,7 @@ class Results:
         """A run saved by `save`; its summary is computed again from the frames."""
         folder = Path(folder)
         scenario = Scenario.load(folder / "scenario.toml")
-        frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in FRAMES}
+        frames = {name: _categorised(name, pd.read_parquet(folder / f"{name}.parquet"), scenario) for name in FRAMES}
         totals_rows = pd.read_parquet(folder / "totals.parquet").to_dict("records")
         totals = {k: v for k, v in (totals_rows[0] if totals_rows else {}).items() if not _missing(v)}
         known = {*FRAMES, "totals"}
@@ -173,6 +174,25 @@ class Results:
 
     def _frames(self) -> dict[str, pd.DataFrame]:
         return {**{name: getattr(self, name) for name in FRAMES}, **self.tables}
+
+
+def _categorised(name: str, frame: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
+    """Give a loaded frame's coded columns all their categories back (Parquet keeps only the
+    labels an empty or partial column uses, as far as pandas can tell)."""
+    nodes = list(scenario.node_names)
+    declared = {c.name: c.codes for t in TABLES if t.attribute == name for c in t.columns}
+    for column in frame.columns:
+        if frame[column].dtype.name != "category":
+            continue
+        codes_of = declared.get(column)
+        if codes_of == NODE or column in ("node", "upstream"):
+            labels = nodes
+        elif isinstance(codes_of, Codes):
+            labels = list(codes_of.categories)
+        else:
+            labels = list(DERIVED_CATEGORIES.get(column, ())) or [f"dc{d}" for d in range(scenario.dcs.count)]
+        frame[column] = frame[column].cat.set_categories(labels)
+    return frame
 
 
 def _missing(value) -> bool:
