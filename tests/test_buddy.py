@@ -142,6 +142,7 @@ def test_a_write_routed_before_its_session_moved_is_refused_not_kept():
     assert len(results.writes) == 2 and model.nodes[2].store[1] == 1
 
 
+@pytest.mark.slow
 def test_layouts_trade_copies_and_memory_for_surviving_two_deaths():
     """Copies per write: k in a ring, 1 in pairs, n - 1 to all (the crash halves the copies of
     a dead node's partner in pairs). Memory follows. Only one buddy loses state when a node

@@ -19,6 +19,9 @@ BASE = Scenario.preset("leader-follower")
 WRITES_PER_MS = BASE.workload.rate_per_s * BASE.workload.write_ratio / 1000.0  # 0.4
 
 
+pytestmark = pytest.mark.slow  # each curve is many runs; part of make test, not of the fast layer
+
+
 def md1_waiting_ms(arrivals_per_ms: float, service_ms: float) -> float:
     """Mean wait in queue of an M/D/1 queue (Pollaczek-Khinchine with constant service)."""
     rho = arrivals_per_ms * service_ms

@@ -128,6 +128,7 @@ def test_the_checker_agrees_with_the_model_on_every_ack_mode_and_policy(ack, con
     assert_checker_agrees(model, results)
 
 
+@pytest.mark.slow
 def test_writes_stranded_on_a_leader_that_is_down_are_found_from_the_receipts():
     """node0 dies with a full send queue: what no live node received from it is stranded
     while it stays down, and nothing is once it has returned and shipped them."""

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +20,8 @@ from replab import ReplicationModel, Results, Scenario
 from replab.analysis.checks import check_history, check_leader_leader, replay_leader_leader
 from replab.replication.leader_leader import covers
 from replab.topology.switching import SWITCHING, switch_count
+
+pytestmark = pytest.mark.slow  # hypothesis runs many scenarios
 
 
 def test_a_finished_model_is_freed_once_nobody_holds_it():

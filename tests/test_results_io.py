@@ -12,11 +12,13 @@ from replab.analysis.results import FRAMES
 from replab.analysis.summary import summarise
 
 KINDS = {
-    "leader-follower with a failover": ("failover", {"duration_ms": 8_000.0}),
+    "leader-follower with a failover": ("failover", {"duration_ms": 2_500.0, "faults.events": [
+        {"at_ms": 1_000.0, "action": "crash", "target": "leader"}]}),
     "leader-leader": ("leader-leader", {"duration_ms": 1_500.0}),
-    "buddy with a crash": ("buddy", {"duration_ms": 6_000.0}),
+    "buddy with a crash": ("buddy", {"duration_ms": 2_500.0, "faults.events": [
+        {"at_ms": 1_000.0, "action": "crash", "target": "node1"}]}),
     "pull": ("push-pull", {"duration_ms": 1_500.0}),
-    "three data centres": ("three-dc", {"duration_ms": 5_000.0, "faults.events": [
+    "three data centres": ("three-dc", {"duration_ms": 3_000.0, "faults.events": [
         {"at_ms": 1_000.0, "action": "crash", "target": "dc1"}]}),
 }
 
