@@ -74,8 +74,6 @@ class LeaderFollower(Strategy):
             _check_pull(v)
         if v["replication.reads"] == "followers" and followers == 0:
             raise ScenarioError("replication.reads", "followers", "needs at least one follower (topology.followers is 0); use 'leader' or 'any'")
-        if v["dcs.count"] > 1 and v["replication.fanout"]:
-            pass  # relays across data centres are allowed: a relay forwards over the WAN like the leader
 
     # the model's hooks ---------------------------------------------------------------------
     def attach(self) -> None:
