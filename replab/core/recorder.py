@@ -15,7 +15,8 @@ REASONS = ("", "read-only", "no replica", "node down", "timeout", "network", "no
 NO_REASON, READ_ONLY, NO_REPLICA, NODE_DOWN, TIMEOUT, NETWORK, NOT_LEADER, CONFLICT, SESSION_MOVED = range(len(REASONS))
 LOST_REASONS = ("", "never left the failed leader", "only on replicas that were not promoted",
                 "lost update (last writer wins)", "session state not yet copied to a buddy",
-                "the session's node and every node with a copy were down")
+                "the session's node and every node with a copy were down",
+                "on no live node when the run ended (its node was down, the death not yet detected)")
 LOST_UPDATE = 3
 RESOLUTIONS = ("kept the existing version", "took the incoming version", "kept both as siblings")
 CACHE_OUTCOMES = ("", "hit", "miss")  # requests.cache: not a cache lookup, or a pull follower's hit or miss

@@ -27,7 +27,7 @@ from __future__ import annotations
 from replab.core.recorder import NODE_DOWN, REFUSED, SERVED, SESSION_MOVED
 from replab.replication.leader_follower import Entry, receipt_completes
 
-NOT_COPIED, ALL_COPIES_DOWN = 4, 5  # codes of recorder.LOST_REASONS
+NOT_COPIED, ALL_COPIES_DOWN, ON_NO_LIVE_NODE = 4, 5, 6  # codes of recorder.LOST_REASONS
 
 
 def buddy_indices(node: int, nodes: int, layout: str, copies: int, live: list[int]) -> list[int]:
@@ -202,6 +202,23 @@ class BuddyReplication:
         if moved or lost:
             to = ", ".join(self.nodes[i].name for i in sorted(adopted)) or "nobody"
             recorder.event(now, "take-over", node.name, f"{moved} sessions moved to {to}; {lost} lost state")
+
+    def run_ended(self, now: float) -> None:
+        """The run is over, some deaths not yet detected: a session whose node is down lives on
+        only in the copies live nodes hold, so its writes newer than the newest such copy are
+        lost (counted now, with their own reason; nothing moves, as no one has noticed)."""
+        live = [n for n in self.nodes if n.up]
+        recorder = self.model.recorder
+        for session, owner in self.owner.items():
+            if owner.up:
+                continue
+            kept = max((n.store.get(session, 0) for n in live), default=0)
+            writes = self.writes_of.get(session, [])
+            if writes and writes[-1] > kept:
+                for write_id in writes:
+                    if write_id > kept:
+                        recorder.lose(write_id, ON_NO_LIVE_NODE, now)
+                self.writes_of[session] = [w for w in writes if w <= kept]
 
     # what the timeline and the summary ask of every replication strategy ---------------------
     def lag(self, now: float, node) -> tuple[float, int]:

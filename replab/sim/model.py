@@ -170,6 +170,8 @@ class ReplicationModel(mesa.Model):
         mesa.Agent._ids.pop(self, None)
         for op in list(self.in_flight.values()):
             self.fail(self.end_ms, op, TIMEOUT)
+        if self.buddy:  # deaths not yet detected: count what only the dead nodes held
+            self.replication.run_ended(self.end_ms)
         if self.multi_leader:
             self.converge_ms = self.replication.converge_ms()
             self.stranded_writes = self.replication.stranded()
