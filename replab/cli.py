@@ -143,8 +143,6 @@ def _silence_stdout() -> None:
 
 # replab run ---------------------------------------------------------------------------------
 def run_command(args) -> int:
-    from replab.sim.model import run
-
     if args.path is not None and args.preset is not None:
         raise BadInput("give a scenario file or --preset, not both")
     preset = DEFAULT_PRESET if args.preset is None else args.preset
@@ -158,6 +156,8 @@ def run_command(args) -> int:
     scenario = base.replace(**changes)
     if args.out:  # find out now, not after the run, that the results cannot be written there
         _check_out_dir(Path(args.out), args.overwrite)
+
+    from replab.sim.model import run  # after the checks: bad input is refused without loading the model
 
     started = time.perf_counter()
     results = run(scenario, force=args.force)

@@ -39,10 +39,11 @@ def read_text(path: str | os.PathLike, field: str = "path") -> str:
         fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as err:
         raise ScenarioError(field, name, f"cannot be read ({err.strerror or err})") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise ScenarioError(field, name, f"is not a regular file ({_file_kind(mode)})")
     with os.fdopen(fd, "rb") as file:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise ScenarioError(field, name, f"is not a regular file ({_file_kind(mode)})")
         data = file.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
         raise ScenarioError(field, name, f"is larger than {MAX_FILE_BYTES // 1024 // 1024} MB: not a scenario or sweep spec")

@@ -18,8 +18,6 @@ import ipaddress
 import math
 import multiprocessing
 import os
-import signal
-import threading
 import time
 import warnings
 from collections import deque
@@ -32,11 +30,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from replab.config.scenario import Scenario, ScenarioError
+from replab.experiments.parent_watch import die_with_parent
 from replab.sim.model import run
 
 BATCH_TARGET_S = 0.5  # long enough to hide per-task overhead, short enough for a live progress bar
 WORKER_DIED = "WorkerDied: the worker process running this run died (killed, or out of memory)"
-PARENT_POLL_S = 0.5
 GIVE_UP_AFTER_DEATHS = 3  # runs in a row that kill their worker before any run has finished: not the runs' fault
 
 
@@ -105,7 +103,8 @@ class _Flow:
                     if not _worker_died(err):
                         raise
                     broken |= isinstance(err, BrokenProcessPool)
-                    died = self._died(batch, suspect)
+                    only_one = len(batch) == 1 and not in_flight and len(finished) == 1  # nothing else ran
+                    died = self._died(batch, suspect or only_one)
                     if died:
                         yield died
                     continue
@@ -162,25 +161,6 @@ def local_workers() -> int:
         return len(os.sched_getaffinity(0)) or 1
     except (AttributeError, OSError):
         return os.cpu_count() or 1
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """Worker initializer: end this process when the sweep that started it ends, however it ends."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
-    except (OSError, AttributeError):
-        pass  # not Linux: the thread below is enough
-    if os.getppid() != parent_pid:
-        os._exit(1)  # the parent died before the signal was armed
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(PARENT_POLL_S)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="replab-parent-watch", daemon=True).start()
 
 
 @contextmanager
