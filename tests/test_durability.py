@@ -63,7 +63,7 @@ BUDDY_CRASH_AT_THE_END = Scenario.preset("buddy").replace(**{
     "faults.events": [{"at_ms": 590.0, "action": "crash", "target": "node2"}]})
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(runs_with_late_crashes())
 @example(BUDDY_CRASH_AT_THE_END)
 def test_every_acknowledged_write_is_present_or_counted_lost(scenario):

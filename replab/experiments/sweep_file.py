@@ -109,6 +109,8 @@ class SweepFile:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), _FILE_MARK: json.dumps(self.mark)})
         fd, partial = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".partial")
         try:
+            if hasattr(os, "fchmod"):  # mkstemp makes it private (0600); the table gets the usual mode
+                os.fchmod(fd, 0o666 & ~_umask())
             with os.fdopen(fd, "wb") as file:
                 pq.write_table(table, file)
                 file.flush()
@@ -124,6 +126,12 @@ class SweepFile:
             self.flush(force=True)
         finally:
             self.lock.release()
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def run_identity(run) -> dict:
