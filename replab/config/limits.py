@@ -191,12 +191,16 @@ def time_stopped(scenario, at_ms: float, events: int) -> TimeStopped:
 def _largest_term(scenario, size: RunSize) -> tuple[str, str]:
     """The field to name (the first of the fields behind the largest term) and the fields."""
     m = MEASURED
+    health = size.events - size.requests * m["events_per_request"] - size.applies * m["events_per_apply"] \
+        - size.fault_events * 4
     terms = {"requests": size.requests * m["request_bytes"], "applies": size.applies * m["apply_bytes"],
-             "samples": size.samples * m["sample_bytes"], "fault_events": size.fault_events * m["event_row_bytes"] * 4}
+             "samples": size.samples * m["sample_bytes"], "fault_events": size.fault_events * m["event_row_bytes"] * 4,
+             "health": health * m["event_row_bytes"]}
     term = max(terms, key=lambda t: math.inf if math.isnan(terms[t]) else terms[t])
     driver = size.drivers[term]
     first = {"requests": "duration_ms", "applies": "duration_ms", "samples": "record.sample_ms",
-             "fault_events": "faults.mttf_ms" if scenario.faults.mttf_ms > 0 else "faults.events"}[term]
+             "fault_events": "faults.mttf_ms" if scenario.faults.mttf_ms > 0 else "faults.events",
+             "health": "dns.health_interval_ms"}[term]
     w = scenario.workload
     if term in ("requests", "applies") and w.arrival == "closed" and w.sessions * scenario.duration_ms / size.requests < TINY_MS:
         # a closed loop whose cycle takes no time: name what makes it short
