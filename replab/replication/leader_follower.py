@@ -139,6 +139,7 @@ class LeaderFollower(Strategy):
         entry.op = op
 
     def on_received(self, now: float, follower, entry: Entry, sender, sent_ms: float) -> None:
+        self.model.recorder.receive(entry.write_id, follower.index, now)  # the relay log survives a crash: checks read it
         follower.enqueue_apply(now, entry, (sender.index, sent_ms))
         if self.ack == "semi-sync" and entry.op is not None:
             self._receipt(now, follower, entry)
