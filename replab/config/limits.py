@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from replab.core.field import ScenarioError
+from replab.replication import STRATEGIES
 
 # Measured on this code (benchmarks: leader-follower preset, 50 to 200 s simulated, peak RSS):
 # bytes of history and frames per request, committed write, replica apply, timeline row,
@@ -63,14 +64,7 @@ def estimate(scenario) -> RunSize:
     nodes = len(s.node_names)
     requests, request_fields = _requests(s, nodes)
     writes = requests * s.workload.write_ratio
-    kind = s.replication.kind
-    if s.replication.propagation == "pull":
-        copies = 0  # followers fetch on a miss: at most one fetch per read, counted as a request's events
-    elif kind == "buddy":
-        copies = {"ring": s.buddy.copies, "pairs": 1, "all": nodes - 1}[s.buddy.layout]
-    else:
-        copies = nodes - 1  # every other node applies every write (leader-leader: every other node)
-    applies = writes * copies
+    applies = writes * STRATEGIES[s.replication.kind].copies_per_write(s)
     samples = nodes * (math.floor(end_ms / s.record.sample_ms) + 1)
     fault_events = 2.0 * len(s.faults.events)
     fault_fields = "faults.events"

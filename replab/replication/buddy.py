@@ -111,6 +111,11 @@ class BuddyReplication(Strategy):
         return v["buddy.nodes"]
 
     @classmethod
+    def copies_per_write(cls, scenario) -> float:
+        nodes = scenario.buddy.nodes
+        return {"ring": scenario.buddy.copies, "pairs": 1, "all": nodes - 1}[scenario.buddy.layout]
+
+    @classmethod
     def balancer_reads(cls, scenario) -> str:
         return "any"  # a session's reads go to its own node, whatever replication.reads says
 

@@ -75,6 +75,11 @@ class LeaderFollower(Strategy):
         if v["replication.reads"] == "followers" and followers == 0:
             raise ScenarioError("replication.reads", "followers", "needs at least one follower (topology.followers is 0); use 'leader' or 'any'")
 
+    @classmethod
+    def copies_per_write(cls, scenario) -> float:
+        # pull: followers fetch on a miss, at most once per read (counted with the requests)
+        return 0 if scenario.replication.propagation == "pull" else len(scenario.node_names) - 1
+
     # the model's hooks ---------------------------------------------------------------------
     def attach(self) -> None:
         self.model.leader.role = "leader"
