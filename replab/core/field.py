@@ -24,7 +24,7 @@ HOST_ACTIONS = ("pause", "isolate", "slow")  # act on hosts only (partition and 
 # is whichever node leads when the fault happens. Which numbers exist is checked by the
 # scenario's rules (replab.config.rules).
 HOST_PREFIXES = ("node", "app")
-HOST_NAMES = ("leader", "controller", "balancer", "clients")
+HOST_NAMES = ("leader", "controller", "balancer", "clients", "all")  # all: every host (heal only)
 LIST_KINDS = ("numbers", "ints", "matrix")  # tuples of numbers (or of rows of numbers), each within [low, high]
 
 
@@ -225,6 +225,8 @@ def _check_fault_shape(where: str, action: str, target: str, duration_ms: float,
     if duration_ms and action not in ("pause", "partition", "isolate", "slow") or duration_ms and target.startswith("dc"):
         raise ScenarioError(f"{where}.duration_ms", duration_ms, "is for pause, and for partition, isolate or slow of hosts "
                             "(heal after this long)")
+    if "all" in target.split("+") and (action != "heal" or target != "all"):
+        raise ScenarioError(f"{where}.target", target, "'all' stands alone, and only to heal every host")
     if action == "slow" and delay_ms <= 0:
         raise ScenarioError(f"{where}.delay_ms", delay_ms, "must be above 0 for a slow host (extra ms on every message)")
     if delay_ms and action != "slow":

@@ -306,6 +306,17 @@ class TermLeaderFollower(Strategy):
             self.ship(now, leader, follower, log[index], _entry_arrives, (leader.term, log[index - 1] if index else None))
         peer[NEXT] = len(log)
 
+    def ship(self, now: float, sender, receiver, entry, deliver, extra=None) -> None:
+        """As Strategy.ship, but a message to or from a slow host waits its delay in the sender's
+        queue before it has left (a congested link): a sender that crashes meanwhile loses it."""
+        departs = max(now, sender.link_free_ms) + self.ship_ms
+        sender.link_free_ms = departs
+        sender.shipped += 1
+        slow = self.model.network.slow_ms
+        left = departs + (slow.get(sender.host, 0.0) + slow.get(receiver.host, 0.0) if slow else 0.0)
+        message = (deliver, receiver, entry, sender, sender.incarnation, left, extra)
+        self.model.network.send_ordered(departs, sender.host, receiver.host, _arrive, message)
+
     def _heartbeat(self, now: float, leader, follower) -> None:
         """On the replication channel, after whatever was shipped: where the leader's log stands."""
         message = (self._on_heartbeat, (leader, leader.term, len(leader.log), leader.last(),
@@ -476,6 +487,13 @@ def _common(mine: list, theirs: list, upto: int) -> int:
     while count < end and mine[count] is theirs[count]:
         count += 1
     return count
+
+
+def _arrive(now: float, message) -> None:
+    deliver, receiver, entry, sender, incarnation, left, extra = message
+    if incarnation != sender.incarnation and sender.crash_times[incarnation] < left:
+        return  # the sender crashed before this entry left it
+    deliver(now, receiver, entry, sender, left, extra)
 
 
 def _entry_arrives(now: float, node, entry, sender, sent_ms: float, extra) -> None:

@@ -5,7 +5,7 @@
     partition hosts ('node0+app1'): cut them off from every other host; they still reach
               each other. isolate: the same, said of one host.
     slow      hosts: every message to or from them takes delay_ms longer
-    heal      hosts: undo every partition that cut any of them off, and their slowness
+    heal      hosts: undo every partition that cut any of them off, and their slowness ('all': every host)
 
 A partition, isolate or slow with duration_ms heals itself that long after. A host name
 stands for every host of its machine (`model.machines`): a data node and the monitor beside
@@ -25,6 +25,8 @@ class HostFaults:
         self.network = model.network
 
     def names(self, fault) -> list[str]:
+        if fault.target == "all":
+            return list(self.model.machines)
         return [self.model.leader.name if host == "leader" else host for host in fault.hosts]
 
     def hosts(self, names: list[str]) -> set[int]:
@@ -53,7 +55,7 @@ class HostFaults:
             if fault.duration_ms:
                 model.calendar.schedule(now + fault.duration_ms, self._heal, names)
         else:  # heal
-            self._heal(now, names)
+            self._heal(now, names, fault.target)
 
     def _resume(self, now: float, node) -> None:
         if node.paused:
@@ -67,7 +69,7 @@ class HostFaults:
             self.model.recorder.event(now, "heal", target, "")
             self.model.replication.network_healed(now)
 
-    def _heal(self, now: float, names: list[str]) -> None:
+    def _heal(self, now: float, names: list[str], target: str | None = None) -> None:
         if self.network.heal_hosts(self.hosts(names)):
-            self.model.recorder.event(now, "heal", "+".join(names), "")
+            self.model.recorder.event(now, "heal", target or "+".join(names), "")
             self.model.replication.network_healed(now)
