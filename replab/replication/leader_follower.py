@@ -5,13 +5,16 @@ Ack modes, and what the client waits for after the leader's commit:
 - semi-sync(k): k followers, anywhere in the tree, have *received* the entry.
 - sync: every follower the leader believes alive, down to the last replica of the tree,
   has *applied* it.
+- majority: a majority of the nodes, the leader's own copy included, have received it
+  (semi-sync with k = nodes // 2).
 Followers replicate from the leader or from relays (see `replab.replication.tree`). With
 pull propagation nothing is shipped: followers are read-through caches
 (`replab.replication.read_through`).
 
 The log is one list of entries; a promotion (`replab.replication.failover`) cuts it at the
 promoted follower's received position and the entries past the cut are lost: counted,
-with the reason.
+with the reason. That is the perfect failover model (failover.policy = 'perfect'); every
+realistic policy runs in replab.replication.terms instead (`for_scenario`).
 """
 
 from __future__ import annotations
