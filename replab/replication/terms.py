@@ -38,7 +38,7 @@ from collections import deque
 
 from replab.agents.detector import BlindController
 from replab.agents.term_node import TermNode
-from replab.core.codes import NEVER_LEFT_LEADER, NOT_LEADER, NOT_ON_PROMOTED, REFUSED, SERVED
+from replab.core.codes import NEVER_LEFT_LEADER, NOT_LEADER, NOT_ON_PROMOTED, REFUSED
 from replab.replication.base import Entry, Strategy
 from replab.replication.election import Election
 from replab.replication.leadership import (
@@ -57,9 +57,8 @@ from replab.replication.leadership import (
     TOO_FEW_REPLICAS,
 )
 from replab.replication.promotion import POLICY_CLASSES
-from replab.replication.promotion_settings import majority_followers
-
-NEXT, RECEIVED, APPLIED, CONTACT, ACKED_SENT = range(5)  # a leader's record of one follower
+from replab.replication.term_acks import Acks
+from replab.replication.term_log import CONTACT, TermLog
 
 
 class TermEntry(Entry):
@@ -75,7 +74,7 @@ class TermEntry(Entry):
         self.discarded_ms = math.nan  # when its own leader cut it from its log
 
 
-class TermLeaderFollower(Strategy):
+class TermLeaderFollower(TermLog, Strategy):
     """Leader-follower replication run with terms, per-node logs and a realistic failover policy."""
 
     kind = "leader-follower"
@@ -88,20 +87,12 @@ class TermLeaderFollower(Strategy):
     def __init__(self, model):
         super().__init__(model)
         scenario = model.scenario
-        failover, rep = scenario.failover, scenario.replication
+        failover = scenario.failover
         self.heartbeat_ms = failover.heartbeat_ms
         self.timeout_ms = failover.timeout_ms
         self.fenced = failover.fencing == "terms"
         self.stonith = failover.fencing == "stonith"
-        nodes = len(model.nodes)
-        self.ack, self.k = rep.ack, rep.semi_sync_k
-        if self.ack == "majority":
-            self.ack, self.k = "semi-sync", majority_followers(nodes)
-        if self.ack == "semi-sync" and self.k == 0:
-            self.ack = "async"
-        self.semi_sync_timeout_ms = rep.semi_sync_timeout_ms
-        self.min_replicas, self.max_lag_ms = rep.min_replicas, rep.min_replicas_max_lag_ms
-        self.majority = nodes // 2 + 1
+        self.acks = Acks(model)
         self.entries: list[TermEntry] = []  # by write_id - 1
         self.term_started: dict[int, float] = {}  # term -> when its first leader began
         self.balancer_term: dict[int, int] = {}  # id(balancer) -> newest term it has heard of
@@ -258,7 +249,7 @@ class TermLeaderFollower(Strategy):
                 for follower in self.model.nodes:
                     if follower is not node:
                         self._heartbeat(now, node, follower)
-                self._advance_acks(now, node)
+                self.acks.advance(now, node)
                 self.policy.leader_tick(now, node)
         else:
             self.policy.follower_tick(now, node)
@@ -271,7 +262,7 @@ class TermLeaderFollower(Strategy):
         if not leader.leading or not self.check_lease(now, leader):
             model.reply(now, leader, op, REFUSED, -1, NOT_LEADER)
             return
-        if self.min_replicas and self._good_followers(now, leader) < self.min_replicas:
+        if self.acks.too_few_replicas(now, leader):
             model.reply(now, leader, op, REFUSED, -1, TOO_FEW_REPLICAS)
             return
         entry = TermEntry(len(self.entries) + 1, op.key, len(leader.log), now, leader.term, leader.index)
@@ -283,178 +274,7 @@ class TermLeaderFollower(Strategy):
         for follower in model.nodes:
             if follower is not leader:
                 self._ship_from(now, leader, follower)
-        if self.ack == "async":
-            model.reply(now, leader, op, SERVED, entry.write_id)
-        elif leader.degraded:
-            self._degraded_ack(now, leader, op, entry)
-        else:
-            entry.op = op
-            leader.pending.append(entry)
-            if self.semi_sync_timeout_ms:
-                model.calendar.schedule(now + self.semi_sync_timeout_ms, leader.deliver,
-                                        (self._semi_sync_timeout, (entry, leader.term)))
-            self._advance_acks(now, leader)
-
-    def _good_followers(self, now: float, leader) -> int:
-        return sum(1 for peer in leader.peers.values() if now - peer[CONTACT] <= self.max_lag_ms)
-
-    def _ship_from(self, now: float, leader, follower) -> None:
-        """Ship `follower` every entry of the leader's log from where its shipping stands."""
-        peer = leader.peers[follower.index]
-        log = leader.log
-        for index in range(peer[NEXT], len(log)):
-            self.ship(now, leader, follower, log[index], _entry_arrives, (leader.term, log[index - 1] if index else None))
-        peer[NEXT] = len(log)
-
-    def ship(self, now: float, sender, receiver, entry, deliver, extra=None) -> None:
-        """As Strategy.ship, but a message to or from a slow host waits its delay in the sender's
-        queue before it has left (a congested link): a sender that crashes meanwhile loses it."""
-        departs = max(now, sender.link_free_ms) + self.ship_ms
-        sender.link_free_ms = departs
-        sender.shipped += 1
-        slow = self.model.network.slow_ms
-        left = departs + (slow.get(sender.host, 0.0) + slow.get(receiver.host, 0.0) if slow else 0.0)
-        message = (deliver, receiver, entry, sender, sender.incarnation, left, extra)
-        self.model.network.send_ordered(departs, sender.host, receiver.host, _arrive, message)
-
-    def _heartbeat(self, now: float, leader, follower) -> None:
-        """On the replication channel, after whatever was shipped: where the leader's log stands."""
-        message = (self._on_heartbeat, (leader, leader.term, len(leader.log), leader.last(),
-                                        leader.peers[follower.index][NEXT], now))
-        self.model.network.send_ordered(now, leader.host, follower.host, follower.deliver, message)
-
-    # a follower ------------------------------------------------------------------------------
-    def _accepts(self, now: float, node, leader, term: int) -> bool:
-        """Whether `node` takes the heartbeat or entry `leader` sent in `term` (see the fencing rules)."""
-        if node is leader:
-            return False
-        if not (self.fenced or self.consensus):
-            return not node.leading and node.upstream is leader
-        if term < node.term:  # an older term: refuse, and say which term is current
-            self._report(now, node, leader, None, 0)
-            return False
-        if node.leading:
-            if term == node.term or not self.fenced:
-                return False
-            self.step_down(now, node, term, leader, NEWER_TERM)
-        elif term > node.term or node.upstream is not leader:
-            node.term, node.upstream, node.candidate, node.matched = term, leader, False, 0
-        node.heard_leader_ms = now
-        return True
-
-    def _on_heartbeat(self, now: float, node, message) -> None:
-        leader, term, length, last, shipped, sent_ms = message
-        if not self._accepts(now, node, leader, term):
-            return
-        log = node.log
-        if leader.leading and leader.term == term:  # its log up to `length` is as it was when sent
-            if length == 0 or len(log) >= length and log[length - 1] is last:
-                keep = length  # agrees with the leader's whole log: anything past it went another way
-            elif len(log) < length and (not log or log[-1] is leader.log[len(log) - 1]):
-                keep = len(log)  # only behind
-            else:
-                keep = _common(log, leader.log, length)
-            if keep < len(log):
-                self._discard(now, node, node.cut_log(keep))
-            node.matched = len(log)
-        self._report(now, node, leader, sent_ms, shipped)
-
-    def _on_entry(self, now: float, node, message) -> None:
-        entry, leader, sent_ms, (term, before) = message
-        if not self._accepts(now, node, leader, term):
-            return
-        log, index = node.log, entry.index
-        if index > len(log) or index and log[index - 1] is not before:
-            return  # a gap, or it follows an entry this node lacks: the next heartbeat sorts it out
-        if index < len(log):
-            if log[index] is entry:
-                return  # a duplicate of a resend
-            self._discard(now, node, node.cut_log(index))
-        log.append(entry)
-        node.received = node.matched = len(log)  # it follows the entry before, so all before agree
-        entry.spread = True
-        self.model.recorder.receive(entry.write_id, node.index, now)
-        node.enqueue_apply(now, entry, (leader.index, sent_ms))
-        if self.ack != "async":
-            self._report(now, node, leader, None, 0)
-
-    def on_applied(self, now: float, node, entry) -> None:
-        if self.ack == "sync" and not node.leading and node.upstream is not None:
-            self._report(now, node, node.upstream, None, 0)
-
-    def _report(self, now: float, node, leader, sent_ms, shipped: int) -> None:
-        """Tell `leader` how far this node's log is known to agree with its own, and its term
-        (and whether it follows that leader: a refusal tells the newer term and nothing else)."""
-        follows = node.upstream is leader and not node.leading
-        message = (self._on_report, (node, node.term, node.matched if follows else 0, node.applied, sent_ms, shipped,
-                                     follows))
-        self.model.network.send(now, node.host, leader.host, leader.deliver, message)
-
-    def _discard(self, now: float, node, cut: list) -> None:
-        recorder = self.model.recorder
-        receipts = len(recorder.receipts.write_id)
-        rows = recorder.discards
-        for entry in cut:
-            rows.write_id.append(entry.write_id)
-            rows.node.append(node.index)
-            rows.t_ms.append(now)
-            rows.receipts_before.append(receipts)
-            if entry.leader == node.index and math.isnan(entry.discarded_ms):
-                entry.discarded_ms = now
-
-    # the leader hears back --------------------------------------------------------------------
-    def _on_report(self, now: float, leader, message) -> None:
-        follower, term, length, applied, sent_ms, shipped, follows = message
-        if term > leader.term and self.fenced and leader.leading:
-            self.step_down(now, leader, term, None, NEWER_TERM)
-            return
-        if not (follows and leader.leading) or (self.fenced or self.consensus) and term != leader.term:
-            return
-        peer = leader.peers[follower.index]
-        peer[RECEIVED], peer[APPLIED], peer[CONTACT] = length, applied, now
-        if sent_ms is not None:
-            peer[ACKED_SENT] = max(peer[ACKED_SENT], sent_ms)
-            self.policy.heard_follower(now, leader)
-            if length < shipped:  # what was shipped before this heartbeat never arrived: ship it again
-                peer[NEXT] = min(peer[NEXT], length)
-                self._ship_from(now, leader, follower)
-        self._advance_acks(now, leader)
-
-    def _advance_acks(self, now: float, leader) -> None:
-        pending = leader.pending
-        if self.ack == "async":
-            return
-        if self.ack == "sync":
-            needed = [p[APPLIED] for p in leader.peers.values() if now - p[CONTACT] <= self.timeout_ms]
-            upto = min(needed) if needed else math.inf
-        else:
-            received = sorted((p[RECEIVED] for p in leader.peers.values()), reverse=True)
-            upto = received[self.k - 1] if len(received) >= self.k else 0
-            if leader.degraded and upto >= len(leader.log):
-                leader.degraded = False
-                self.model.recorder.event(now, "semi-sync-on", leader.name, "a replica has caught up")
-        while pending and pending[0].index < upto:
-            entry = pending.popleft()
-            op, entry.op = entry.op, None
-            self.model.reply(now, leader, op, SERVED, entry.write_id)
-
-    def _semi_sync_timeout(self, now: float, leader, job) -> None:
-        entry, term = job
-        if entry.op is None or not leader.leading or leader.term != term or leader.degraded:
-            return
-        leader.degraded = True
-        self.model.recorder.event(now, "semi-sync-off", leader.name,
-                                  f"no receipt for {self.semi_sync_timeout_ms:g} ms: acknowledging without replicas")
-        while leader.pending:
-            waiting = leader.pending.popleft()
-            op, waiting.op = waiting.op, None
-            self._degraded_ack(now, leader, op, waiting)
-
-    def _degraded_ack(self, now: float, leader, op, entry) -> None:
-        rows = self.model.recorder.degraded
-        rows.write_id.append(entry.write_id)
-        rows.t_ms.append(now)
-        self.model.reply(now, leader, op, SERVED, entry.write_id)
+        self.acks.committed(now, leader, op, entry)
 
     # the end ------------------------------------------------------------------------------------
     def close(self, now: float) -> None:
@@ -479,25 +299,6 @@ def _row(table, now: float, node: int, term: int, leading: int, cause: int) -> N
     table.term.append(term)
     table.leading.append(leading)
     table.cause.append(cause)
-
-
-def _common(mine: list, theirs: list, upto: int) -> int:
-    """How many first entries two logs share (looking at most `upto` into theirs)."""
-    count, end = 0, min(len(mine), upto)
-    while count < end and mine[count] is theirs[count]:
-        count += 1
-    return count
-
-
-def _arrive(now: float, message) -> None:
-    deliver, receiver, entry, sender, incarnation, left, extra = message
-    if incarnation != sender.incarnation and sender.crash_times[incarnation] < left:
-        return  # the sender crashed before this entry left it
-    deliver(now, receiver, entry, sender, left, extra)
-
-
-def _entry_arrives(now: float, node, entry, sender, sent_ms: float, extra) -> None:
-    node.deliver(now, (node.model.replication._on_entry, (entry, sender, sent_ms, extra)))
 
 
 def _balancer_hears(now: float, message) -> None:
