@@ -96,7 +96,7 @@ def assert_nothing_lost_silently(results) -> dict:
     return report
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(realistic_scenarios(policy="consensus", fencing="terms", ack="majority"))
 def test_consensus_with_fencing_and_majority_acks_loses_no_acknowledged_write(scenario):
     results = replab.run(scenario)
@@ -104,7 +104,7 @@ def test_consensus_with_fencing_and_majority_acks_loses_no_acknowledged_write(sc
     assert report["lost_acked_writes"] == results.summary["lost_acked_writes"] == 0
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(realistic_scenarios())
 def test_every_policy_loses_nothing_silently(scenario):
     model = ReplicationModel(scenario).run()
