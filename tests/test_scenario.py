@@ -200,7 +200,7 @@ def test_the_bounds_themselves_are_allowed():
 
 
 def test_a_bad_choice_lists_the_choices():
-    error = refused(r"replication\.ack = 'quorum': must be one of 'async', 'semi-sync', 'sync'$",
+    error = refused(r"replication\.ack = 'quorum': must be one of 'async', 'semi-sync', 'sync', 'majority'$",
                     **{"replication.ack": "quorum"})
     assert (error.field, error.value) == ("replication.ack", "quorum")
     refused(r"service\.read\.dist = 'normal': must be one of 'constant', 'exponential', 'lognormal'",

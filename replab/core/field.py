@@ -18,7 +18,15 @@ from dataclasses import dataclass
 from typing import Any
 
 DISTRIBUTIONS = ("constant", "exponential", "lognormal")
-FAULT_ACTIONS = ("crash", "recover", "partition", "heal")  # partition/heal: data centres only
+# partition/heal: a data centre's WAN links, or hosts inside one DC (replab.sim.host_faults);
+# pause, isolate and slow: hosts inside one DC. Actions are only ever appended.
+FAULT_ACTIONS = ("crash", "recover", "partition", "heal", "pause", "isolate", "slow")
+HOST_ACTIONS = ("pause", "isolate", "slow")  # act on hosts only (partition and heal act on hosts or a DC)
+# Hosts a partition, isolate or slow fault may name ('+' joins several: 'node0+app1'); 'leader'
+# is whichever node leads when the fault happens. Which numbers exist is checked by the
+# scenario's rules (replab.config.rules).
+HOST_PREFIXES = ("node", "app")
+HOST_NAMES = ("leader", "controller", "balancer", "clients", "all")  # all: every host (heal only)
 LIST_KINDS = ("numbers", "ints", "matrix")  # tuples of numbers (or of rows of numbers), each within [low, high]
 MAX_TEXT_CHARS = 1_000  # a description is one line; a 50 MB one would be echoed to every terminal
 MAX_ITEMS = 100_000  # items of a list field (faults, weights, rows): more is a mistake, not a scenario
@@ -193,14 +201,38 @@ def _coerce_item(field: Field, item: Field, x: Any, whole: Any) -> Any:
 
 @dataclass(frozen=True)
 class Fault:
-    """A scheduled fault: at `at_ms`, `action` ('crash' or 'recover') hits `target`."""
+    """A scheduled fault: at `at_ms`, `action` hits `target`.
+
+    crash/recover a node, a switch or a DC; partition/heal a DC's WAN links, or split hosts
+    ('node0+app1') from the rest of their DC; isolate one host (a partition of one); pause
+    a node for `duration_ms` (a stop-the-world garbage collection: it resumes with its old
+    beliefs); slow every message to or from a host by `delay_ms`. A partition, isolate or
+    slow with a `duration_ms` heals itself that long after; without one it lasts until a heal.
+    """
 
     at_ms: float
     action: str
     target: str
+    duration_ms: float = 0.0
+    delay_ms: float = 0.0
 
     def to_dict(self) -> dict:
-        return {"at_ms": self.at_ms, "action": self.action, "target": self.target}
+        fault = {"at_ms": self.at_ms, "action": self.action, "target": self.target}
+        if self.duration_ms:  # only when set, so every fault written before them reads the same
+            fault["duration_ms"] = self.duration_ms
+        if self.delay_ms:
+            fault["delay_ms"] = self.delay_ms
+        return fault
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """The hosts a host-level fault names ('node0+app1' -> ('node0', 'app1'))."""
+        return tuple(self.target.split("+"))
+
+    @property
+    def on_hosts(self) -> bool:
+        """True for a fault on hosts inside one DC (not a crash of a node or switch, not a DC's)."""
+        return self.action in HOST_ACTIONS or (self.action in ("partition", "heal") and not self.target.startswith("dc"))
 
 
 def _coerce_faults(field: Field, value: Any) -> tuple[Fault, ...]:
@@ -212,21 +244,58 @@ def _coerce_faults(field: Field, value: Any) -> tuple[Fault, ...]:
             item = item.to_dict()
         if not isinstance(item, Mapping):
             raise ScenarioError(where, item, "must be a table with at_ms, action and target")
-        unknown = set(item) - {"at_ms", "action", "target"}
+        unknown = set(item) - {"at_ms", "action", "target", "duration_ms", "delay_ms"}
         if unknown:
-            raise ScenarioError(f"{where}.{sorted(unknown)[0]}", item[sorted(unknown)[0]], "is not a fault field; use at_ms, action, target")
+            raise ScenarioError(f"{where}.{sorted(unknown)[0]}", item[sorted(unknown)[0]],
+                                "is not a fault field; use at_ms, action, target (and duration_ms, delay_ms)")
         for key in ("at_ms", "action", "target"):
             if key not in item:
                 raise ScenarioError(f"{where}.{key}", None, "is required")
         at_ms = Field(f"{where}.at_ms", "float", 0.0, "", 0.0, 1e8).coerce(item["at_ms"])
         action = Field(f"{where}.action", "choice", "crash", "", choices=FAULT_ACTIONS).coerce(item["action"])
         target = item["target"]
-        if not isinstance(target, str) or not _is_target(target):
-            raise ScenarioError(f"{where}.target", target, "must be 'leader', 'nodeN' or 'switchN', or 'dcN' for a data centre")
-        if action in ("partition", "heal") and not target.startswith("dc"):
-            raise ScenarioError(f"{where}.action", action, "needs a data centre target ('dcN'); nodes and switches crash and recover")
-        faults.append(Fault(at_ms, action, target))
+        if not isinstance(target, str) or not (_is_target(target) or _is_hosts(target)):
+            raise ScenarioError(f"{where}.target", target, "must be 'leader', 'nodeN' or 'switchN', or 'dcN' for a data "
+                                "centre, or hosts joined by '+' for a partition (nodeN, appN, controller, balancer, clients)")
+        duration_ms = Field(f"{where}.duration_ms", "float", 0.0, "", 0.0, 1e8).coerce(item.get("duration_ms", 0.0))
+        delay_ms = Field(f"{where}.delay_ms", "float", 0.0, "", 0.0, 1e6).coerce(item.get("delay_ms", 0.0))
+        _check_fault_shape(where, action, target, duration_ms, delay_ms)
+        faults.append(Fault(at_ms, action, target, duration_ms, delay_ms))
     return tuple(sorted(faults, key=lambda f: f.at_ms))
+
+
+def _check_fault_shape(where: str, action: str, target: str, duration_ms: float, delay_ms: float) -> None:
+    """Which targets and extra keys each action takes (which numbers exist: replab.config.rules)."""
+    hosts = _is_hosts(target)
+    if action in ("partition", "heal") and not (target.startswith("dc") or hosts) or action in ("isolate", "slow") and not hosts:
+        raise ScenarioError(f"{where}.action", action, "needs a data centre target ('dcN') or hosts ('node1', 'node0+app1'); "
+                            "switches crash and recover" if action in ("partition", "heal") else
+                            "needs a host target ('nodeN', 'appN', 'controller', 'balancer', 'clients', joined by '+')")
+    if action == "pause" and not (target == "leader" or target.startswith("node")):
+        raise ScenarioError(f"{where}.target", target, "must be a data node ('nodeN' or 'leader') to pause")
+    if action == "pause" and duration_ms <= 0:
+        raise ScenarioError(f"{where}.duration_ms", duration_ms, "must be above 0 for a pause (how long the node stops, ms)")
+    if duration_ms and action not in ("pause", "partition", "isolate", "slow") or duration_ms and target.startswith("dc"):
+        raise ScenarioError(f"{where}.duration_ms", duration_ms, "is for pause, and for partition, isolate or slow of hosts "
+                            "(heal after this long)")
+    if "all" in target.split("+") and (action != "heal" or target != "all"):
+        raise ScenarioError(f"{where}.target", target, "'all' stands alone, and only to heal every host")
+    if action == "slow" and delay_ms <= 0:
+        raise ScenarioError(f"{where}.delay_ms", delay_ms, "must be above 0 for a slow host (extra ms on every message)")
+    if delay_ms and action != "slow":
+        raise ScenarioError(f"{where}.delay_ms", delay_ms, "is only for a slow fault")
+
+
+def _is_hosts(target: str) -> bool:
+    """'node0', 'app1', 'controller' or several joined by '+' ('node0+app1')."""
+    for part in target.split("+"):
+        if part in HOST_NAMES:
+            continue
+        prefix = next((p for p in HOST_PREFIXES if part.startswith(p)), None)
+        number = part[len(prefix):] if prefix else ""
+        if not (number.isascii() and number.isdigit()):
+            return False
+    return True
 
 
 def _is_target(target: str) -> bool:
