@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from replab.analysis.results import Results
+from replab.viz.staleness import FIGURES as STALENESS_FIGURES
 from replab.viz.style import OP_COLOURS, OUTCOME_COLOURS, PERCENTILES, ROLE_COLOURS, fill
 from replab.viz.topology_chart import topology
 
@@ -298,7 +299,7 @@ def dc_traffic(results: Results, bin_ms: float | None = None, fig=None):
 
 
 FIGURES = {"latency": latency_cdf, "throughput": throughput_timeline, "lag": replication_lag,
-           "topology": topology, "spacetime": spacetime, "traffic": dc_traffic}
+           "topology": topology, "spacetime": spacetime, "traffic": dc_traffic, **STALENESS_FIGURES}
 
 __all__ = ["FIGURES", "OP_COLOURS", "OUTCOME_COLOURS", "ROLE_COLOURS", "dc_traffic", "ecdf", "latency_cdf",
            "replication_lag", "spacetime", "spacetime_messages", "throughput_bins", "throughput_timeline", "topology",
