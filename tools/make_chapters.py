@@ -44,6 +44,7 @@ CHAPTERS: dict[str, tuple[str, str]] = {
     "09": ("Multi-DC: DNS and sticky sessions", "a global DNS balancer, TTLs and resolvers that ignore them, a DC's loss, sticky sessions"),
     "10": ("Parameter sweeps", "many runs, one table: lag and stale reads over followers × write ratio, lost writes over ack mode × crash time with confidence bands; the same sweep from the shell and on Dask"),
     "11": ("Is the simulator right?", "the simulation beside M/M/1, M/M/c (Erlang C) and Little's law"),
+    "13": ("Leaderless quorums", "N replicas, W acks, R replies: the stale read and the quorum overlap, R + W > N and the latency it costs, t-visibility and k-staleness against PBS, a sloppy quorum's hinted handoff, read repair vs anti-entropy"),
 }
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
