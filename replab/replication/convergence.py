@@ -12,15 +12,19 @@
 - Divergence: which home replicas lack the newest version (by write id) some node holds of a
   key, and since when: the timeline's lag_ms / lag_writes and divergent_keys.
 - `everywhere_ms`: from the frames alone, how long each write took to be on all N of its home
-  replicas (it, or a newer version).
+  replicas (it, or a newer version); `convergence_figures` is the summary made of it and of
+  the deliveries table (hints, hand-offs, repairs).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
-from replab.replication.versions import ANTI_ENTROPY, HANDOFF, covers
+from replab.replication.ring import Ring
+from replab.replication.versions import ANTI_ENTROPY, HANDOFF, HINTED_WRITE, READ_REPAIR, covers
 
 
 class Divergence:
@@ -169,3 +173,30 @@ def everywhere_ms(writes: pd.DataFrame, applies: pd.DataFrame, ring, n: int) -> 
                            on="write_id", by="group", direction="forward")
     held = joined.sort_values("write_id", kind="stable")["held_ms"].to_numpy().reshape(len(keys), n)
     return held.max(axis=1) - writes["commit_ms"].to_numpy()  # NaN where a home replica never held it
+
+
+def convergence_figures(results) -> dict:
+    """Hints, hand-offs, repairs and how long writes took to reach all their replicas, from the
+    frames of a leaderless run (the summary keys of replab.replication.leaderless)."""
+    deliveries = results.tables["deliveries"]
+    kind = deliveries["kind"].cat.codes.to_numpy()
+    taken = ~np.isnan(deliveries["applied_ms"].to_numpy())
+    hinted = deliveries[(kind == HINTED_WRITE) & taken]
+    handed = deliveries[(kind == HANDOFF) & ~np.isnan(deliveries["acked_ms"].to_numpy())]
+    handed = handed.drop_duplicates(["write_id", "sender", "receiver"])
+    back = handed.merge(hinted, left_on=["write_id", "sender", "receiver"], right_on=["write_id", "receiver", "home"],
+                        suffixes=("", "_hint"))
+    q = results.scenario.quorum
+    everywhere = everywhere_ms(results.writes, results.applies, Ring(q.nodes, q.vnodes), q.n)
+    reached = everywhere[~np.isnan(everywhere)]
+    return {
+        "hinted_writes": int(len(hinted.drop_duplicates(["write_id", "receiver", "home"]))),
+        "hints_handed_off": int(len(handed)),
+        "hints_pending": int(results.totals.get("hints_pending", 0)),
+        "handoff_mean_ms": float((back["applied_ms"] - back["applied_ms_hint"]).mean()) if len(back) else math.nan,
+        "read_repairs": int((kind == READ_REPAIR).sum()),
+        "anti_entropy_repairs": int((kind == ANTI_ENTROPY).sum()),
+        "everywhere_p50_ms": float(np.percentile(reached, 50)) if len(reached) else math.nan,
+        "everywhere_p99_ms": float(np.percentile(reached, 99)) if len(reached) else math.nan,
+        "not_everywhere": int(np.isnan(everywhere).sum()),
+    }

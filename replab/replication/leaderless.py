@@ -27,24 +27,20 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from replab.agents.replica import ReplicaNode
 from replab.core.codes import NODE_DOWN, REASONS, REFUSED, SERVED
 from replab.core.field import Field, ScenarioError
 from replab.core.randomness import stream, uniform
 from replab.core.recorder import NODE, Column, Table
 from replab.replication.base import Strategy
-from replab.replication.convergence import AntiEntropy, Divergence, HintedHandoff, everywhere_ms
+from replab.replication.convergence import AntiEntropy, Divergence, HintedHandoff, convergence_figures
 from replab.replication.legs import LEGS, check_legs, leg_fields, leg_sampler, leg_settings
 from replab.replication.quorum_reads import RESPONSES, Coordination, QuorumReads
 from replab.replication.ring import Ring
 from replab.replication.versions import (
-    ANTI_ENTROPY,
     DELIVERY_KINDS,
     HANDOFF,
     HINTED_WRITE,
-    READ_REPAIR,
     WRITE,
     Delivery,
     Version,
@@ -175,29 +171,7 @@ class Leaderless(Strategy):
             return {"hinted_writes": 0, "hints_handed_off": 0, "hints_pending": 0, "handoff_mean_ms": math.nan,
                     "read_repairs": 0, "anti_entropy_repairs": 0, "everywhere_p50_ms": math.nan,
                     "everywhere_p99_ms": math.nan, "not_everywhere": 0}
-        deliveries = results.tables["deliveries"]
-        kind = deliveries["kind"].cat.codes.to_numpy()
-        taken = ~np.isnan(deliveries["applied_ms"].to_numpy())
-        hinted = deliveries[(kind == HINTED_WRITE) & taken]
-        handed = deliveries[(kind == HANDOFF) & ~np.isnan(deliveries["acked_ms"].to_numpy())]
-        handed = handed.drop_duplicates(["write_id", "sender", "receiver"])
-        back = handed.merge(hinted, left_on=["write_id", "sender", "receiver"], right_on=["write_id", "receiver", "home"],
-                            suffixes=("", "_hint"))
-        q = results.scenario.quorum
-        ring = Ring(results.scenario.quorum.nodes, q.vnodes)
-        everywhere = everywhere_ms(results.writes, results.applies, ring, q.n)
-        reached = everywhere[~np.isnan(everywhere)]
-        return {
-            "hinted_writes": int(len(hinted.drop_duplicates(["write_id", "receiver", "home"]))),
-            "hints_handed_off": int(len(handed)),
-            "hints_pending": int(results.totals.get("hints_pending", 0)),
-            "handoff_mean_ms": float((back["applied_ms"] - back["applied_ms_hint"]).mean()) if len(back) else math.nan,
-            "read_repairs": int((kind == READ_REPAIR).sum()),
-            "anti_entropy_repairs": int((kind == ANTI_ENTROPY).sum()),
-            "everywhere_p50_ms": float(np.percentile(reached, 50)) if len(reached) else math.nan,
-            "everywhere_p99_ms": float(np.percentile(reached, 99)) if len(reached) else math.nan,
-            "not_everywhere": int(np.isnan(everywhere).sum()),
-        }
+        return convergence_figures(results)
 
     # the model's hooks -------------------------------------------------------------------------
     def attach(self) -> None:

@@ -51,12 +51,3 @@ class Ring:
     def replicas(self, key: int, n: int) -> tuple[int, ...]:
         """The key's N home replicas (its preference list)."""
         return self.walk(key)[:n]
-
-    def share(self, n: int, keys: int) -> list[float]:
-        """Each node's share of the replicas of keys 1..keys (1/nodes each on an even ring)."""
-        held = [0] * self.nodes
-        for key in range(1, keys + 1):
-            for node in self.replicas(key, n):
-                held[node] += 1
-        total = n * keys
-        return [h / total for h in held]

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from replab.analysis.results import Results
 from replab.analysis.staleness import read_staleness
 from replab.viz.style import fill
@@ -131,13 +129,4 @@ def _story_traces(results: Results, request_id: int, write_id: int, lane: dict) 
     return traces, title
 
 
-def story_window(results: Results, request_id: int, write_id: int) -> tuple[float, float]:
-    """The time span the story covers, ms (for zooming a figure)."""
-    requests = results.requests.set_index("request_id")
-    write = results.writes.set_index("write_id").loc[write_id]
-    responses = results.tables["responses"]
-    end = responses.loc[responses["request_id"] == request_id, "arrived_ms"].max()
-    return float(write["commit_ms"]), float(np.nanmax([end, requests.loc[request_id, "end_ms"]]))
-
-
-__all__ = ["pick_story", "quorum_story", "story_window"]
+__all__ = ["pick_story", "quorum_story"]
