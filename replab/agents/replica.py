@@ -36,6 +36,7 @@ class ReplicaNode(DataNode):
         self.seen: dict[int, tuple] = {}  # key -> vector clock of every version this replica has taken
         self.context: dict[int, tuple] = {}  # key -> what it knows as a coordinator (its writes, read replies)
         self.pending: dict[int, object] = {}  # delivery number -> version received, not yet applied
+        self.arriving: dict[int, int] = {}  # write_id -> its deliveries received, not yet applied
         self.hints: dict[int, dict[int, object]] = {}  # home node -> {write_id: version} kept for it
 
     def on_request(self, now: float, op) -> None:

@@ -8,7 +8,8 @@
 - Anti-entropy: every `interval_ms` each live node sends a digest of the keys it shares with
   one other node (the next one in turn), which stands for the Merkle tree real systems
   exchange; the peer sends back its own, and each ships the other every version of their
-  shared keys the other has not seen (compared as the stores are when each digest arrives).
+  shared keys the other has not seen nor received (compared as the stores are when each
+  digest arrives).
 - Divergence: which home replicas lack the newest version (by write id) some node holds of a
   key, and since when: the timeline's lag_ms / lag_writes and divergent_keys.
 - `everywhere_ms`: from the frames alone, how long each write took to be on all N of its home
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from replab.replication.ring import Ring
-from replab.replication.versions import ANTI_ENTROPY, HANDOFF, HINTED_WRITE, READ_REPAIR, covers
+from replab.replication.versions import ANTI_ENTROPY, DELIVERY_KINDS, HANDOFF, HINTED_WRITE, READ_REPAIR, covers
 
 
 class Divergence:
@@ -146,9 +147,11 @@ class AntiEntropy:
         for key, versions in list(sender.versions.items()):
             homes = strategy.ring.replicas(key, strategy.n)
             if sender.index in homes and receiver.index in homes:
-                seen = receiver.seen.get(key)
+                seen, arriving = receiver.seen.get(key), receiver.arriving
                 for version in versions:
-                    if seen is None or not covers(seen, version.vector):
+                    # what it has received but not yet applied counts as there: sending it again
+                    # would only lengthen the apply queue that is holding it back
+                    if (seen is None or not covers(seen, version.vector)) and version.write_id not in arriving:
                         strategy.send_version(now, sender, receiver, version, ANTI_ENTROPY, receiver)
 
 
@@ -179,10 +182,10 @@ def convergence_figures(results) -> dict:
     """Hints, hand-offs, repairs and how long writes took to reach all their replicas, from the
     frames of a leaderless run (the summary keys of replab.replication.leaderless)."""
     deliveries = results.tables["deliveries"]
-    kind = deliveries["kind"].cat.codes.to_numpy()
+    kind = deliveries["kind"].to_numpy()  # by label: a run read back from Parquet keeps labels, not codes
     taken = ~np.isnan(deliveries["applied_ms"].to_numpy())
-    hinted = deliveries[(kind == HINTED_WRITE) & taken]
-    handed = deliveries[(kind == HANDOFF) & ~np.isnan(deliveries["acked_ms"].to_numpy())]
+    hinted = deliveries[(kind == DELIVERY_KINDS[HINTED_WRITE]) & taken]
+    handed = deliveries[(kind == DELIVERY_KINDS[HANDOFF]) & ~np.isnan(deliveries["acked_ms"].to_numpy())]
     handed = handed.drop_duplicates(["write_id", "sender", "receiver"])
     back = handed.merge(hinted, left_on=["write_id", "sender", "receiver"], right_on=["write_id", "receiver", "home"],
                         suffixes=("", "_hint"))
@@ -194,8 +197,8 @@ def convergence_figures(results) -> dict:
         "hints_handed_off": int(len(handed)),
         "hints_pending": int(results.totals.get("hints_pending", 0)),
         "handoff_mean_ms": float((back["applied_ms"] - back["applied_ms_hint"]).mean()) if len(back) else math.nan,
-        "read_repairs": int((kind == READ_REPAIR).sum()),
-        "anti_entropy_repairs": int((kind == ANTI_ENTROPY).sum()),
+        "read_repairs": int((kind == DELIVERY_KINDS[READ_REPAIR]).sum()),
+        "anti_entropy_repairs": int((kind == DELIVERY_KINDS[ANTI_ENTROPY]).sum()),
         "everywhere_p50_ms": float(np.percentile(reached, 50)) if len(reached) else math.nan,
         "everywhere_p99_ms": float(np.percentile(reached, 99)) if len(reached) else math.nan,
         "not_everywhere": int(np.isnan(everywhere).sum()),

@@ -328,6 +328,7 @@ class Leaderless(Strategy):
             return
         self.model.recorder.deliveries.arrived_ms[delivery.row] = now
         node.pending[delivery.number] = delivery
+        node.arriving[delivery.write_id] = node.arriving.get(delivery.write_id, 0) + 1
         node.enqueue_apply(now, delivery, (delivery.sender.index, delivery.sent_ms))
 
     def take(self, now: float, node, delivery: Delivery, received_ms: float, origin) -> None:
@@ -335,6 +336,9 @@ class Leaderless(Strategy):
         d = self.model.recorder.deliveries
         d.applied_ms[delivery.row] = now
         version, kind = delivery.version, delivery.kind
+        left = node.arriving.pop(version.write_id) - 1
+        if left:
+            node.arriving[version.write_id] = left
         if self.keep(now, node, version):
             d.new[delivery.row] = 1
             self.model.recorder.apply(version.write_id, node.index, now, received_ms, origin)
