@@ -312,7 +312,7 @@ def count_keys_behind(model) -> int:
                if any(model.nodes[h].store.get(key, 0) < top for h in protocol.ring.replicas(key, protocol.n)))
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(leaderless_scenarios())
 def test_leaderless_loses_nothing_silently(scenario):
     """Every operation ends served, refused or failed; every acknowledged write is held at the
