@@ -1,0 +1,21 @@
+"""replab.real: the same scenario on real Redis replication, beside the simulation.
+
+    from replab import Scenario, run
+    from replab import real
+
+    scenario = real.calibrate(Scenario.preset("leader-follower"))  # service times measured here
+    table = real.compare(real.run(scenario), run(scenario))       # key figures side by side
+
+`run` starts a real Redis primary, its replicas and (with failover.promote) Sentinels as
+child processes, drives them with redis-py, does the faults for real and returns the same
+Results as a simulated run. Without redis-server, `available()` is False and `missing()`
+says in one line how to install it.
+"""
+
+from replab.real.install import INSTALL_HINT, RedisMissing, available, missing
+from replab.real.network import cleanup_leftovers
+from replab.real.plan import FAULT_ACTIONS, RealFault
+from replab.real.driver import run
+
+__all__ = ["FAULT_ACTIONS", "INSTALL_HINT", "RealFault", "RedisMissing", "available", "cleanup_leftovers", "missing",
+           "run"]
