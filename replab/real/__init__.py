@@ -16,6 +16,8 @@ from replab.real.install import INSTALL_HINT, RedisMissing, available, missing
 from replab.real.network import cleanup_leftovers
 from replab.real.plan import FAULT_ACTIONS, RealFault
 from replab.real.driver import run
+from replab.real.calibrate import calibrate, measure
+from replab.real.compare import FIGURES, compare, figures
 
-__all__ = ["FAULT_ACTIONS", "INSTALL_HINT", "RealFault", "RedisMissing", "available", "cleanup_leftovers", "missing",
-           "run"]
+__all__ = ["FAULT_ACTIONS", "FIGURES", "INSTALL_HINT", "RealFault", "RedisMissing", "available", "calibrate",
+           "cleanup_leftovers", "compare", "figures", "measure", "missing", "run"]

@@ -85,9 +85,11 @@ def _flags(entry) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-async def warm_up(clients, connections: int) -> None:
-    """Open `connections` connections to each node before the clock starts."""
-    await asyncio.gather(*(c.ping() for c in clients for _ in range(connections)))
+async def warm_up(clients, connections: int, rounds: int = 20) -> None:
+    """Open `connections` connections to each node and send a few rounds of reads on them
+    before the clock starts (the first few hundred operations of a cold client are slow)."""
+    for _ in range(rounds):
+        await asyncio.gather(*(c.lindex("warm-up", -1) for c in clients for _ in range(connections)))
 
 
 @dataclass
@@ -97,6 +99,7 @@ class ReadBack:
     primary: int | None  # the node read as the survivor (None: no node could be read)
     tags: dict[int, dict[int, list[int]]] = field(default_factory=dict)
     note: str = ""
+    commands: list[tuple] = field(default_factory=list)  # (node, command, calls, usec_per_call) from INFO commandstats
 
 
 def read_back(nodes: list[Server], log, rows: list[tuple], cut: set[int]) -> ReadBack:
@@ -125,12 +128,20 @@ def read_back(nodes: list[Server], log, rows: list[tuple], cut: set[int]) -> Rea
     result = ReadBack(survivor)
     for i in offsets:
         try:
+            result.commands += _commandstats(nodes[i], i)  # before the read-back adds its own LRANGEs
             result.tags[i] = _lists(nodes[i], keys)
         except redis.RedisError:
             continue
     why = "the primary" if survivor == log.primary else "the replica furthest ahead (the primary could not be read)"
     log.event("readback", nodes[survivor].name, f"{len(keys)} keys read back from {why}")
     return result
+
+
+def _commandstats(server: Server, node: int) -> list[tuple]:
+    with _client(server) as c:
+        stats = c.info("commandstats")
+    return [(node, name.removeprefix("cmdstat_"), int(v.get("calls", 0)), float(v.get("usec_per_call", 0.0)))
+            for name, v in stats.items()]
 
 
 def _lists(server: Server, keys: list[int], batch: int = 500) -> dict[int, list[int]]:

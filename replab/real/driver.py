@@ -198,7 +198,7 @@ class ClientThread(threading.Thread):
         watchers = [redis_client(x.address, x.port, 4, 1.0) for x in real.sentinels]
         self.workload.clients[:] = clients
         self.router.use_sentinels(watchers)
-        await admin.warm_up(clients, min(8, real.options.connections_per_node))
+        await admin.warm_up(clients, real.options.connections_per_node)
         sampler = Sampler(real.log, admins, self.router, s.record.sample_ms, lambda i: not real.nodes[i].killed)
         watch = SentinelWatch(real.log, watchers, self.router)
         real.log.t0 = time.perf_counter()

@@ -9,6 +9,8 @@ What a client cannot see is estimated or left out, and said so:
   read showed was committed; a write refused (READONLY, NOREPLICAS) never committed.
 - writes.lost: acknowledged (or seen) but absent from the survivor at the end.
 - applies, receipts, fetches, conflicts: empty (a replica's applies are not visible).
+- besides the frames, `results.commands`: each live server's calls and mean time per command
+  at the end (INFO commandstats: node, command, calls, usec_per_call).
 - timeline.lag_bytes (an extra column, with offset): the primary's replication offset
   minus the follower's, both read at the sample; lag_writes and lag_ms: the writes whose
   bytes lie past the follower's offset (placed by the primary's offsets at earlier samples)
@@ -60,8 +62,12 @@ def build_results(scenario, log, workload, readback) -> Results:
     sessions = sessions_frame(requests, anomalies, scenario.workload.sessions)
     summary = real_summary(scenario, requests, writes, timeline, events, anomalies, sessions)
     empty = _empty_frames(names)
-    return Results(scenario, requests, writes, empty["applies"], timeline, events, sessions, summary,
-                   empty["conflicts"], empty["receipts"], empty["fetches"])
+    results = Results(scenario, requests, writes, empty["applies"], timeline, events, sessions, summary,
+                      empty["conflicts"], empty["receipts"], empty["fetches"])
+    # what only a real run has: each server's own count and time per command (INFO commandstats)
+    results.commands = pd.DataFrame(readback.commands, columns=["node", "command", "calls", "usec_per_call"])
+    results.commands["node"] = results.commands["node"].map(dict(enumerate(names)))
+    return results
 
 
 def _writes(raw: pd.DataFrame, readback, log) -> tuple[pd.DataFrame, dict[int, int]]:

@@ -1,0 +1,86 @@
+"""Calibration: measure this machine's Redis and client, then give the simulator the numbers.
+
+Two short real runs with one operation at a time (a closed loop of one session that never
+thinks, so nothing queues): one with async acks, one waiting for a replica (WAIT 1). From
+them, and from the servers' own time per command (INFO commandstats):
+
+- network.hop: a sequential read is four hops in the model (client, balancer, node and
+  back), so a hop's mean is a quarter of a read's round trip less the read's own service;
+  lognormal, its shape chosen so four hops together vary as much as a real round trip.
+- service.read / service.apply: the servers' own time per LINDEX / per RPUSH on a replica.
+- service.write: what a write costs beyond those four hops (propagating to every replica
+  happens on the primary's one thread, before it answers).
+- replication.ship_ms: what WAIT 1 adds beyond the two hops of a receipt.
+- topology.workers and topology.apply_concurrency: 1 (Redis runs one command at a time).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from replab import Scenario
+from replab.real.driver import run as run_real
+
+MIN_MS = 0.001  # the model wants positive means; a microsecond stands for "next to nothing"
+
+
+def measure(scenario: Scenario, duration_ms: float = 600.0, **options) -> pd.Series:
+    """The figures calibration needs, measured on real Redis with `scenario`'s followers
+    (ms unless said): read and write round trips (mean, cv), the extra of WAIT 1, and the
+    servers' time per LINDEX, RPUSH on the primary and RPUSH on a replica."""
+    followers = max(1, scenario.topology.followers)
+    probe = Scenario(**{
+        "duration_ms": duration_ms, "seed": scenario.seed, "topology.followers": followers,
+        "workload.arrival": "closed", "workload.sessions": 1, "workload.think_ms": 0.0,
+        "workload.write_ratio": 0.5, "workload.keys": scenario.workload.keys,
+        "replication.reads": "followers", "failover.promote": False,
+    })
+    plain = run_real(probe, sentinels=0, **options)
+    waiting = run_real(probe.replace(**{"replication.ack": "semi-sync", "replication.semi_sync_k": 1}), sentinels=0,
+                       **options)
+    reads, writes = _served(plain, "read"), _served(plain, "write")
+    waited = _served(waiting, "write")
+    commands = plain.commands
+    primary = commands["node"] == "node0"
+    return pd.Series({
+        "read_mean_ms": reads.mean(), "read_cv": reads.std() / reads.mean(), "reads": len(reads),
+        "write_mean_ms": writes.mean(), "write_cv": writes.std() / writes.mean(), "writes": len(writes),
+        "wait_write_mean_ms": waited.mean(), "wait_writes": len(waited),
+        "lindex_ms": _per_call(commands[~primary], "lindex"),
+        "rpush_primary_ms": _per_call(commands[primary], "rpush"),
+        "rpush_replica_ms": _per_call(commands[~primary], "rpush"),
+    })
+
+
+def calibrate(scenario: Scenario, measured: pd.Series | None = None, **options) -> Scenario:
+    """`scenario` with its network, service and shipping times set from measurements on
+    this machine (`measure(scenario)` unless given)."""
+    m = measure(scenario, **options) if measured is None else measured
+    read_service = max(m["lindex_ms"], MIN_MS)
+    hop = max((m["read_mean_ms"] - read_service) / 4.0, MIN_MS)
+    write_service = max(m["write_mean_ms"] - 4.0 * hop, m["rpush_primary_ms"], MIN_MS)
+    ship = max(m["wait_write_mean_ms"] - m["write_mean_ms"] - 2.0 * hop, 0.0)
+    # four independent hops vary half as much (relative to their mean) as one
+    sigma = min(math.sqrt(math.log1p((2.0 * m["read_cv"]) ** 2)), 4.0)
+    return scenario.replace(**{
+        "network.hop.dist": "lognormal", "network.hop.mean_ms": hop, "network.hop.sigma": sigma,
+        "service.read.dist": "constant", "service.read.mean_ms": read_service,
+        "service.write.dist": "exponential", "service.write.mean_ms": write_service,
+        "service.apply.dist": "constant", "service.apply.mean_ms": max(m["rpush_replica_ms"], MIN_MS),
+        "replication.ship_ms": ship,
+        "topology.workers": 1, "topology.apply_concurrency": 1,
+    })
+
+
+def _served(results, op: str) -> np.ndarray:
+    r = results.requests
+    return r.loc[(r["op"] == op) & (r["outcome"] == "served"), "latency_ms"].to_numpy()
+
+
+def _per_call(commands: pd.DataFrame, name: str) -> float:
+    rows = commands[commands["command"] == name]
+    calls = rows["calls"].sum()
+    return float((rows["calls"] * rows["usec_per_call"]).sum() / calls / 1000.0) if calls else MIN_MS
