@@ -77,6 +77,19 @@ def wait_for_sentinels(sentinels: list[Server], replicas: int, timeout_s: float 
             c.close()
 
 
+def switch_over(nodes: list[Server], promoted: int) -> None:
+    """`promoted` becomes the primary and every other live node its replica (by hand)."""
+    with _client(nodes[promoted]) as c:
+        c.execute_command("REPLICAOF", "NO", "ONE")
+    for i, node in enumerate(nodes):
+        if i != promoted and not node.killed:
+            try:
+                with _client(node) as c:
+                    c.execute_command("REPLICAOF", nodes[promoted].address, nodes[promoted].port)
+            except redis.RedisError:
+                pass  # paused or cut off: it keeps its old primary until it is told again
+
+
 def _flags(entry) -> str:
     if isinstance(entry, dict):
         return str(entry.get("flags", ""))

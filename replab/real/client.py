@@ -122,7 +122,7 @@ class Workload:
             except (asyncio.TimeoutError, RedisTimeoutError):
                 row[8] = "timeout"
             except ReadOnlyError:
-                row[7:9] = REFUSED, "read-only"  # a replica refused the write
+                row[7:9] = REFUSED, "not leader"  # READONLY: a replica refused the write, as a model follower does
             except BusyLoadingError:
                 row[8] = "node down"  # still loading its data after a restart
             except (RedisConnectionError, OSError) as err:

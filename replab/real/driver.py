@@ -56,7 +56,7 @@ def run(scenario: Scenario, faults=(), *, sentinels: int | None = None, crash: s
     options = check_options(scenario, sentinels, crash, network, persistence, min_replicas_to_write,
                             min_replicas_max_lag_s, value_bytes, connections_per_node)
     namespaced = _namespaces(options.network)
-    plan = all_faults(scenario, faults, options.crash if namespaced else "process", namespaced)
+    plan = all_faults(scenario, faults, options.crash if namespaced else "process", namespaced, options.sentinels)
     return RealRun(scenario, options, namespaced, plan).go()
 
 
@@ -141,7 +141,8 @@ class RealRun:
     # the run itself ------------------------------------------------------------------------
     def _drive(self) -> None:
         self.client = ClientThread(self)
-        self.doer = FaultDoer(self.nodes, self.network, self.log, self.restart, self.client.sleep, bool(self.sentinels))
+        self.doer = FaultDoer(self.nodes, self.network, self.log, self.restart, self.client.sleep, bool(self.sentinels),
+                              lambda promoted: self.admin.submit(admin.switch_over, self.nodes, promoted).result(30))
         self.client.start()
         if not self.client.started.wait(timeout=60) or self.client.error:
             raise RuntimeError(f"the client did not start: {self.client.error!r}")

@@ -7,6 +7,7 @@
 - partition / heal: the host's links go down / come back; isolate cuts it off from the
   other nodes and the Sentinels only, so clients still reach it (split brain).
 - pause / resume: SIGSTOP / SIGCONT. sleep: DEBUG SLEEP (the server stops serving a while).
+- switchover: a replica made the primary by hand (no Sentinel, nobody tells the clients).
 - recover: links back up, and a dead process restarted as a replica of the current primary
   (the primary itself if nobody took over), empty unless the run keeps an AOF.
 """
@@ -26,16 +27,22 @@ class FaultDoer:
     """Applies a run's faults to its servers and network, on the thread that started them
     (so a restarted server's parent-death signal is tied to a thread that lives on)."""
 
-    def __init__(self, servers: list[Server], network, log, restart, sleeper, sentinels: bool):
+    def __init__(self, servers: list[Server], network, log, restart, sleeper, sentinels: bool, switch_over):
         self.servers, self.network, self.log = servers, network, log
         self.restart = restart  # restart(node index, primary index or None): start the process again
         self.sleeper = sleeper  # sleeper(node index, seconds): DEBUG SLEEP, sent from the client's loop
         self.sentinels = sentinels
+        self.switch_over = switch_over  # switch_over(node index): that replica leads, the others follow it
         self.cut: set[int] = set()
         self.isolated: set[int] = set()
+        self._leader_hit: dict[str, int] = {}  # action -> the node 'leader' meant when it was done
 
     def apply(self, fault: RealFault) -> None:
         node = self.log.primary if fault.target == "leader" else int(fault.target[4:])
+        if fault.target == "leader":
+            # a fault's own undo hits the node the fault hit, even if another leads by then
+            node = self._leader_hit.pop(fault.undoes, node) if fault.undoes else node
+            self._leader_hit[fault.action] = node
         server = self.servers[node]
         name, role = server.name, "leader" if node == self.log.primary else "follower"
         action = fault.action
@@ -65,6 +72,11 @@ class FaultDoer:
             if not server.killed:
                 server.child.signal(signal.SIGSTOP if action == "pause" else signal.SIGCONT)
                 self.log.event(action, name, f"{role}; {'SIGSTOP' if action == 'pause' else 'SIGCONT'}")
+        elif action == "switchover" and not server.killed and node != self.log.primary:
+            self.switch_over(node)
+            self.log.primary = node
+            self.log.event("promote", name, "switchover by hand: REPLICAOF NO ONE, the others follow it; "
+                                            "nobody tells the clients")
         elif action == "sleep" and not server.killed:
             self.sleeper(node, fault.duration_ms / 1000.0)
             self.log.event("sleep", name, f"{role}; DEBUG SLEEP {fault.duration_ms / 1000.0:g} s")

@@ -30,6 +30,8 @@ FAULT_ACTIONS = {
     "pause": "SIGSTOP the process; resume sends SIGCONT",
     "resume": "SIGCONT a paused process",
     "sleep": "DEBUG SLEEP: the server stops serving for duration_ms",
+    "switchover": "make the target replica the primary (REPLICAOF NO ONE, the others follow it) without telling "
+                  "the clients, whose writes to the old primary are then refused (READONLY); runs without Sentinels",
 }
 NEEDS_NAMESPACES = ("crash", "partition", "isolate")
 UNDO = {"partition": "heal", "isolate": "heal", "pause": "resume"}
@@ -45,6 +47,7 @@ class RealFault:
     action: str
     target: str
     duration_ms: float = 0.0
+    undoes: str = ""  # set on the heal/resume that ends a fault with a duration: that fault's action
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,7 @@ def check_scenario(scenario: Scenario) -> None:
             raise ScenarioError(f"faults.events[{i}].target", fault.target, f"must be 'leader' or node0 to node{followers}")
 
 
-def all_faults(scenario: Scenario, extra: Iterable, crash: str, namespaced: bool) -> list[RealFault]:
+def all_faults(scenario: Scenario, extra: Iterable, crash: str, namespaced: bool, sentinels: int) -> list[RealFault]:
     """The scenario's crash/recover faults (a crash done as `crash`: 'host' or 'process'; the
     caller makes it 'process' where namespaces cannot be made) and the extra real faults,
     checked, with their undo steps, in time order."""
@@ -130,17 +133,20 @@ def all_faults(scenario: Scenario, extra: Iterable, crash: str, namespaced: bool
         faults.append(_fault(f"faults[{i}]", item, nodes))
     scheduled = len(scenario.faults.events)
     for i, fault in enumerate(faults[scheduled:]):
+        if fault.action == "switchover" and sentinels:
+            raise ScenarioError(f"faults[{i}].action", "switchover",
+                                "is done by hand without Sentinels (sentinels=0); with them, crash the primary")
         if fault.action in NEEDS_NAMESPACES and not namespaced:
             raise ScenarioError(f"faults[{i}].action", fault.action,
                                 "needs network namespaces (root); without them use 'kill', 'pause' or 'sleep'")
-    undone = [RealFault(f.at_ms + f.duration_ms, UNDO[f.action], f.target)
+    undone = [RealFault(f.at_ms + f.duration_ms, UNDO[f.action], f.target, undoes=f.action)
               for f in faults if f.action in UNDO and f.duration_ms > 0]
     return sorted(faults + undone, key=lambda f: f.at_ms)
 
 
 def _fault(where: str, item: Any, nodes: int) -> RealFault:
     if isinstance(item, RealFault):
-        item = item.__dict__
+        item = {k: v for k, v in item.__dict__.items() if k != "undoes"}
     if not isinstance(item, Mapping):
         raise ScenarioError(where, item, "must be a table with at_ms, action, target (and duration_ms)")
     unknown = set(item) - {"at_ms", "action", "target", "duration_ms"}
@@ -157,6 +163,8 @@ def _fault(where: str, item: Any, nodes: int) -> RealFault:
     if target != "leader" and target not in valid:
         raise ScenarioError(f"{where}.target", target, f"must be 'leader' or node0 to node{nodes - 1}")
     duration_ms = _number(f"{where}.duration_ms", item.get("duration_ms", 0.0), 0.0, MAX_DURATION_MS)
+    if action == "switchover" and target == "leader":
+        raise ScenarioError(f"{where}.target", target, "a switchover promotes a replica: name it ('nodeN')")
     if action == "sleep" and duration_ms <= 0:
         raise ScenarioError(f"{where}.duration_ms", duration_ms, "a sleep needs how long it lasts, above 0 ms")
     return RealFault(at_ms, action, target, duration_ms)
