@@ -41,7 +41,11 @@ def _until(what: str, timeout_s: float, check) -> None:
 
 
 def wait_for_replicas(nodes: list[Server], timeout_s: float = 20.0) -> None:
-    """Every replica has finished its first sync with node0."""
+    """Every replica has finished its first sync with node0 and its stream flows.
+
+    After a diskless full sync the primary holds the stream back until the replica's first
+    acknowledgement, which a replica sends once a second: without this wait a run's first
+    second would show replicas stuck at offset 0."""
     if len(nodes) == 1:
         return
     clients = [_client(n) for n in nodes]
@@ -52,6 +56,10 @@ def wait_for_replicas(nodes: list[Server], timeout_s: float = 20.0) -> None:
             return all(c.info("replication").get("master_link_status") == "up" for c in clients[1:])
 
         _until("replication", timeout_s, synced)
+        clients[0].set("replab:ready", "1")  # a write for the stream to carry
+        target = clients[0].info("replication")["master_repl_offset"]
+        _until("the replication stream", timeout_s,
+               lambda: all(c.info("replication").get("slave_repl_offset", 0) >= target for c in clients[1:]))
     finally:
         for c in clients:
             c.close()
@@ -77,17 +85,21 @@ def wait_for_sentinels(sentinels: list[Server], replicas: int, timeout_s: float 
             c.close()
 
 
-def switch_over(nodes: list[Server], promoted: int) -> None:
-    """`promoted` becomes the primary and every other live node its replica (by hand)."""
+def switch_over(nodes: list[Server], primary: int, promoted: int, timeout_s: float = 10.0) -> None:
+    """A coordinated switchover (Redis' FAILOVER command): the primary pauses its writers until
+    `promoted` has caught up, then they swap roles; the other replicas are then pointed at
+    the new primary. Nothing acknowledged is lost; clients are not told."""
+    with _client(nodes[primary]) as c:
+        c.execute_command("FAILOVER", "TO", nodes[promoted].address, nodes[promoted].port, "TIMEOUT", 5000)
     with _client(nodes[promoted]) as c:
-        c.execute_command("REPLICAOF", "NO", "ONE")
+        _until("the switchover", timeout_s, lambda: c.info("replication").get("role") == "master")
     for i, node in enumerate(nodes):
-        if i != promoted and not node.killed:
+        if i not in (primary, promoted) and not node.killed:
             try:
                 with _client(node) as c:
                     c.execute_command("REPLICAOF", nodes[promoted].address, nodes[promoted].port)
             except redis.RedisError:
-                pass  # paused or cut off: it keeps its old primary until it is told again
+                pass  # paused or cut off: it keeps following the old primary (now a replica) meanwhile
 
 
 def _flags(entry) -> str:
@@ -98,11 +110,28 @@ def _flags(entry) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-async def warm_up(clients, connections: int, rounds: int = 20) -> None:
+async def warm_up(clients, connections: int, rounds: int = 20, batch: int = 8) -> None:
     """Open `connections` connections to each node and send a few rounds of reads on them
-    before the clock starts (the first few hundred operations of a cold client are slow)."""
+    before the clock starts (the first few hundred operations of a cold client are slow).
+    Connections open a batch at a time: a busy machine may take a while for each."""
+    for client in clients:
+        for begin in range(0, connections, batch):
+            await _patiently(lambda: asyncio.gather(*(client.lindex("warm-up", -1)
+                                                      for _ in range(min(batch, connections - begin)))))
     for _ in range(rounds):
-        await asyncio.gather(*(c.lindex("warm-up", -1) for c in clients for _ in range(connections)))
+        await _patiently(lambda: asyncio.gather(*(c.lindex("warm-up", -1) for c in clients for _ in range(connections))))
+
+
+async def _patiently(job, tries: int = 3, timeout_s: float = 10.0) -> None:
+    for attempt in range(tries):
+        try:
+            async with asyncio.timeout(timeout_s):
+                await job()
+            return
+        except (asyncio.TimeoutError, redis.RedisError, OSError):
+            if attempt == tries - 1:
+                raise NotReady("the client could not open its connections to the servers")
+            await asyncio.sleep(0.1)
 
 
 @dataclass

@@ -142,7 +142,8 @@ class RealRun:
     def _drive(self) -> None:
         self.client = ClientThread(self)
         self.doer = FaultDoer(self.nodes, self.network, self.log, self.restart, self.client.sleep, bool(self.sentinels),
-                              lambda promoted: self.admin.submit(admin.switch_over, self.nodes, promoted).result(30))
+                              lambda promoted: self.admin.submit(admin.switch_over, self.nodes, self.log.primary,
+                                                                 promoted).result(30))
         self.client.start()
         if not self.client.started.wait(timeout=60) or self.client.error:
             raise RuntimeError(f"the client did not start: {self.client.error!r}")
@@ -194,12 +195,15 @@ class ClientThread(threading.Thread):
         self.loop, self.task = asyncio.get_running_loop(), asyncio.current_task()
         real, s = self.real, self.real.scenario
         timeout_s = s.workload.timeout_ms / 1000.0
-        clients = [redis_client(n.address, n.port, real.options.connections_per_node, timeout_s) for n in real.nodes]
+        # a connection gets at least a second to open: a busy machine's first handshakes are slow
+        clients = [redis_client(n.address, n.port, real.options.connections_per_node, max(timeout_s, 1.0))
+                   for n in real.nodes]
         admins = [redis_client(n.address, n.port, 2, 1.0) for n in real.nodes]
         watchers = [redis_client(x.address, x.port, 4, 1.0) for x in real.sentinels]
         self.workload.clients[:] = clients
         self.router.use_sentinels(watchers)
         await admin.warm_up(clients, real.options.connections_per_node)
+        await admin.warm_up(admins, 1, rounds=1)
         sampler = Sampler(real.log, admins, self.router, s.record.sample_ms, lambda i: not real.nodes[i].killed)
         watch = SentinelWatch(real.log, watchers, self.router)
         real.log.t0 = time.perf_counter()
@@ -213,6 +217,7 @@ class ClientThread(threading.Thread):
                 await self.workload.closed_loop()
             await sampler.sample()
         finally:
+            sampler.close()
             for job in background:
                 job.cancel()
             await asyncio.gather(*background, return_exceptions=True)

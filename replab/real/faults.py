@@ -7,7 +7,8 @@
 - partition / heal: the host's links go down / come back; isolate cuts it off from the
   other nodes and the Sentinels only, so clients still reach it (split brain).
 - pause / resume: SIGSTOP / SIGCONT. sleep: DEBUG SLEEP (the server stops serving a while).
-- switchover: a replica made the primary by hand (no Sentinel, nobody tells the clients).
+- switchover: a replica made the primary by Redis' own FAILOVER command (it waits for the
+  replica to catch up, so nothing acknowledged is lost); no Sentinel tells the clients.
 - recover: links back up, and a dead process restarted as a replica of the current primary
   (the primary itself if nobody took over), empty unless the run keeps an AOF.
 """
@@ -75,8 +76,8 @@ class FaultDoer:
         elif action == "switchover" and not server.killed and node != self.log.primary:
             self.switch_over(node)
             self.log.primary = node
-            self.log.event("promote", name, "switchover by hand: REPLICAOF NO ONE, the others follow it; "
-                                            "nobody tells the clients")
+            self.log.event("promote", name, "switchover (FAILOVER TO): the primary waited for it to catch up, "
+                                            "then they swapped roles; nobody tells the clients")
         elif action == "sleep" and not server.killed:
             self.sleeper(node, fault.duration_ms / 1000.0)
             self.log.event("sleep", name, f"{role}; DEBUG SLEEP {fault.duration_ms / 1000.0:g} s")

@@ -45,10 +45,12 @@ class Sampler:
         self.log, self.admins, self.router = log, admins, router
         self.sample_s = sample_ms / 1000.0
         self.alive = alive  # node index -> False once a fault killed it (and it was not restarted)
-        self.last: list[dict] = [{} for _ in admins]
+        self.last: list[dict] = [{} for _ in admins]  # each node's last INFO answer
+        self.fresh = [False] * len(admins)  # answered at this sample
+        self.asking: list[asyncio.Task | None] = [None] * len(admins)
 
     async def run_forever(self) -> None:
-        tick = 1
+        tick = 0  # a sample at the start too: the primary's offset before any write places later lags
         while True:
             wait_s = self.log.t0 + tick * self.sample_s - time.perf_counter()
             if wait_s > 0:
@@ -59,32 +61,43 @@ class Sampler:
     async def sample(self) -> None:
         t_ms = self.log.now_ms()
         first = self.log.primary  # the primary first: a replica read after it can only look closer
-        order = [first] + [i for i in range(len(self.admins)) if i != first]
-        answers = {first: await self._info(first)}
-        rest = await asyncio.gather(*(self._info(i) for i in order[1:]))
-        answers.update(zip(order[1:], rest))
+        wait_s = min(0.5, max(0.05, self.sample_s * 0.8))
+        await self._ask([first], wait_s)
+        await self._ask([i for i in range(len(self.admins)) if i != first], wait_s)
         for node in range(len(self.admins)):
-            info = answers[node]
-            if info is not None:
-                self.last[node] = info
-            seen = self.last[node]
+            seen, answered = self.last[node], self.fresh[node]
+            leads = seen.get("role", "master") == "master"
             upstream = (_text(seen.get("master_host", "")), int(seen.get("master_port", 0) or 0))
             self.log.samples.append((
-                t_ms, first, node, info is not None, bool(self.alive(node)),
-                "leader" if seen.get("role", "master") == "master" else "follower",
-                seen.get("master_repl_offset") if seen.get("role", "master") == "master" else seen.get("slave_repl_offset"),
-                (seen.get("used_cpu_sys_main_thread", 0.0) + seen.get("used_cpu_user_main_thread", 0.0)) if info else None,
+                t_ms, first, node, answered, bool(self.alive(node)), "leader" if leads else "follower",
+                seen.get("master_repl_offset" if leads else "slave_repl_offset"),
+                seen.get("used_cpu_sys_main_thread", 0.0) + seen.get("used_cpu_user_main_thread", 0.0) if answered else None,
                 int(seen.get("connected_slaves", 0)), self.router.node_of.get(upstream, -1), self.router.outstanding[node],
             ))
 
-    async def _info(self, node: int) -> dict | None:
-        if not self.alive(node):
-            return None
-        try:
-            async with asyncio.timeout(min(0.5, max(0.05, self.sample_s * 0.8))):
-                return await self.admins[node].execute_command("INFO", "replication", "cpu")
-        except Exception:
-            return None  # paused, sleeping, cut off or dead: its last answer stands
+    async def _ask(self, nodes: list[int], wait_s: float) -> None:
+        """Ask each node for INFO and wait up to `wait_s`; a question not answered by then stays
+        open (never cancelled: cancelling would close the connection, and a busy machine may
+        not reopen it in time either) and the node keeps its last answer meanwhile."""
+        for node in nodes:
+            self.fresh[node] = False
+            if self.alive(node) and (self.asking[node] is None or self.asking[node].done()):
+                self.asking[node] = asyncio.create_task(
+                    self.admins[node].execute_command("INFO", "replication", "cpu"))
+        open_questions = [self.asking[n] for n in nodes if self.asking[n] is not None]
+        if open_questions:
+            await asyncio.wait(open_questions, timeout=wait_s)
+        for node in nodes:
+            task = self.asking[node]
+            if task is not None and task.done():
+                self.asking[node] = None
+                if not task.cancelled() and task.exception() is None:
+                    self.last[node], self.fresh[node] = task.result(), True
+
+    def close(self) -> None:
+        for task in self.asking:
+            if task is not None:
+                task.cancel()
 
 
 class SentinelWatch:

@@ -30,8 +30,8 @@ FAULT_ACTIONS = {
     "pause": "SIGSTOP the process; resume sends SIGCONT",
     "resume": "SIGCONT a paused process",
     "sleep": "DEBUG SLEEP: the server stops serving for duration_ms",
-    "switchover": "make the target replica the primary (REPLICAOF NO ONE, the others follow it) without telling "
-                  "the clients, whose writes to the old primary are then refused (READONLY); runs without Sentinels",
+    "switchover": "make the target replica the primary (Redis' FAILOVER command: no acknowledged write lost) without "
+                  "telling the clients, whose writes to the old primary are then refused (READONLY); runs without Sentinels",
 }
 NEEDS_NAMESPACES = ("crash", "partition", "isolate")
 UNDO = {"partition": "heal", "isolate": "heal", "pause": "resume"}
