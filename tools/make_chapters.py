@@ -44,6 +44,7 @@ CHAPTERS: dict[str, tuple[str, str]] = {
     "09": ("Multi-DC: DNS and sticky sessions", "a global DNS balancer, TTLs and resolvers that ignore them, a DC's loss, sticky sessions"),
     "10": ("Parameter sweeps", "many runs, one table: lag and stale reads over followers × write ratio, lost writes over ack mode × crash time with confidence bands; the same sweep from the shell and on Dask"),
     "11": ("Is the simulator right?", "the simulation beside M/M/1, M/M/c (Erlang C) and Little's law"),
+    "14": ("The simulator beside real Redis", "the same scenario on real Redis replication (Sentinel, WAIT, host crashes, split brain) beside the simulation, calibrated, differences explained"),
 }
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}

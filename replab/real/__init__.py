@@ -17,7 +17,7 @@ from replab.real.network import cleanup_leftovers
 from replab.real.plan import FAULT_ACTIONS, RealFault
 from replab.real.driver import run
 from replab.real.calibrate import calibrate, measure
-from replab.real.compare import FIGURES, compare, figures
+from replab.real.compare import FIGURES, compare, figures, milestones
 
 __all__ = ["FAULT_ACTIONS", "FIGURES", "INSTALL_HINT", "RealFault", "RedisMissing", "available", "calibrate",
-           "cleanup_leftovers", "compare", "figures", "measure", "missing", "run"]
+           "cleanup_leftovers", "compare", "figures", "measure", "milestones", "missing", "run"]

@@ -1,8 +1,9 @@
 """Calibration: measure this machine's Redis and client, then give the simulator the numbers.
 
 Two short real runs with one operation at a time (a closed loop of one session that never
-thinks, so nothing queues): one with async acks, one waiting for a replica (WAIT 1). From
-them, and from the servers' own time per command (INFO commandstats):
+thinks, so nothing queues; or, asked, at the scenario's own rate): one with async acks, one
+waiting for a replica (WAIT 1). From them, and from the servers' own time per command
+(INFO commandstats):
 
 - network.hop: a sequential read is four hops in the model (client, balancer, node and
   back), so a hop's mean is a quarter of a read's round trip less the read's own service;
@@ -27,14 +28,19 @@ from replab.real.driver import run as run_real
 MIN_MS = 0.001  # the model wants positive means; a microsecond stands for "next to nothing"
 
 
-def measure(scenario: Scenario, duration_ms: float = 600.0, **options) -> pd.Series:
+def measure(scenario: Scenario, duration_ms: float = 600.0, loaded: bool = False, **options) -> pd.Series:
     """The figures calibration needs, measured on real Redis with `scenario`'s followers
     (ms unless said): read and write round trips (mean, cv), the extra of WAIT 1, and the
-    servers' time per LINDEX, RPUSH on the primary and RPUSH on a replica."""
+    servers' time per LINDEX, RPUSH on the primary and RPUSH on a replica.
+
+    loaded=False: one operation at a time, so nothing queues (service times proper).
+    loaded=True: at the scenario's own rate, so the round trips include the queueing of a
+    busy client and a shared machine (the model then has it in its hops)."""
     followers = max(1, scenario.topology.followers)
+    arrivals = ({"workload.arrival": "open", "workload.rate_per_s": scenario.workload.rate_per_s} if loaded else
+                {"workload.arrival": "closed", "workload.sessions": 1, "workload.think_ms": 0.0})
     probe = Scenario(**{
-        "duration_ms": duration_ms, "seed": scenario.seed, "topology.followers": followers,
-        "workload.arrival": "closed", "workload.sessions": 1, "workload.think_ms": 0.0,
+        "duration_ms": duration_ms, "seed": scenario.seed, "topology.followers": followers, **arrivals,
         "workload.write_ratio": 0.5, "workload.keys": scenario.workload.keys,
         "replication.reads": "followers", "failover.promote": False,
     })

@@ -11,6 +11,7 @@ gap is within it.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pandas as pd
 
@@ -29,6 +30,17 @@ FIGURES = {
     "failover_ms": "from the primary's crash to a promotion, ms",
     "availability": "served / operations",
 }
+
+
+MILESTONES = ("crash", "recover", "partition", "isolate", "heal", "pause", "resume", "sleep", "promote", "+sdown",
+              "+odown", "+switch-master", "+convert-to-slave")
+
+
+def milestones(results):
+    """The same Results with only the events that tell the story (faults, Sentinel's
+    detections and promotions), so a throughput chart's event labels stay readable."""
+    events = results.events
+    return replace(results, events=events[events["kind"].isin(MILESTONES)].reset_index(drop=True))
 
 
 def figures(results) -> dict[str, float]:
@@ -92,4 +104,4 @@ def _within(rule, real: float, simulated: float):
     return bool(1.0 / limit <= real / simulated <= limit)
 
 
-__all__ = ["FIGURES", "compare", "figures"]
+__all__ = ["FIGURES", "MILESTONES", "compare", "figures", "milestones"]

@@ -14,6 +14,10 @@ class RedisMissing(RuntimeError):
     def __init__(self, line: str = INSTALL_HINT):
         super().__init__(line)
 
+    def _render_traceback_(self) -> list[str]:
+        """In Jupyter: the one line, not a traceback (IPython asks exceptions for this)."""
+        return [f"RedisMissing: {self}"]
+
 
 def missing() -> str | None:
     """None if real runs can start, else the one-line reason and how to install what is missing."""
