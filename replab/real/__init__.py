@@ -13,11 +13,19 @@ says in one line how to install it.
 """
 
 from replab.real.install import INSTALL_HINT, RedisMissing, available, missing
-from replab.real.network import cleanup_leftovers
+from replab.real.network import cleanup_leftovers, namespaces_possible
 from replab.real.plan import FAULT_ACTIONS, RealFault
 from replab.real.driver import run
 from replab.real.calibrate import calibrate, measure
 from replab.real.compare import FIGURES, compare, figures, milestones
 
-__all__ = ["FAULT_ACTIONS", "FIGURES", "INSTALL_HINT", "RealFault", "RedisMissing", "available", "calibrate",
+
+
+def host_faults() -> str | None:
+    """None where host crashes, partitions and isolation can be done (network namespaces,
+    as root), else the one line saying why not (process-level faults still work)."""
+    return namespaces_possible()
+
+
+__all__ = ["FAULT_ACTIONS", "host_faults", "FIGURES", "INSTALL_HINT", "RealFault", "RedisMissing", "available", "calibrate",
            "cleanup_leftovers", "compare", "figures", "measure", "milestones", "missing", "run"]
