@@ -85,15 +85,16 @@ def test_every_operation_ends_and_the_history_checker_accepts_a_real_run(pair):
 
 @ROOT_NEEDED
 def test_a_process_kill_loses_nothing_a_host_crash_behind_lagging_replicas_does():
-    """Both replicas are paused 300 ms before the primary dies, with 4 KB values: the kernel
-    of a killed process still delivers all it had written, a crashed host does not."""
+    """Both replicas are paused 300 ms before the primary dies, with 8 KB values (more than
+    their sockets' buffers hold): the kernel of a killed process still delivers all it had
+    written, a crashed host does not. How many are lost varies with the machine's load."""
     scenario = crash_at(700.0)
     pauses = paused_replicas(400.0, 500.0)
-    killed = real.run(scenario, pauses, crash="process", value_bytes=4000)
-    crashed = real.run(scenario, pauses, crash="host", value_bytes=4000)
+    killed = real.run(scenario, pauses, crash="process", value_bytes=8000)
+    crashed = real.run(scenario, pauses, crash="host", value_bytes=8000)
     assert killed.summary["writes_acked"] > 200 and crashed.summary["writes_acked"] > 200
     assert killed.summary["lost_acked_writes"] == 0
-    assert crashed.summary["lost_acked_writes"] >= 20
+    assert crashed.summary["lost_acked_writes"] >= 10
     assert (crashed.writes.loc[crashed.writes["lost"], "lost_reason"] == "never left the failed leader").all()
     assert list(crashed.events["kind"][:1]) == ["pause"] and "host crash" in " ".join(crashed.events["detail"])
 
@@ -142,10 +143,12 @@ def test_sentinel_promotes_a_replica_and_the_cut_off_primarys_writes_are_thrown_
 
 def test_calibrate_then_compare_side_by_side():
     measured = real.measure(SMALL, duration_ms=300.0)
-    assert measured["reads"] > 20 and measured["read_mean_ms"] > 0
+    assert measured["reads"] > 20 and 0 < measured["read_p50_ms"] <= measured["read_p90_ms"]
     calibrated = real.calibrate(SMALL, measured)
     assert calibrated.topology.workers == 1 and calibrated.network.hop.dist == "lognormal"
-    assert calibrated.network.hop.mean_ms == pytest.approx((measured["read_mean_ms"] - calibrated.service.read.mean_ms) / 4)
+    # a sequential read is four hops and a read's service: their means add up to the round trip's
+    hops = 4 * calibrated.network.hop.mean_ms + calibrated.service.read.mean_ms
+    assert measured["read_p50_ms"] <= hops <= 2 * measured["read_p90_ms"]
     table = real.compare(real.run(calibrated), run(calibrated), tolerances={"availability": ("absolute", 0.05)})
     assert set(real.FIGURES) == set(table.index.get_level_values("figure"))
     row = table.loc[("read_p50_ms", "async")]

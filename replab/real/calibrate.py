@@ -8,6 +8,8 @@ waiting for a replica (WAIT 1). From them, and from the servers' own time per co
 - network.hop: a sequential read is four hops in the model (client, balancer, node and
   back), so a hop's mean is a quarter of a read's round trip less the read's own service;
   lognormal, its shape chosen so four hops together vary as much as a real round trip.
+  Round trips are summarised by a lognormal fitted to their median and 90th percentile,
+  not by their mean: on a shared machine a few stalls would make up most of a mean.
 - service.read / service.apply: the servers' own time per LINDEX / per RPUSH on a replica.
 - service.write: what a write costs beyond those four hops (propagating to every replica
   happens on the primary's one thread, before it answers).
@@ -30,7 +32,7 @@ MIN_MS = 0.001  # the model wants positive means; a microsecond stands for "next
 
 def measure(scenario: Scenario, duration_ms: float = 600.0, loaded: bool = False, **options) -> pd.Series:
     """The figures calibration needs, measured on real Redis with `scenario`'s followers
-    (ms unless said): read and write round trips (mean, cv), the extra of WAIT 1, and the
+    (ms unless said): read, write and WAIT 1 write round trips (median, 90th percentile), and the
     servers' time per LINDEX, RPUSH on the primary and RPUSH on a replica.
 
     loaded=False: one operation at a time, so nothing queues (service times proper).
@@ -52,9 +54,9 @@ def measure(scenario: Scenario, duration_ms: float = 600.0, loaded: bool = False
     commands = plain.commands
     primary = commands["node"] == "node0"
     return pd.Series({
-        "read_mean_ms": reads.mean(), "read_cv": reads.std() / reads.mean(), "reads": len(reads),
-        "write_mean_ms": writes.mean(), "write_cv": writes.std() / writes.mean(), "writes": len(writes),
-        "wait_write_mean_ms": waited.mean(), "wait_writes": len(waited),
+        "read_p50_ms": np.median(reads), "read_p90_ms": np.percentile(reads, 90), "reads": len(reads),
+        "write_p50_ms": np.median(writes), "write_p90_ms": np.percentile(writes, 90), "writes": len(writes),
+        "wait_write_p50_ms": np.median(waited), "wait_write_p90_ms": np.percentile(waited, 90), "wait_writes": len(waited),
         "lindex_ms": _per_call(commands[~primary], "lindex"),
         "rpush_primary_ms": _per_call(commands[primary], "rpush"),
         "rpush_replica_ms": _per_call(commands[~primary], "rpush"),
@@ -65,12 +67,16 @@ def calibrate(scenario: Scenario, measured: pd.Series | None = None, **options) 
     """`scenario` with its network, service and shipping times set from measurements on
     this machine (`measure(scenario)` unless given)."""
     m = measure(scenario, **options) if measured is None else measured
+    read_mean, read_sigma = _lognormal(m["read_p50_ms"], m["read_p90_ms"])
+    write_mean, _ = _lognormal(m["write_p50_ms"], m["write_p90_ms"])
+    wait_mean, _ = _lognormal(m["wait_write_p50_ms"], m["wait_write_p90_ms"])
     read_service = max(m["lindex_ms"], MIN_MS)
-    hop = max((m["read_mean_ms"] - read_service) / 4.0, MIN_MS)
-    write_service = max(m["write_mean_ms"] - 4.0 * hop, m["rpush_primary_ms"], MIN_MS)
-    ship = max(m["wait_write_mean_ms"] - m["write_mean_ms"] - 2.0 * hop, 0.0)
-    # four independent hops vary half as much (relative to their mean) as one
-    sigma = min(math.sqrt(math.log1p((2.0 * m["read_cv"]) ** 2)), 4.0)
+    hop = max((read_mean - read_service) / 4.0, MIN_MS)
+    write_service = max(write_mean - 4.0 * hop, m["rpush_primary_ms"], MIN_MS)
+    ship = max(wait_mean - write_mean - 2.0 * hop, 0.0)
+    # four independent hops vary half as much (relative to their mean) as one round trip
+    cv = math.sqrt(math.expm1(read_sigma ** 2))
+    sigma = min(math.sqrt(math.log1p((2.0 * cv) ** 2)), 4.0)
     return scenario.replace(**{
         "network.hop.dist": "lognormal", "network.hop.mean_ms": hop, "network.hop.sigma": sigma,
         "service.read.dist": "constant", "service.read.mean_ms": read_service,
@@ -79,6 +85,14 @@ def calibrate(scenario: Scenario, measured: pd.Series | None = None, **options) 
         "replication.ship_ms": ship,
         "topology.workers": 1, "topology.apply_concurrency": 1,
     })
+
+
+def _lognormal(p50_ms: float, p90_ms: float) -> tuple[float, float]:
+    """(mean, sigma) of the lognormal with this median and 90th percentile. Fitted to those
+    two rather than to the mean and spread: on a shared machine a few stalled operations
+    (hundreds of ms) would otherwise make up most of the mean."""
+    sigma = max(math.log(max(p90_ms, p50_ms) / p50_ms) / 1.2816, 0.0) if p50_ms > 0 else 0.0
+    return p50_ms * math.exp(sigma * sigma / 2.0), sigma
 
 
 def _served(results, op: str) -> np.ndarray:
