@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: lab test test-fast bench clean
+.PHONY: lab test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,11 +13,33 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -c "import replab, mesa, plotly, ipywidgets, anywidget, jupyterlab" 
 	@touch $(STAMP)
 
-lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/00_start_here.ipynb
+# JupyterLab on chapter 00, the repository as its root (as on Binder), on loopback only.
+LAB_ARGS := --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb
+# JupyterLab refuses to start as root without --allow-root; containers, cloud VMs and CI run as root.
+AS_ROOT := $(filter 0,$(shell id -u))
+# A desktop to open a browser on: X11, Wayland or macOS. Without one, JupyterLab only serves.
+DESKTOP := $(DISPLAY)$(WAYLAND_DISPLAY)$(filter Darwin,$(shell uname -s))
 
-test: $(STAMP)
+lab: $(STAMP)
+ifneq ($(AS_ROOT),)
+	@echo "make lab: you are root (a container, cloud VM or CI?): adding --allow-root, without which JupyterLab refuses root"
+endif
+ifeq ($(DESKTOP),)
+	@echo "make lab: no desktop (no DISPLAY or WAYLAND_DISPLAY), so no browser: open the URL with ?token= printed below; Ctrl-C twice stops it"
+endif
+	$(BIN)/jupyter lab $(LAB_ARGS) $(if $(AS_ROOT),--allow-root) $(if $(DESKTOP),,--no-browser)
+
+test: lint
 	$(BIN)/python -m pytest
+
+# The fast layer: unit tests and small stories, no notebooks, browser, sweeps on processes.
+test-fast: lint
+	$(BIN)/python -m pytest -m "not slow"
+
+# ruff (style and likely bugs) and import-linter (packages import one way only: pyproject.toml)
+lint: $(STAMP)
+	$(BIN)/ruff check replab tests benchmarks tools
+	$(BIN)/lint-imports --no-cache
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -15,7 +15,7 @@ import time
 import mesa
 from mesa.experimental.devs import DEVSimulator
 
-from replab.engine import EventCalendar
+from replab.core.calendar import EventCalendar
 
 EVENTS = 300_000
 CHAINS = 50  # events pending at once, like a busy model

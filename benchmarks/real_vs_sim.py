@@ -13,8 +13,7 @@ import time
 
 import pandas as pd
 
-from replab import Scenario, run
-from replab import real
+from replab import Scenario, real, run
 
 BASE = Scenario.preset("leader-follower").replace(duration_ms=4_000, **{
     "topology.followers": 2, "workload.rate_per_s": 1_000.0, "workload.write_ratio": 0.2,

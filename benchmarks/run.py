@@ -8,11 +8,16 @@ bytes per request are taken from the growth in peak RSS between the shortest and
 longest run, which cancels the interpreter and imports.
 
     .venv/bin/python benchmarks/run.py            # prints a table, appends to benchmarks/history.jsonl
+    .venv/bin/python benchmarks/run.py --against ../before --repeat 3
+        # the same runs of this tree and of another checkout (e.g. `git worktree add ../before REV`),
+        # interleaved so both see the same load; best of N each, and the ratio per preset
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import platform
 import subprocess
 import sys
@@ -30,22 +35,43 @@ from replab import ReplicationModel, Results, Scenario
 scenario = Scenario.preset(sys.argv[2]).replace(duration_ms=float(sys.argv[1]))
 replab.run(scenario.replace(**{"duration_ms": 200.0, "faults.events": []}))  # warm caches and lazy imports
 base_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-start = time.perf_counter()
+start, cpu_start = time.perf_counter(), time.process_time()
 model = ReplicationModel(scenario).run()
 simulated_s = time.perf_counter() - start
 results = Results.from_model(model)
 total_s = time.perf_counter() - start
+cpu_s = time.process_time() - cpu_start
 peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"preset": sys.argv[2], "duration_ms": scenario.duration_ms, "requests": len(results.requests),
-                  "events": model.calendar.events_run, "simulate_s": simulated_s, "total_s": total_s,
+                  "events": model.calendar.events_run, "simulate_s": simulated_s, "total_s": total_s, "cpu_s": cpu_s,
                   "base_kb": base_kb, "peak_kb": peak_kb}))
 """
 
 
-def measure(duration_ms: float, preset: str = "leader-follower") -> dict:
+def measure(duration_ms: float, preset: str = "leader-follower", tree: Path | None = None) -> dict:
+    """One run in a fresh process, of this checkout's replab or of the one in `tree`."""
+    env = {**os.environ, "PYTHONPATH": str(tree)} if tree is not None else None
     out = subprocess.run([sys.executable, "-c", CHILD, str(duration_ms), preset],
-                         check=True, capture_output=True, text=True)
+                         check=True, capture_output=True, text=True, env=env, cwd=tree or HERE.parent)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def compare(against: Path, repeat: int) -> None:
+    """Every preset at 60 s simulated, this tree and `against` taking turns; best of `repeat`
+    of the CPU time each run took (simulation and frames)."""
+    print(f"{'preset':<17}{'this tree s':>12}{'against s':>11}{'ratio':>8}  (CPU s of simulating + frames, best of {repeat}: CPU time shrugs off a busy machine better than wall time)")
+    records = []
+    for preset in ("leader-follower", *OTHER_PRESETS):
+        best = {"this": math.inf, "against": math.inf}
+        for _ in range(repeat):
+            best["this"] = min(best["this"], measure(DURATIONS_MS[1], preset)["cpu_s"])
+            best["against"] = min(best["against"], measure(DURATIONS_MS[1], preset, against)["cpu_s"])
+        ratio = best["this"] / best["against"]
+        records.append({"preset": preset, **best, "ratio": ratio})
+        print(f"{preset:<17}{best['this']:>12.3f}{best['against']:>11.3f}{ratio:>8.3f}", flush=True)
+    with open(HERE / "history.jsonl", "a") as history:
+        history.write(json.dumps({"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "compare_against": str(against),
+                                  "repeat": repeat, "rows": records}) + "\n")
 
 
 def main() -> list[dict]:
@@ -71,5 +97,11 @@ def main() -> list[dict]:
 if __name__ == "__main__":
     import argparse
 
-    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
-    main()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--against", type=Path, help="another checkout to compare with, preset by preset")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each side per preset with --against (best is kept)")
+    args = parser.parse_args()
+    if args.against:
+        compare(args.against.resolve(), args.repeat)
+    else:
+        main()

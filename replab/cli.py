@@ -17,7 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-from replab.scenario import Scenario, ScenarioError
+# The scenario, the model and pandas load Mesa and numpy (seconds): `replab --help` must not
+# wait for them, so each command imports what it needs when it runs.
+from replab.core.field import ScenarioError
 
 DEFAULT_PRESET = "leader-follower"
 SWEEP_COLUMNS = ("throughput_per_s", "read_p99_ms", "write_p99_ms", "mean_lag_ms", "lost_acked_writes", "error")
@@ -100,7 +102,8 @@ def _fail(message: str) -> int:
 
 # replab run ---------------------------------------------------------------------------------
 def run_command(args) -> int:
-    from replab.model import run
+    from replab.config.scenario import Scenario
+    from replab.sim.model import run
 
     if args.path and args.preset:
         raise BadInput("give a scenario file or --preset, not both")
@@ -134,6 +137,8 @@ def parse_changes(items: list[str]) -> dict[str, object]:
         if not equals or not path:
             raise BadInput(f"--set {item!r}: expected dotted.field=value, e.g. topology.followers=5")
         try:
+            from replab.config.scenario import Scenario
+
             field = Scenario.field(path)
         except ScenarioError as err:  # "is not a scenario field (did you mean ...)", with the value given
             raise ScenarioError(path, text, err.allowed) from None
@@ -154,6 +159,8 @@ def _show(value) -> str:
 
 # replab presets -----------------------------------------------------------------------------
 def presets_command() -> int:
+    from replab.config.scenario import Scenario
+
     presets = Scenario.presets()
     width = max(map(len, presets), default=0)
     for name, description in presets.items():
@@ -163,7 +170,7 @@ def presets_command() -> int:
 
 # replab sweep -------------------------------------------------------------------------------
 def sweep_command(args) -> int:
-    from replab.sweep import load_spec, sweep
+    from replab.experiments.sweep import load_spec, sweep
 
     engine = args.engine or ("dask" if args.scheduler else "processes")
     if args.scheduler and engine != "dask":

@@ -4,9 +4,9 @@ ScenarioError naming the argument, the value and what is allowed."""
 import pytest
 
 from replab import Scenario, ScenarioError
-from replab.buddies import compare_layouts
-from replab.outages import switch_loss_table
-from replab.propagation import push_vs_pull
+from replab.experiments.buddies import compare_layouts
+from replab.experiments.propagation import push_vs_pull
+from replab.experiments.switches import switch_loss_table
 
 BUDDY = Scenario.preset("buddy").replace(**{"faults.events": [], "duration_ms": 500.0})
 PULL = Scenario.preset("push-pull").replace(duration_ms=500.0)

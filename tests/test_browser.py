@@ -98,7 +98,7 @@ def jupyterlab(tmp_path_factory):
                f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")  # containers and CI often run as root
-    log = open(OUT / "jupyterlab.log", "w")
+    log = open(OUT / "jupyterlab.log", "w")  # noqa: SIM115 - the server writes to it until the fixture ends
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:

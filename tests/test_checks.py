@@ -1,7 +1,7 @@
 """The history checker and the summary count the same anomalies, on a history full of them."""
 
 from replab import Scenario, run
-from replab.checks import check_history
+from replab.analysis.checks import check_history
 
 
 def test_checker_and_summary_agree_on_a_history_full_of_anomalies():

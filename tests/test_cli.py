@@ -136,6 +136,7 @@ def test_bad_input_is_one_line_on_stderr_and_exit_code_2(tmp_path, capsys, argv,
     assert captured.out == ""
 
 
+@pytest.mark.slow
 def test_the_command_line_end_to_end_in_a_fresh_process(tmp_path):
     out = tmp_path / "run"
     done = subprocess.run([sys.executable, "-m", "replab.cli", "run", *SHORT, "--out", str(out)],

@@ -13,10 +13,13 @@ import numpy as np
 import pytest
 
 from replab import Scenario
-from replab import costs
+from replab.experiments import costs
 
 BASE = Scenario.preset("leader-follower")
 WRITES_PER_MS = BASE.workload.rate_per_s * BASE.workload.write_ratio / 1000.0  # 0.4
+
+
+pytestmark = pytest.mark.slow  # each curve is many runs; part of make test, not of the fast layer
 
 
 def md1_waiting_ms(arrivals_per_ms: float, service_ms: float) -> float:

@@ -193,6 +193,7 @@ def test_debouncer_uses_the_running_event_loop_as_in_a_kernel():
     assert calls == [threading.main_thread().name]
 
 
+@pytest.mark.slow
 def test_a_lab_in_a_headless_kernel_reruns_on_its_own():
     """In a real kernel with no browser: display, move a control, and the loop re-runs it."""
     nbformat = pytest.importorskip("nbformat")

@@ -6,7 +6,6 @@ apply 1 ms, and a leader takes 0.05 ms to put an entry on the wire. The workload
 is so low that nothing but the scripted operations happens.
 """
 
-import pandas as pd
 import pytest
 
 import replab
@@ -251,12 +250,6 @@ def test_followers_of_every_leader_get_every_write():
     assert set(results.requests.loc[results.requests["op"] == "read", "node"]) == {"node2", "node3"}
     assert all(n.store == model.nodes[0].store for n in model.nodes)
     assert list(results.timeline.groupby("node", observed=True)["depth"].first()) == [0, 0, 1, 1]
-
-
-def test_leader_leader_runs_are_deterministic():
-    a, b = replab.run(scenario(**{"workload.keys": 20})), replab.run(scenario(**{"workload.keys": 20}))
-    for name in ("requests", "writes", "applies", "timeline", "events", "conflicts"):
-        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name))
 
 
 # validation -------------------------------------------------------------------------------------

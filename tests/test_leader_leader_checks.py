@@ -13,7 +13,7 @@ from test_leader_leader import STORY, story
 
 import replab
 from replab import ReplicationModel, Results, Scenario
-from replab.checks import check_leader_leader, replay_leader_leader
+from replab.analysis.checks import check_leader_leader, replay_leader_leader
 
 # the summary keys the checker recomputes, under the same names
 SHARED = ("stale_reads", "ryw_violations", "monotonic_read_violations", "lost_acked_writes", "conflicts",
@@ -128,6 +128,7 @@ def test_the_checker_agrees_with_the_model_on_every_ack_mode_and_policy(ack, con
     assert_checker_agrees(model, results)
 
 
+@pytest.mark.slow
 def test_writes_stranded_on_a_leader_that_is_down_are_found_from_the_receipts():
     """node0 dies with a full send queue: what no live node received from it is stranded
     while it stays down, and nothing is once it has returned and shipped them."""

@@ -10,7 +10,8 @@ import math
 import pytest
 
 import replab
-from replab import ReplicationModel, Results, Scenario, ScenarioError, plots
+from replab import ReplicationModel, Results, Scenario, ScenarioError
+from replab.viz import plots
 
 # Two DCs, node0 (the leader) in dc0 and node1 in dc1; every latency constant; no workload
 # of its own (a rate so low that its first arrival is far past the run): only scripted reads.

@@ -1,17 +1,16 @@
 """The chapters: committed clean, and every one runs top to bottom headless in fast mode.
 
-Fast mode (REPLAB_FAST=1) shortens simulated durations; each chapter then has a budget of
-60 s of wall time, enforced per cell by nbclient's timeout and per notebook by the clock.
+Fast mode (REPLAB_FAST=1) shortens simulated durations. How long each chapter takes is a
+benchmark (benchmarks/notebook_times.py), not a test: a busy laptop is slower, not wrong. A
+cell's timeout here only catches a hang.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import nbformat
@@ -19,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
-BUDGET_S = 60
+HANG_S = 600  # one cell this long is stuck, not slow
 # Appended to each chapter before it runs: a Lab shows a failed run in its widget instead of
 # raising, so ask every Lab in the kernel whether it has an error to show.
 LABS_HAVE_NO_ERROR = """
@@ -101,12 +100,9 @@ def test_chapter_runs_headless_in_fast_mode(path, kernel_name, monkeypatch):
     monkeypatch.setenv("REPLAB_FAST", "1")
     nb = nbformat.read(path, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(LABS_HAVE_NO_ERROR))
-    client = NotebookClient(nb, timeout=BUDGET_S, kernel_name=kernel_name,
+    client = NotebookClient(nb, timeout=HANG_S, kernel_name=kernel_name,
                             resources={"metadata": {"path": str(NOTEBOOKS)}})
-    started = time.perf_counter()
     client.execute()
-    elapsed = time.perf_counter() - started
-    assert elapsed < BUDGET_S, f"{path.name} took {elapsed:.1f} s in fast mode (budget {BUDGET_S} s)"
     # A Lab reports a failed run in its widget rather than raising: make sure none did.
     for cell in nb.cells:
         for output in cell.get("outputs", []):

@@ -8,7 +8,8 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from replab import Scenario, plots, run
+from replab import Scenario, run
+from replab.viz import plots
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,9 @@ WARM_UP_MS = 1_000.0  # the node starts empty; skip the start so the queue is in
 BATCHES = 20
 
 
+pytestmark = pytest.mark.slow  # long runs make the estimates tight enough to compare with theory
+
+
 def queue_scenario(workers: int, utilisation: float, duration_ms: float) -> Scenario:
     """One node with `workers` servers sharing one FIFO queue: M/M/c with mu = 1 per ms."""
     arrivals_per_ms = utilisation * workers

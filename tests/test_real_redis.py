@@ -21,9 +21,8 @@ import time
 
 import pytest
 
-from replab import Scenario, ScenarioError, run
-from replab import real
-from replab.checks import check_history
+from replab import Scenario, ScenarioError, real, run
+from replab.analysis.checks import check_history
 
 pytestmark = pytest.mark.slow
 
@@ -81,6 +80,17 @@ def test_every_operation_ends_and_the_history_checker_accepts_a_real_run(pair):
     assert report.stale_reads == mine.summary["stale_reads"]
     assert mine.writes["acked"].all() and (mine.writes["replicas"] == 2).all()  # every write reached both replicas
     assert (mine.timeline.groupby("t_ms")["node"].count() == 3).all()
+
+
+def test_a_real_run_saves_and_loads_like_a_simulated_one(pair, tmp_path):
+    """Results.save / Results.load keep a real run whole, its summary recomputed the same,
+    and its servers' own command counts with it."""
+    mine, _ = pair
+    loaded = type(mine).load(mine.save(tmp_path / "real"))
+    assert loaded.summary.keys() == mine.summary.keys()
+    for key, value in mine.summary.items():
+        assert loaded.summary[key] == pytest.approx(value, nan_ok=True), key
+    assert {"lrange", "rpush", "lindex"} & set(loaded.commands["command"])
 
 
 @ROOT_NEEDED

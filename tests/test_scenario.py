@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from replab import Scenario, ScenarioError
-from replab.scenario import FIELDS
+from replab.config.scenario import FIELDS
 
 
 def refused(match: str, **dotted) -> ScenarioError:

@@ -11,7 +11,7 @@ import pytest
 
 import replab
 from replab import Scenario, ScenarioError
-from replab.sweep import load_spec, plan
+from replab.experiments.sweep import load_spec, plan
 
 BASE = Scenario.preset("leader-follower").replace(**{
     "duration_ms": 1000.0, "workload.rate_per_s": 400.0, "workload.sessions": 20})

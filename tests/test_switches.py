@@ -14,8 +14,9 @@ import pytest
 
 import replab
 from replab import ReplicationModel, Results, Scenario
-from replab.outages import longest_gap_ms, outage_windows, switch_loss_table
-from replab.switching import SWITCHING, switch_layout, switch_names
+from replab.analysis.outages import longest_gap_ms, outage_windows
+from replab.experiments.switches import switch_loss_table
+from replab.topology.switching import SWITCHING, switch_layout, switch_names
 
 CRASH_MS, BACK_MS = 100.0, 600.0
 TIMEOUT_MS = 1_000.0
@@ -230,7 +231,7 @@ def test_the_lab_offers_every_switch_of_the_layout_to_crash():
 
 
 def test_the_topology_chart_draws_both_cables_of_a_dual_attached_host_and_the_pair_link():
-    from replab import plots
+    from replab.viz import plots
 
     results = replab.run(story(**{"topology.switching": "pair-dual-attached", "duration_ms": 300.0,
                                   "faults.events": SWITCH0_OUTAGE[:1]}))

@@ -1,13 +1,11 @@
 """The Mesa agents of a replab model: data nodes, switches, the DB load balancer,
-client sessions and the failover controller (peer nodes and a controller that promotes
-nobody for leader-leader)."""
+client sessions and the failure detector (and the peer nodes of leader-leader)."""
 
 from replab.agents.balancer import LoadBalancer
-from replab.agents.controller import BuddyController, FailoverController, PeerController
+from replab.agents.controller import FailoverController
 from replab.agents.node import DataNode
 from replab.agents.peer import PeerNode
-from replab.agents.session import ClientSession, Op
+from replab.agents.session import ClientSession
 from replab.agents.switch import Switch
 
-__all__ = ["BuddyController", "ClientSession", "DataNode", "FailoverController", "LoadBalancer", "Op", "PeerController", "PeerNode",
-           "Switch"]
+__all__ = ["ClientSession", "DataNode", "FailoverController", "LoadBalancer", "PeerNode", "Switch"]

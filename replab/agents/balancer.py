@@ -18,7 +18,7 @@ from heapq import heappop, heappush
 
 import mesa
 
-from replab.recorder import NETWORK, NO_REPLICA, READ_ONLY
+from replab.core.codes import NETWORK, NO_REPLICA, READ_ONLY
 
 
 class LoadBalancer(mesa.Agent):
@@ -70,6 +70,16 @@ class LoadBalancer(mesa.Agent):
         else:
             self.read_pool = list(live_nodes)
         self._next = self._next_write = 0
+
+    def pin_sessions(self, nodes: dict) -> None:
+        """Pin each session, reads and writes alike, to a node (buddy replication: where its state lives)."""
+        pins = dict(nodes)
+        self.pins = (pins, pins)
+
+    def pin(self, session: int, node) -> None:
+        """Move a session's pins to `node` (its state moved there)."""
+        for pins in self.pins:
+            pins[session] = node
 
     def on_request(self, now: float, op) -> None:
         model = self.model

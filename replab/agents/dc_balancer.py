@@ -52,6 +52,14 @@ class DCBalancers:
         for balancer in self.by_dc:
             balancer.refresh_leaders(leaders, live_nodes)
 
+    def pin_sessions(self, nodes: dict) -> None:
+        for balancer in self.by_dc:
+            balancer.pin_sessions(nodes)
+
+    def pin(self, session: int, node) -> None:
+        for balancer in self.by_dc:
+            balancer.pin(session, node)
+
     @property
     def read_only(self) -> bool:
         return self.by_dc[0].read_only

@@ -17,13 +17,11 @@ or not.
 
 from __future__ import annotations
 
-from array import array
-
 import mesa
 
-from replab.datacentres import nearest_order
-from replab.randomness import stream, uniform
-from replab.recorder import NETWORK
+from replab.core.codes import NETWORK
+from replab.core.randomness import stream, uniform
+from replab.topology.datacentres import nearest_order
 
 
 class GlobalDNS(mesa.Agent):
@@ -64,8 +62,6 @@ class GlobalDNS(mesa.Agent):
                 self.expires_ms[session] = age() * self.keep_ms[session]
                 if self.sticky:
                     self.pinned[session] = self.cached_dc[session]
-        # per operation, in the order they start (= request_id - 1): DC, dead on sending, looked up
-        self.op_dc, self.op_dead, self.op_lookup = array("b"), array("b"), array("b")
 
     def begin(self) -> None:
         if self.interval_ms < self.model.end_ms:
@@ -130,9 +126,7 @@ class GlobalDNS(mesa.Agent):
         op.dc = dc
         op.balancer = self.balancers[dc]
         op.client_host = self.region_hosts[region]
-        self.op_dc.append(dc)
-        self.op_lookup.append(looked_up)
-        self.op_dead.append(0)  # set when it leaves (after the lookup) towards a dead DC
+        self.model.recorder.route(dc, looked_up)
         if looked_up and self.lookup_ms > 0:
             self.model.calendar.schedule(now + self.lookup_ms, self._depart, op)
         else:
@@ -143,7 +137,7 @@ class GlobalDNS(mesa.Agent):
             return  # the client gave up during the lookup
         region = op.session % self.dcs.count
         if not self.dcs.reachable(region, op.dc):
-            self.op_dead[op.id - 1] = 1
+            self.model.recorder.routed_to_dead_dc(op.id)
         balancer = op.balancer
         if not self.model.network.send(now, op.client_host, balancer.host, balancer.on_request, op):
             self.model.fail(now, op, NETWORK)

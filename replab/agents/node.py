@@ -10,12 +10,11 @@ whichever waiting job arrived first (an apply only while an apply slot is free).
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 import mesa
 
-from replab.recorder import NODE_DOWN, NOT_LEADER, REFUSED, SERVED
-
+from replab.core.codes import NODE_DOWN, NOT_LEADER, REFUSED, SERVED
 
 UNKNOWN_ORIGIN = (-1, float("nan"))
 

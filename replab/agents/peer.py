@@ -15,9 +15,9 @@ from replab.agents.node import UNKNOWN_ORIGIN, DataNode
 class PeerNode(DataNode):
     """A leader (or a follower of every leader) in leader-leader replication."""
 
-    def __init__(self, *args, leaders: int):
-        super().__init__(*args)
-        self.received_from = [0] * leaders  # leader index -> entries of its log received here
+    def __init__(self, model, *args):
+        super().__init__(model, *args)
+        self.received_from = [0] * model.scenario.topology.leaders  # leader index -> entries of its log received here
         self.vectors: dict[int, tuple] = {}  # key -> version vector of all that was seen of the key
         self.versions: dict[int, tuple] = {}  # key -> entries kept (siblings sorted by write id)
         self.pending: dict[int, object] = {}  # write_id -> entry received, not yet applied (survives a crash)

@@ -1,6 +1,6 @@
 """A network switch: up or down; the Network drops messages whose path crosses a down one.
 
-A switch may be one of a redundant pair (see replab.switching): hosts cabled to both
+A switch may be one of a redundant pair (see replab.topology.switching): hosts cabled to both
 members of the pair reroute through the partner while one is down; hosts cabled only to
 the dead one are cut off until it returns.
 """

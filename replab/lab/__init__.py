@@ -15,7 +15,7 @@ Constructor
     controls   dotted Scenario fields; each becomes a widget built from the field's rules
                (slider within a teaching range, dropdown of choices, checkbox), so it
                cannot hold a value the model rejects (see replab.lab.controls).
-    charts     names from replab.plots.FIGURES: "latency", "throughput", "lag",
+    charts     names from replab.viz.plots.FIGURES: "latency", "throughput", "lag",
                "topology", "spacetime"; or a dict name -> keyword arguments of the plot,
                e.g. {"throughput": {"bin_ms": 100}, "spacetime": {"start_ms": 2990}}.
     faults     True for the buttons "crash-leader", "recover", "clear", or a list taken

@@ -21,8 +21,8 @@ import math
 
 import ipywidgets as widgets
 
-from replab.rules import as_lists
-from replab.scenario import Field, Scenario, ScenarioError
+from replab.config.rules import as_lists
+from replab.config.scenario import Field, Scenario, ScenarioError
 
 # path -> (low, high, step) for sliders; every bound must pass Field.coerce (tested).
 TEACHING_RANGES: dict[str, tuple[float, float, float]] = {

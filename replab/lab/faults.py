@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
-from replab.switching import switch_names
+from replab.topology.switching import switch_names
 
 FAULT_BUTTONS = ("crash-leader", "recover", "crash-node", "crash-switch", "fail-dc", "recover-dc", "clear")
 DEFAULT_BUTTONS = ("crash-leader", "recover", "clear")

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
 
-from replab import plots
+from replab.analysis.results import Results
+from replab.analysis.summary import SUMMARY_DOC
+from replab.config.scenario import Scenario, ScenarioError
 from replab.lab.controls import control_for, narrow_to_valid, widen_to
 from replab.lab.faults import DEFAULT_BUTTONS, FaultPanel
 from replab.lab.running import Debouncer, simulate
-from replab.results import Results
-from replab.summary import SUMMARY_DOC
-from replab.scenario import Scenario, ScenarioError
+from replab.viz import plots
 
 DEFAULT_CONTROLS = ("topology.followers", "workload.write_ratio", "replication.ack")
 DEFAULT_CHARTS = ("latency", "throughput", "lag", "topology")
@@ -94,7 +95,7 @@ class Lab:
         """The scenario the next run uses (the last valid one the controls described)."""
         return self._scenario
 
-    def set(self, path: str, value: Any) -> "Lab":
+    def set(self, path: str, value: Any) -> Lab:
         """Change one field (moving its control if it has one); re-runs after debounce_s if live.
 
         A value the Scenario rejects is not raised: its message shows in the Lab and in
@@ -127,7 +128,7 @@ class Lab:
         self._debouncer.flush()
         return self.results
 
-    def add_fault(self, at_ms: float, action: str = "crash", target: str = "leader") -> "Lab":
+    def add_fault(self, at_ms: float, action: str = "crash", target: str = "leader") -> Lab:
         """Schedule a fault ({at_ms, action, target}) in the scenario and re-run now."""
         events = [f.to_dict() for f in self._scenario.faults.events] + [
             {"at_ms": at_ms, "action": action, "target": target}]
@@ -136,7 +137,7 @@ class Lab:
             self._run_quietly()
         return self
 
-    def clear_faults(self) -> "Lab":
+    def clear_faults(self) -> Lab:
         """Remove every scheduled fault and re-run now."""
         if self._change("faults.events", []):
             self._debouncer.cancel()

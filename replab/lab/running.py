@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Callable
+from collections.abc import Callable
 
-from replab.model import run
-from replab.results import Results
-from replab.scenario import Scenario
+from replab.analysis.results import Results
+from replab.config.scenario import Scenario
+from replab.sim.model import run
 
 
 class Debouncer:

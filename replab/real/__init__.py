@@ -1,4 +1,5 @@
-"""replab.real: the same scenario on real Redis replication, beside the simulation.
+"""replab.real: drivers for real systems that produce the same Results as the simulator:
+the same scenario on real Redis replication, beside the simulation.
 
     from replab import Scenario, run
     from replab import real
@@ -12,13 +13,12 @@ Results as a simulated run. Without redis-server, `available()` is False and `mi
 says in one line how to install it.
 """
 
+from replab.real.calibrate import calibrate, measure
+from replab.real.compare import FIGURES, compare, figures, milestones
+from replab.real.driver import run
 from replab.real.install import INSTALL_HINT, RedisMissing, available, missing
 from replab.real.network import cleanup_leftovers, namespaces_possible
 from replab.real.plan import FAULT_ACTIONS, RealFault
-from replab.real.driver import run
-from replab.real.calibrate import calibrate, measure
-from replab.real.compare import FIGURES, compare, figures, milestones
-
 
 
 def host_faults() -> str | None:
@@ -27,5 +27,5 @@ def host_faults() -> str | None:
     return namespaces_possible()
 
 
-__all__ = ["FAULT_ACTIONS", "host_faults", "FIGURES", "INSTALL_HINT", "RealFault", "RedisMissing", "available", "calibrate",
-           "cleanup_leftovers", "compare", "figures", "measure", "milestones", "missing", "run"]
+__all__ = ["FAULT_ACTIONS", "FIGURES", "INSTALL_HINT", "RealFault", "RedisMissing", "available", "calibrate",
+           "cleanup_leftovers", "compare", "figures", "host_faults", "measure", "milestones", "missing", "run"]

@@ -8,6 +8,7 @@ namespace (the root namespace has no address to reach the servers from).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -116,21 +117,21 @@ async def warm_up(clients, connections: int, rounds: int = 20, batch: int = 8) -
     Connections open a batch at a time: a busy machine may take a while for each."""
     for client in clients:
         for begin in range(0, connections, batch):
-            await _patiently(lambda: asyncio.gather(*(client.lindex("warm-up", -1)
-                                                      for _ in range(min(batch, connections - begin)))))
+            await _patiently([client] * min(batch, connections - begin))
     for _ in range(rounds):
-        await _patiently(lambda: asyncio.gather(*(c.lindex("warm-up", -1) for c in clients for _ in range(connections))))
+        await _patiently([c for c in clients for _ in range(connections)])
 
 
-async def _patiently(job, tries: int = 3, timeout_s: float = 10.0) -> None:
+async def _patiently(clients, tries: int = 3, timeout_s: float = 10.0) -> None:
+    """One read on each of `clients` at once (a client listed n times: n connections)."""
     for attempt in range(tries):
         try:
             async with asyncio.timeout(timeout_s):
-                await job()
+                await asyncio.gather(*(c.lindex("warm-up", -1) for c in clients))
             return
-        except (asyncio.TimeoutError, redis.RedisError, OSError):
+        except (TimeoutError, redis.RedisError, OSError) as err:
             if attempt == tries - 1:
-                raise NotReady("the client could not open its connections to the servers")
+                raise NotReady("the client could not open its connections to the servers") from err
             await asyncio.sleep(0.1)
 
 
@@ -162,11 +163,8 @@ def read_back(nodes: list[Server], log, rows: list[tuple], cut: set[int]) -> Rea
         log.event("readback", "", "no node could be read: every acknowledged write counts as lost")
         return ReadBack(None, note="no survivor")
     survivor = max(offsets, key=lambda i: offsets[i])
-    with _client(nodes[survivor], 5.0) as c:
-        try:
-            c.execute_command("WAIT", len(offsets) - 1, 1000)  # let the live replicas catch up first
-        except redis.RedisError:
-            pass
+    with _client(nodes[survivor], 5.0) as c, contextlib.suppress(redis.RedisError):
+        c.execute_command("WAIT", len(offsets) - 1, 1000)  # let the live replicas catch up first
     result = ReadBack(survivor)
     for i in offsets:
         try:

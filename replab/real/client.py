@@ -119,7 +119,7 @@ class Workload:
                     else:
                         row[9] = await self._read(node, key)
                         row[7] = SERVED
-            except (asyncio.TimeoutError, RedisTimeoutError):
+            except (TimeoutError, RedisTimeoutError):
                 row[8] = "timeout"
             except ReadOnlyError:
                 row[7:9] = REFUSED, "not leader"  # READONLY: a replica refused the write, as a model follower does

@@ -109,7 +109,7 @@ class RealRun:
         if self.network.namespaced:
             self.network.create()
         same_port = self.network.namespaced  # each host has its own address there
-        for i, name in enumerate(self.names):
+        for name in self.names:
             self.nodes.append(Server(name, name, self.network.address(name), REDIS_PORT if same_port else free_port(),
                                      folder / name))
         for i in range(self.options.sentinels):

@@ -9,8 +9,11 @@ What a client cannot see is estimated or left out, and said so:
   read showed was committed; a write refused (READONLY, NOREPLICAS) never committed.
 - writes.lost: acknowledged (or seen) but absent from the survivor at the end.
 - applies, receipts, fetches, conflicts: empty (a replica's applies are not visible).
-- besides the frames, `results.commands`: each live server's calls and mean time per command
-  at the end (INFO commandstats: node, command, calls, usec_per_call).
+- besides the frames, the table `results.commands`: each live server's calls and mean time
+  per command at the end (INFO commandstats: node, command, calls, usec_per_call); it is
+  saved and loaded with the rest (Results.save / Results.load).
+- the summary is `replab.summarise` of these frames, as for a simulated run; messages counts
+  the client's requests and answers only (the servers' own traffic is not seen).
 - timeline.lag_bytes (an extra column, with offset): the primary's replication offset
   minus the follower's, both read at the sample; lag_writes and lag_ms: the writes whose
   bytes lie past the follower's offset (placed by the primary's offsets at earlier samples)
@@ -24,9 +27,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from replab import Results
-from replab.real.anomalies import find_anomalies, sessions_frame, staleness_ms
-from replab.real.summary import real_summary
+from replab import Results, summarise
+from replab.analysis.anomalies import find_anomalies, sessions_frame, staleness_ms
 
 # The simulator's categories (a test checks they still match a simulated run's frames).
 OUTCOMES = ("served", "refused", "failed")
@@ -60,13 +62,15 @@ def build_results(scenario, log, workload, readback) -> Results:
     requests["cache"] = _codes(np.zeros(len(requests)), CACHE_OUTCOMES)
     requests["staleness_ms"] = staleness_ms(requests, writes, anomalies)
     sessions = sessions_frame(requests, anomalies, scenario.workload.sessions)
-    summary = real_summary(scenario, requests, writes, timeline, events, anomalies, sessions)
     empty = _empty_frames(names)
-    results = Results(scenario, requests, writes, empty["applies"], timeline, events, sessions, summary,
-                      empty["conflicts"], empty["receipts"], empty["fetches"])
     # what only a real run has: each server's own count and time per command (INFO commandstats)
-    results.commands = pd.DataFrame(readback.commands, columns=["node", "command", "calls", "usec_per_call"])
-    results.commands["node"] = results.commands["node"].map(dict(enumerate(names)))
+    commands = pd.DataFrame(readback.commands, columns=["node", "command", "calls", "usec_per_call"])
+    commands["node"] = commands["node"].map(dict(enumerate(names)))
+    answered = int((requests["outcome"] != "failed").sum())
+    totals = {"messages_sent": len(requests) + answered, "messages_dropped": 0}  # the client's own
+    results = Results(scenario, requests, writes, empty["applies"], timeline, events, sessions, {},
+                      empty["conflicts"], empty["receipts"], empty["fetches"], totals, {"commands": commands})
+    results.summary = summarise(results, anomalies)
     return results
 
 

@@ -16,6 +16,7 @@ faults only.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import re
@@ -107,7 +108,7 @@ class NamespaceNetwork:
     def address(self, host: str) -> str:
         return self._addresses[host]
 
-    def create(self) -> "NamespaceNetwork":
+    def create(self) -> NamespaceNetwork:
         bridge = self._add(BRIDGE)
         _ip("-n", bridge, "link", "add", "br0", "type", "bridge")
         _ip("-n", bridge, "link", "set", "br0", "up")
@@ -183,10 +184,8 @@ def delete_namespace(name: str) -> None:
     """Kill whatever still runs in the namespace, then delete it."""
     pids = _ip("netns", "pids", name, check=False).stdout.split()
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pid), 9)
-        except (ProcessLookupError, ValueError):
-            pass
     _ip("netns", "del", name, check=False)
 
 

@@ -10,6 +10,7 @@ a run could not (an interpreter leaving in the middle of a run).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ import threading
 from pathlib import Path
 from shutil import which
 
-_live_cleanups: "set[Cleanup]" = set()
+_live_cleanups: set[Cleanup] = set()
 _lock = threading.Lock()
 
 
@@ -40,19 +41,15 @@ class Child:
         return self.popen.poll() is None
 
     def signal(self, signum: int) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signum)
-        except ProcessLookupError:
-            pass
         self.stopped = signum == signal.SIGSTOP or (self.stopped and signum != signal.SIGCONT)
 
     def kill(self, wait_s: float = 5.0) -> None:
         """SIGKILL the process group and reap it."""
         self.signal(signal.SIGKILL)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=wait_s)
-        except subprocess.TimeoutExpired:
-            pass
 
     def log_tail(self, lines: int = 5) -> str:
         try:
@@ -113,10 +110,8 @@ def _clean_everything() -> None:
     with _lock:
         pending = list(_live_cleanups)
     for cleanup in pending:
-        try:
+        with contextlib.suppress(Exception):
             cleanup()
-        except Exception:
-            pass
 
 
 class SignalsAsInterrupts:

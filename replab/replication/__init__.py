@@ -1,15 +1,20 @@
-"""Replication strategies, one module each, behind the interface of `LeaderFollower`:
-commit(now, leader, op), on_received / on_applied(now, node, entry), resync(now, upstream,
-follower), promote(now, new, old), catch_up(node) and forget_follower(now, node), lag(now, node),
-divergent_keys() and network_healed(now); the ReplicaTree says who ships to whom.
-`LeaderLeader` is the multi-leader counterpart (commit, resolve, rejoin, lag, ...);
-`BuddyReplication` copies session state to buddies (commit, set_live, forget_node, ...).
-With pull propagation `LeaderFollower` ships nothing and `read_through.ReadThrough` is the
-followers' read path (cache lookups, fetches from the origin or a peer)."""
+"""Replication strategies: one module each, behind one interface (`base.Strategy`), found
+by name in STRATEGIES (the value of `replication.kind`).
 
+A new strategy is its module, one line below, a preset in data/scenarios and a test: the
+scenario's fields and rules, the recorder's tables, the summary's keys and the model's
+hooks all come from the strategy class.
+"""
+
+from replab.replication.base import Entry, Strategy
 from replab.replication.buddy import BuddyReplication
-from replab.replication.leader_follower import Entry, LeaderFollower
+from replab.replication.leader_follower import LeaderFollower
 from replab.replication.leader_leader import LeaderLeader
-from replab.replication.tree import ReplicaTree
 
-__all__ = ["BuddyReplication", "Entry", "LeaderFollower", "LeaderLeader", "ReplicaTree"]
+STRATEGIES: dict[str, type[Strategy]] = {
+    LeaderFollower.kind: LeaderFollower,
+    LeaderLeader.kind: LeaderLeader,
+    BuddyReplication.kind: BuddyReplication,
+}
+
+__all__ = ["STRATEGIES", "BuddyReplication", "Entry", "LeaderFollower", "LeaderLeader", "Strategy"]

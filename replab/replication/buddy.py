@@ -24,10 +24,15 @@ sync: every buddy has. A session's state is key = the session's number.
 
 from __future__ import annotations
 
-from replab.recorder import NODE_DOWN, REFUSED, SERVED, SESSION_MOVED
-from replab.replication.leader_follower import Entry, receipt_completes
+import math
 
-NOT_COPIED, ALL_COPIES_DOWN = 4, 5  # codes of recorder.LOST_REASONS
+import numpy as np
+
+from replab.core.codes import ALL_COPIES_DOWN, NODE_DOWN, NOT_COPIED, REFUSED, SERVED, SESSION_MOVED
+from replab.core.field import Field, ScenarioError
+from replab.replication.base import Entry, Strategy, receipt_completes
+
+LAYOUTS = ("ring", "pairs", "all")
 
 
 def buddy_indices(node: int, nodes: int, layout: str, copies: int, live: list[int]) -> list[int]:
@@ -40,34 +45,128 @@ def buddy_indices(node: int, nodes: int, layout: str, copies: int, live: list[in
     return others[:copies]
 
 
-class BuddyReplication:
+class BuddyReplication(Strategy):
     """Copies session state to buddies, moves sessions when their node dies, counts what was lost."""
 
-    def __init__(self, model, nodes: list, layout: str, copies: int, ack: str, semi_sync_k: int,
-                 ship_ms: float, state_bytes: int):
-        self.model = model
-        self.nodes = nodes
-        self.layout = layout
-        self.copies = copies
-        self.ack = ack
-        self.semi_sync_k = semi_sync_k
-        self.ship_ms = ship_ms
-        self.state_bytes = state_bytes
+    kind = "buddy"
+    about = "each session's state lives on its sticky node and is copied to that node's buddies (see buddy.*)"
+    fields = (
+        Field("buddy.nodes", "int", 4, "buddy replication: app nodes holding session state (topology.leaders, topology.followers and replication.reads are not used)", 2, 32),
+        Field("buddy.layout", "choice", "ring", "buddy replication: who holds copies of a node's sessions: the next buddy.copies live nodes in a ring, the node's fixed partner (node0-node1, node2-node3, ...), or every other node (replicate-to-all)", choices=LAYOUTS),
+        Field("buddy.copies", "int", 1, "buddy replication, ring layout: buddies of each node", 1, 31),
+        Field("buddy.state_bytes", "int", 4_096, "buddy replication: size of one session's state; every copy ships all of it, bytes", 1, 10**9),
+    )
+    summary_doc = {
+        "sessions_moved": "buddy replication: sessions moved to another node because theirs died (each session counted once)",
+        "sessions_lost_state": "buddy replication: moved sessions whose new node lacked some of their writes (lost with a reason)",
+        "state_copies": "buddy replication: session-state copies sent to buddies (each a message of buddy.state_bytes)",
+        "state_copy_bytes": "buddy replication: bytes of session state sent to buddies",
+        "state_bytes_per_node": "buddy replication: mean session state held in a live node's memory over the timeline samples, bytes",
+        "takeover_ms": "buddy replication: mean time from a node's crash to its sessions' take-over by buddies",
+    }
+    has_leader = False
+    key_is_session = True
+
+    def __init__(self, model):
+        super().__init__(model)
+        scenario = model.scenario
+        b = scenario.buddy
+        self.nodes = model.nodes
+        self.layout = b.layout
+        self.copies = b.copies
+        self.ack = scenario.replication.ack
+        self.semi_sync_k = scenario.replication.semi_sync_k
+        self.state_bytes = b.state_bytes
         self.write_ids = 0
         self.owner: dict[int, object] = {}  # session -> the node its state lives on
         self.writes_of: dict[int, list[int]] = {}  # session -> its writes' ids, in commit order
-        self.buddies: dict[int, list] = {n.index: [] for n in nodes}
+        self.buddies: dict[int, list] = {n.index: [] for n in self.nodes}
         self.copies_sent = 0
-        self.sessions_moved = 0
+        self.moved_sessions: set[int] = set()
         self.sessions_lost_state = 0
         self._awaiting: dict[int, Entry] = {}  # write_id -> entry whose ack waits for buddies
 
-    # placement ----------------------------------------------------------------------------
-    def place_sessions(self, sessions: int, balancer) -> None:
-        """Session s starts on node s mod nodes; the balancer routes reads and writes there."""
-        pins = {s: self.nodes[s % len(self.nodes)] for s in range(sessions)}
-        self.owner = dict(pins)
-        balancer.pins = (pins, pins)
+    # declarations ----------------------------------------------------------------------------
+    @classmethod
+    def check(cls, v) -> None:
+        nodes, layout, copies = v["buddy.nodes"], v["buddy.layout"], v["buddy.copies"]
+        if v["balancer.policy"] != "sticky":
+            raise ScenarioError("balancer.policy", v["balancer.policy"],
+                                "must be 'sticky' with replication.kind = 'buddy' (a session's state lives on its node)")
+        if v["replication.fanout"]:
+            raise ScenarioError("replication.fanout", v["replication.fanout"], "must be 0 with replication.kind = 'buddy'")
+        if layout == "ring" and copies > nodes - 1:
+            raise ScenarioError("buddy.copies", copies, f"must be at most buddy.nodes - 1 ({nodes - 1}) in a ring")
+        if layout == "pairs" and nodes % 2:
+            raise ScenarioError("buddy.nodes", nodes, "must be even with buddy.layout = 'pairs'")
+        buddies = {"ring": copies, "pairs": 1, "all": nodes - 1}[layout]
+        if v["replication.ack"] == "semi-sync" and v["replication.semi_sync_k"] > buddies:
+            raise ScenarioError("replication.semi_sync_k", v["replication.semi_sync_k"],
+                                f"must be at most the buddies of a node ({buddies}) with semi-sync acks")
+        if v["dcs.count"] > 1:
+            raise ScenarioError("dcs.count", v["dcs.count"], "must be 1 with replication.kind = 'buddy' (buddies live in one DC)")
+
+    @classmethod
+    def node_count(cls, v) -> int:
+        return v["buddy.nodes"]
+
+    @classmethod
+    def balancer_reads(cls, scenario) -> str:
+        return "any"  # a session's reads go to its own node, whatever replication.reads says
+
+    @classmethod
+    def lag_figures(cls, timeline) -> tuple[float, float]:
+        return math.nan, math.nan  # copies follow no log: no lag to speak of
+
+    @classmethod
+    def summary(cls, results) -> dict:
+        """Session moves, state lost, copies and memory (0/NaN for the other kinds)."""
+        if results.scenario.replication.kind != cls.kind:
+            return {"sessions_moved": 0, "sessions_lost_state": 0, "state_copies": 0, "state_copy_bytes": 0,
+                    "state_bytes_per_node": math.nan, "takeover_ms": math.nan}
+        totals, timeline = results.totals, results.timeline
+        crashed_at, takeovers = {}, []
+        for t, kind, target in zip(results.events["t_ms"], results.events["kind"], results.events["target"]):
+            if kind == "crash":
+                crashed_at[target] = t
+            elif kind == "take-over" and target in crashed_at:
+                takeovers.append(t - crashed_at.pop(target))
+        live = timeline[timeline["up"]]
+        copies = int(totals["state_copies"])
+        return {
+            "sessions_moved": int(totals["sessions_moved"]),
+            "sessions_lost_state": int(totals["sessions_lost_state"]),
+            "state_copies": copies,
+            "state_copy_bytes": copies * results.scenario.buddy.state_bytes,
+            "state_bytes_per_node": float(live["state_bytes"].mean()) if len(live) else math.nan,
+            "takeover_ms": float(np.mean(takeovers)) if takeovers else math.nan,
+        }
+
+    # the model's hooks -------------------------------------------------------------------------
+    def attach(self) -> None:
+        """Every node serves its own sessions: session s starts on node s mod nodes."""
+        for node in self.nodes:
+            node.role = "server"
+        self.owner = {s: self.nodes[s % len(self.nodes)] for s in range(self.model.scenario.workload.sessions)}
+        self.model.balancer.pin_sessions(self.owner)
+
+    def publish(self, now: float, live: list) -> None:
+        self.set_live(now, live)
+        self.model.balancer.refresh_leaders(self.model.nodes, live)
+
+    def node_detected_dead(self, now: float, node) -> None:
+        self.forget_node(now, node)
+        if not self.model.controller.live_nodes:
+            self.model.controller.enter_read_only(now)
+
+    def node_recovered(self, now: float, node) -> None:
+        self.rejoin(now, node, self.model.controller.live_nodes)
+        self.model.controller.leave_read_only(now)
+
+    def close(self, now: float) -> None:
+        self.model.recorder.totals |= {"sessions_moved": len(self.moved_sessions),
+                                       "sessions_lost_state": self.sessions_lost_state,
+                                       "state_copies": self.copies_sent}
 
     def buddies_of(self, node, live: list) -> list:
         """The live nodes that hold copies of `node`'s sessions."""
@@ -123,17 +222,10 @@ class BuddyReplication:
             self._send_copy(now, node, buddy, entry)
 
     def _send_copy(self, now: float, node, buddy, entry: Entry) -> None:
-        departs = max(now, node.link_free_ms) + self.ship_ms
-        node.link_free_ms = departs
-        node.shipped += 1
         self.copies_sent += 1
-        message = (buddy, entry, node, node.incarnation, buddy.incarnation, departs)
-        self.model.network.send_ordered(departs, node.host, buddy.host, self._receive, message)
+        self.ship(now, node, buddy, entry, self._receive, buddy.incarnation)
 
-    def _receive(self, now: float, message) -> None:
-        buddy, entry, sender, sender_incarnation, incarnation, departs = message
-        if sender_incarnation != sender.incarnation and sender.crash_times[sender_incarnation] < departs:
-            return  # the sender crashed before this copy left its send queue
+    def _receive(self, now: float, buddy, entry: Entry, sender, departs: float, incarnation: int) -> None:
         if not buddy.up or buddy.incarnation != incarnation:
             return  # the buddy crashed since: the copy died with its memory
         if self.owner.get(entry.key) is not sender:
@@ -171,8 +263,10 @@ class BuddyReplication:
     def _take_over(self, now: float, node, live: list) -> None:
         """Move `node`'s sessions to the live node with the newest copy of each (ties: nearest
         after it in the ring); writes newer than that copy are lost. With nobody live, the
-        state is lost and the sessions wait where they are."""
+        state is lost and the sessions wait where they are. A node that died too, even if not
+        yet declared dead, cannot take sessions over: the hand-over needs it to answer."""
         recorder = self.model.recorder
+        live = [n for n in live if n.up]
         adopted: dict[int, list[int]] = {}
         lost = 0
         for session, owner in self.owner.items():
@@ -191,13 +285,13 @@ class BuddyReplication:
                 self.writes_of[session] = [w for w in writes if w <= kept]
             if new is not None and new is not node:
                 self.owner[session] = new
-                self.model.balancer.pins[0][session] = new
+                self.model.balancer.pin(session, new)
+                self.moved_sessions.add(session)
                 adopted.setdefault(new.index, []).append(session)
         for index, sessions in adopted.items():
             new = self.nodes[index]
             self._copy_sessions(now, new, sessions, self.buddies[index])
         moved = sum(len(s) for s in adopted.values())
-        self.sessions_moved += moved
         self.sessions_lost_state += lost
         if moved or lost:
             to = ", ".join(self.nodes[i].name for i in sorted(adopted)) or "nobody"
@@ -207,12 +301,6 @@ class BuddyReplication:
     def lag(self, now: float, node) -> tuple[float, int]:
         """No log to lag behind: NaN (the costs of copying are in copies, bytes and state lost)."""
         return float("nan"), 0
-
-    def divergent_keys(self) -> float:
-        return float("nan")
-
-    def network_healed(self, now: float) -> None:
-        """Copies dropped by a dead switch are not resent; the next write of a session copies it whole."""
 
     def memory_bytes(self, node) -> int:
         """Session state this node holds (its own sessions and copies of its buddies' sessions)."""

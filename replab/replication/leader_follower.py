@@ -5,51 +5,112 @@ Ack modes, and what the client waits for after the leader's commit:
 - semi-sync(k): k followers, anywhere in the tree, have *received* the entry.
 - sync: every follower the leader believes alive, down to the last replica of the tree,
   has *applied* it.
-Followers replicate from the leader or from relays (see `replab.replication.tree`).
+Followers replicate from the leader or from relays (see `replab.replication.tree`). With
+pull propagation nothing is shipped: followers are read-through caches
+(`replab.replication.read_through`).
 
-Shipping: the leader has one outbound link shared by all its followers; putting one entry
-on the wire to one follower takes `ship_ms`, so with N followers each write costs N * ship_ms
-of link time and a busy leader builds a send queue. Entries still in that queue when the
-leader crashes never leave it.
-
-The log is one list of entries; a promotion cuts it at the promoted follower's received
-position and the entries past the cut are lost: counted, with the reason.
+The log is one list of entries; a promotion (`replab.replication.failover`) cuts it at the
+promoted follower's received position and the entries past the cut are lost: counted,
+with the reason.
 """
 
 from __future__ import annotations
 
 import math
 
-from replab.recorder import LOST_REASONS, SERVED
+from replab.core.codes import NEVER_LEFT_LEADER, NOT_ON_PROMOTED, SERVED
+from replab.core.field import Field, ScenarioError
+from replab.replication.base import Entry, Strategy, receipt_completes
+from replab.replication.failover import Failover
+from replab.replication.read_through import ReadThrough
+from replab.replication.tree import ReplicaTree
+
+PULL = "with replication.propagation = 'pull'"
 
 
-class Entry:
-    """One committed write in the log."""
-
-    __slots__ = ("write_id", "key", "index", "commit_ms", "op", "waiting_for")
-
-    def __init__(self, write_id: int, key: int, index: int, commit_ms: float):
-        self.write_id = write_id
-        self.key = key
-        self.index = index
-        self.commit_ms = commit_ms
-        self.op = None  # the client operation still waiting for its ack (semi-sync, sync)
-        self.waiting_for = None  # semi-sync: receipts still needed; sync: set of node indices
-
-
-class LeaderFollower:
+class LeaderFollower(Strategy):
     """The leader-follower protocol over a model's nodes, network and log."""
 
-    def __init__(self, model, ack: str, semi_sync_k: int, ship_ms: float, ships: bool = True):
-        self.model = model
-        self.ships = ships  # False with pull propagation: followers are caches, nothing is shipped
-        self.ack = ack
-        self.semi_sync_k = semi_sync_k
-        self.ship_ms = ship_ms
+    kind = "leader-follower"
+    about = "one leader ships every write to its followers (or relays, see replication.fanout)"
+    fields = (
+        Field("replication.fanout", "int", 0, "followers each node ships to; relays pass entries on (0 = all from the leader; 1 = a chain)", 0, 32),
+        Field("replication.propagation", "choice", "push", "push: the leader ships every write to its followers; pull: followers get nothing shipped and read through on a miss, keeping a copy for cache.ttl_ms", choices=("push", "pull")),
+        Field("cache.ttl_ms", "float", 1_000.0, "pull: life of a copy a follower fetched, ms (0 = keep nothing, fetch on every read)", 0.0, 1e8),
+        Field("cache.source", "choice", "origin", "pull: where a follower fetches a key it lacks: the origin (the leader), or the key's home follower (key mod live followers), which serves its own unexpired copy or fetches from the origin first", choices=("origin", "peer")),
+    )
+
+    def __init__(self, model):
+        super().__init__(model)
+        rep = model.scenario.replication
+        self.ships = rep.propagation == "push"  # pull: followers are caches, nothing is shipped
+        self.ack = rep.ack
+        self.semi_sync_k = rep.semi_sync_k
+        self.tree = ReplicaTree(rep.fanout)
+        self.failover = Failover(self, model.scenario.failover)
         self.log: list[Entry] = []
         self.truncations: list[tuple[int, int]] = []  # (term, kept entries) at each promotion
         self._awaiting: dict[int, Entry] = {}  # write_id -> entry still waiting to ack (sync)
         self.write_ids = 0
+        if not self.ships:
+            read_through = ReadThrough(model, model.scenario.cache.ttl_ms, model.scenario.cache.source)
+            for node in model.nodes:
+                node.read_through = read_through
+
+    # declarations ----------------------------------------------------------------------------
+    @classmethod
+    def check(cls, v) -> None:
+        followers, leaders = v["topology.followers"], v["topology.leaders"]
+        if leaders != 1:
+            raise ScenarioError("topology.leaders", leaders, "must be 1 with replication.kind = 'leader-follower'; "
+                                "set replication.kind = 'leader-leader' for more")
+        if v["replication.ack"] == "semi-sync":
+            if followers == 0:
+                raise ScenarioError("replication.ack", "semi-sync", "needs at least one follower (topology.followers is 0)")
+            if v["replication.semi_sync_k"] > followers:
+                raise ScenarioError("replication.semi_sync_k", v["replication.semi_sync_k"],
+                                    f"must be at most topology.followers ({followers}) with semi-sync acks")
+        if v["replication.propagation"] == "pull":
+            _check_pull(v)
+        if v["replication.reads"] == "followers" and followers == 0:
+            raise ScenarioError("replication.reads", "followers", "needs at least one follower (topology.followers is 0); use 'leader' or 'any'")
+        if v["dcs.count"] > 1 and v["replication.fanout"]:
+            pass  # relays across data centres are allowed: a relay forwards over the WAN like the leader
+
+    # the model's hooks ---------------------------------------------------------------------
+    def attach(self) -> None:
+        self.model.leader.role = "leader"
+
+    def publish(self, now: float, live: list) -> None:
+        """Tell the balancer who leads and who is alive; redraw who replicates from whom
+        and let every node with a new upstream catch up from it."""
+        model = self.model
+        model.balancer.refresh(model.leader, live, model.controller.read_only)
+        for node in self.tree.arrange(model.leader, live):
+            if node.up and model.leader.up:
+                self.resync(now, self.tree.upstream[node.index], node)
+
+    def node_detected_dead(self, now: float, node) -> None:
+        if node is self.model.leader:
+            self.failover.leader_dead(now)
+        else:
+            self.forget_follower(now, node)
+
+    def node_recovered(self, now: float, node) -> None:
+        model = self.model
+        if node is model.leader:
+            self.failover.leader_back(now)
+            # what had not left its send queue when it crashed must be sent again
+            for follower in self.tree.children(node):
+                if follower.up:
+                    self.resync(now, node, follower)
+        else:
+            self.catch_up(node)
+            node.requeue_backlog(now, self.log)
+            self.failover.candidate_back(now)
+
+    def position(self, node) -> tuple[int, object]:
+        return self.tree.depth.get(node.index, -1), self.tree.upstream.get(node.index)
 
     # the write path -----------------------------------------------------------------------
     def commit(self, now: float, leader, op) -> None:
@@ -62,10 +123,10 @@ class LeaderFollower:
         leader.received = len(self.log)
         leader.install(entry)
         model.recorder.commit(write_id, op, leader.index, model.term, entry.index, now)
-        tree = model.tree
+        tree = self.tree
         if self.ships:
             for follower in tree.children(leader):
-                self._ship(now, leader, follower, entry)
+                self.ship(now, leader, follower, entry, follower_receive, model.term)
         if self.ack == "async":
             model.reply(now, leader, op, SERVED, write_id)
             return
@@ -90,11 +151,12 @@ class LeaderFollower:
         if self.ack == "sync" and entry.op is not None:
             self._receipt(now, node, entry)
         # a relay passes on what it has applied, in log order
-        children = self.model.tree.children(node)
+        children = self.tree.children(node)
         if children and node.forwarded < node.applied:
+            term = self.model.term
             for forward in self.log[node.forwarded:min(node.applied, len(self.log))]:
                 for child in children:
-                    self._ship(now, node, child, forward)
+                    self.ship(now, node, child, forward, follower_receive, term)
         node.forwarded = max(node.forwarded, node.applied)
 
     def _receipt(self, now: float, follower, entry: Entry) -> None:
@@ -127,27 +189,20 @@ class LeaderFollower:
         if not self.ships:
             return
         upto = len(self.log) if upstream.role == "leader" else min(upstream.applied, len(self.log))
+        term = self.model.term
         for entry in self.log[follower.received:upto]:
-            self._ship(now, upstream, follower, entry)
+            self.ship(now, upstream, follower, entry, follower_receive, term)
         if upstream.role != "leader":
             upstream.forwarded = max(upstream.forwarded, upto)
 
-    def _ship(self, now: float, sender, follower, entry: Entry) -> None:
-        """Queue an entry on the sender's outbound link; it travels once it has left."""
-        departs = max(now, sender.link_free_ms) + self.ship_ms
-        sender.link_free_ms = departs
-        sender.shipped += 1
-        message = (follower, entry, self.model.term, sender, sender.incarnation, departs)
-        self.model.network.send_ordered(departs, sender.host, follower.host, follower_receive, message)
-
     # promotion ----------------------------------------------------------------------------
-    def promote(self, now: float, new_leader, old_leader) -> int:
+    def cut_log(self, now: float, new_leader, old_leader) -> int:
         """Cut the log at the new leader's position; returns how many entries were lost."""
         model = self.model
         keep = new_leader.received
         others = max((n.received for n in model.nodes if n is not old_leader and n is not new_leader), default=0)
         for entry in self.log[keep:]:
-            reason = 2 if entry.index < others else 1
+            reason = NOT_ON_PROMOTED if entry.index < others else NEVER_LEFT_LEADER
             model.recorder.lose(entry.write_id, reason, now)
             if entry.op is not None:
                 entry.op = None  # its client will time out: it was never acknowledged
@@ -156,6 +211,14 @@ class LeaderFollower:
         del self.log[keep:]
         self.truncations.append((model.term, keep))
         return lost
+
+    def catch_up(self, node) -> None:
+        """Make a returning or repointed node agree with the log: cut what was discarded."""
+        for term, keep in self.truncations:
+            if term > node.synced_term:
+                node.rewind(self.log, keep)
+        node.synced_term = self.model.term
+        node.term = self.model.term
 
     # measuring ------------------------------------------------------------------------------
     def lag(self, now: float, node) -> tuple[float, int]:
@@ -169,47 +232,21 @@ class LeaderFollower:
         applied = min(node.applied, entries)
         return (now - log[applied].commit_ms if applied < entries else 0.0), entries - applied
 
-    def divergent_keys(self) -> float:
-        """Not measured for leader-follower (its followers' lag says how far behind they are)."""
-        return math.nan
-
     def network_healed(self, now: float) -> None:
         """A switch is back: every live node is resent, by its upstream, what it missed
         while cut off (a stream with a gap accepts nothing until then)."""
-        tree = self.model.tree
-        for index, upstream in list(tree.upstream.items()):
+        for index, upstream in list(self.tree.upstream.items()):
             node = self.model.nodes[index]
             if node.up and upstream.up:
                 self.resync(now, upstream, node)
 
-    def catch_up(self, node) -> None:
-        """Make a returning or repointed node agree with the log: cut what was discarded."""
-        for term, keep in self.truncations:
-            if term > node.synced_term:
-                node.rewind(self.log, keep)
-        node.synced_term = self.model.term
-        node.term = self.model.term
 
-
-def receipt_completes(entry, node_index: int) -> bool:
-    """Count one node's receipt of an entry; True when the ack may go to the client.
-    `waiting_for` is a count of receipts still needed (semi-sync) or a set of nodes (sync)."""
-    if isinstance(entry.waiting_for, int):
-        entry.waiting_for -= 1
-        return entry.waiting_for <= 0
-    entry.waiting_for.discard(node_index)
-    return not entry.waiting_for
-
-
-def follower_receive(now: float, message) -> None:
+def follower_receive(now: float, follower, entry: Entry, sender, sent_ms: float, term: int) -> None:
     """A replication message reaches a follower: accept it if it is the next entry of its term."""
-    follower, entry, term, sender, incarnation, departs = message
-    if incarnation != sender.incarnation and sender.crash_times[incarnation] < departs:
-        return  # the sender crashed before this entry left its send queue
     if not follower.up or term != follower.term or entry.index != follower.received:
         return  # down, from a deposed leader, or a duplicate after a resync
     follower.received += 1
-    follower.model.replication.on_received(now, follower, entry, sender, departs)
+    follower.model.replication.on_received(now, follower, entry, sender, sent_ms)
 
 
 def leader_receipt(now: float, message) -> None:
@@ -217,4 +254,26 @@ def leader_receipt(now: float, message) -> None:
     protocol.on_receipt(now, entry, leader, follower)
 
 
-__all__ = ["Entry", "LeaderFollower", "LOST_REASONS"]
+def _check_pull(v) -> None:
+    """Pull (read-through caches) replaces shipping: refuse what needs shipped replicas."""
+    if v["replication.ack"] != "async":
+        raise ScenarioError("replication.ack", v["replication.ack"],
+                            f"must be 'async' {PULL}: followers receive no writes, so none can confirm one")
+    if v["replication.fanout"]:
+        raise ScenarioError("replication.fanout", v["replication.fanout"],
+                            f"must be 0 {PULL}: nothing is shipped, so nothing is relayed")
+    if v["topology.followers"] == 0:
+        raise ScenarioError("topology.followers", 0, f"must be at least 1 {PULL} (the followers are the caches)")
+    if v["dcs.count"] > 1:
+        raise ScenarioError("dcs.count", v["dcs.count"], f"must be 1 {PULL} (read-through caches across data "
+                            "centres are not modelled)")
+    if v["replication.reads"] == "leader":
+        raise ScenarioError("replication.reads", "leader",
+                            f"must be 'followers' or 'any' {PULL}: with reads on the leader no cache is ever read")
+    if v["failover.promote"]:
+        raise ScenarioError("failover.promote", True,
+                            f"must be false {PULL}: followers hold only cached copies, none can take over the "
+                            "writes (while the leader is down, writes are refused and misses fail)")
+
+
+__all__ = ["Entry", "LeaderFollower"]

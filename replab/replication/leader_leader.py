@@ -34,10 +34,23 @@ from __future__ import annotations
 import math
 from operator import ge
 
-from replab.recorder import CONFLICT, REFUSED, SERVED
-from replab.replication.leader_follower import Entry, receipt_completes
+import numpy as np
+import pandas as pd
 
-TOOK_INCOMING, KEPT_EXISTING, KEPT_BOTH = 1, 0, 2  # codes of recorder.RESOLUTIONS
+from replab.agents.peer import PeerNode
+from replab.core.codes import (
+    CONFLICT,
+    KEPT_BOTH,
+    KEPT_EXISTING,
+    LOST_REASONS,
+    LOST_UPDATE,
+    REFUSED,
+    RESOLUTIONS,
+    SERVED,
+    TOOK_INCOMING,
+)
+from replab.core.field import Field, ScenarioError
+from replab.replication.base import Entry, Strategy, receipt_completes
 
 
 class PeerEntry(Entry):
@@ -51,28 +64,124 @@ def covers(seen: tuple, vector: tuple) -> bool:
     return all(map(ge, seen, vector))
 
 
-class LeaderLeader:
+class LeaderLeader(Strategy):
     """The leader-leader protocol over a model's peer nodes (leaders first, then followers)."""
 
-    def __init__(self, model, leaders: list, ack: str, semi_sync_k: int, ship_ms: float, conflicts: str):
-        self.model = model
-        self.leaders = leaders
-        self.ack = ack
-        self.semi_sync_k = semi_sync_k
-        self.ship_ms = ship_ms
-        self.keep_both = conflicts == "keep-both"
-        self.logs: list[list[PeerEntry]] = [[] for _ in leaders]  # each leader's own writes, in commit order
+    kind = "leader-leader"
+    about = "topology.leaders leaders all take writes and ship them to every other node"
+    fields = (
+        Field("replication.write_routing", "choice", "balancer", "leader-leader: the DB load balancer picks each write's leader by balancer.policy, or the application sends session s to leader s mod topology.leaders", choices=("balancer", "session")),
+        Field("replication.conflicts", "choice", "last-writer-wins", "leader-leader: of two concurrent writes of a key keep the later commit (the other is a lost update), or keep both as siblings for the application", choices=("last-writer-wins", "keep-both")),
+    )
+    summary_doc = {
+        "conflicts": "leader-leader: pairs of concurrent writes of a key (neither had seen the other) met on some node",
+        "conflicts_per_s": "conflicts per simulated second of the run (duration_ms)",
+        "lost_updates": "acknowledged writes overwritten by a concurrent write (last writer wins); under sync acks the loser is refused ('conflict') instead, unless its ack had stopped waiting for a node detected dead that then met the conflict",
+        "siblings": "writes kept side by side with a concurrent write of their key (keep-both)",
+        "mean_divergent_keys": "leader-leader: mean over the timeline samples of keys whose versions differ across live nodes",
+        "max_divergent_keys": "leader-leader: most keys found differing across live nodes at a sample",
+        "converge_ms": "leader-leader: from the last commit until every live node had applied all it would get and all agreed (NaN: not by the end of the run)",
+        "stranded_writes": "leader-leader: acknowledged writes missing on a live node because only leaders down at the end hold them (shipped when they return)",
+    }
+    node_class = PeerNode
+    leader_per_dc = True
+
+    def __init__(self, model):
+        super().__init__(model)
+        scenario = model.scenario
+        rep = scenario.replication
+        self.leaders = model.nodes[:scenario.topology.leaders]
+        self.ack = rep.ack
+        self.semi_sync_k = rep.semi_sync_k
+        self.keep_both = rep.conflicts == "keep-both"
+        self.logs: list[list[PeerEntry]] = [[] for _ in self.leaders]  # each leader's own writes, in commit order
         self.write_ids = 0
         self.last_commit_ms = math.nan
-        self._zero = (0,) * len(leaders)
+        self._zero = (0,) * len(self.leaders)
         self._targets: dict[int, list] = {}  # leader index -> the other nodes it ships to
         self._awaiting: dict[int, PeerEntry] = {}  # write_id -> entry whose ack waits for other nodes
         self._dirty: set[int] = set()  # keys written since every node (up or down) last agreed on them
         self._resend_asked: set[tuple[int, int]] = set()  # (leader, receiver) with a resend requested
 
-    def set_live(self, live_nodes: list) -> None:
-        """The controller's view of who is alive: leaders ship to the others among them."""
-        self._targets = {leader.index: [n for n in live_nodes if n is not leader] for leader in self.leaders}
+    # declarations ----------------------------------------------------------------------------
+    @classmethod
+    def check(cls, v) -> None:
+        others = v["topology.leaders"] - 1 + v["topology.followers"]
+        if v["replication.fanout"]:
+            raise ScenarioError("replication.fanout", v["replication.fanout"],
+                                "must be 0 with replication.kind = 'leader-leader' (every leader ships to every other node)")
+        if v["replication.ack"] == "semi-sync" and others == 0:
+            raise ScenarioError("replication.ack", "semi-sync", "needs another node to receive writes "
+                                "(topology.leaders - 1 + topology.followers is 0)")
+        if v["replication.ack"] == "semi-sync" and v["replication.semi_sync_k"] > others:
+            raise ScenarioError("replication.semi_sync_k", v["replication.semi_sync_k"],
+                                f"must be at most the other nodes (topology.leaders - 1 + topology.followers = "
+                                f"{others}) with semi-sync acks")
+        if v["replication.reads"] == "followers" and v["topology.followers"] == 0:
+            raise ScenarioError("replication.reads", "followers", "needs at least one follower (topology.followers is 0); use 'leader' or 'any'")
+        if v["dcs.count"] > 1 and v["dcs.placement"] != "leader-per-dc":
+            raise ScenarioError("dcs.placement", v["dcs.placement"], "has one leader; use 'leader-per-dc' with replication.kind = 'leader-leader'")
+
+    @classmethod
+    def lag_figures(cls, timeline) -> tuple[float, float]:
+        """Every live node replicates the other leaders' writes: its lag counts."""
+        live = timeline[timeline["up"]]
+        if not len(live):
+            return 0.0, 0.0
+        return float(live["lag_ms"].mean()), float(live["lag_ms"].max())
+
+    @classmethod
+    def summary(cls, results) -> dict:
+        """Conflicts, lost updates, siblings, divergence and convergence (0/NaN for other kinds)."""
+        conflicts, writes, timeline = results.conflicts, results.writes, results.timeline
+        incoming, existing = conflicts["incoming"].to_numpy(), conflicts["existing"].to_numpy()
+        pairs = len(set(zip(np.minimum(incoming, existing).tolist(), np.maximum(incoming, existing).tolist())))
+        both = conflicts[conflicts["resolution"] == RESOLUTIONS[KEPT_BOTH]]
+        lost_updates = (writes["lost_reason"] == LOST_REASONS[LOST_UPDATE]) & writes["acked"]
+        mine = results.scenario.replication.kind == cls.kind
+        divergence = timeline.groupby("t_ms", sort=True)["divergent_keys"].first() if mine and len(timeline) \
+            else pd.Series(dtype=float)
+        return {
+            "conflicts": int(pairs),
+            "conflicts_per_s": pairs / (results.scenario.duration_ms / 1000.0),
+            "lost_updates": int(lost_updates.sum()),
+            "siblings": int(len(set(both["incoming"]) | set(both["existing"]))),
+            "mean_divergent_keys": float(divergence.mean()) if len(divergence) else math.nan,
+            "max_divergent_keys": float(divergence.max()) if len(divergence) else math.nan,
+            "converge_ms": float(results.totals.get("converge_ms", math.nan)),
+            "stranded_writes": int(results.totals.get("stranded_writes", 0)),
+        }
+
+    # the model's hooks -------------------------------------------------------------------------
+    def attach(self) -> None:
+        for leader in self.leaders:
+            leader.role = "leader"
+
+    def publish(self, now: float, live: list) -> None:
+        """Leaders ship to the others among the live nodes; the balancer writes to live leaders."""
+        self._targets = {leader.index: [n for n in live if n is not leader] for leader in self.leaders}
+        self.model.balancer.refresh_leaders(self.leaders, live)
+
+    def node_detected_dead(self, now: float, node) -> None:
+        self.forget_node(now, node)
+        known_down = self.model.controller.known_down
+        if all(leader.index in known_down for leader in self.leaders):
+            self.model.controller.enter_read_only(now)
+
+    def node_recovered(self, now: float, node) -> None:
+        self.rejoin(now, node)
+        if node.role == "leader":
+            self.model.controller.leave_read_only(now)
+
+    def position(self, node) -> tuple[int, object]:
+        return (0 if node.index < len(self.leaders) else 1), None
+
+    def close(self, now: float) -> None:
+        """Convergence and the acknowledged writes stranded on leaders down at the end."""
+        writes = self.model.recorder.writes
+        stranded = [w for w in self.stranded()
+                    if not math.isnan(writes.ack_ms[w - 1]) and not writes.lost_reason[w - 1]]
+        self.model.recorder.totals |= {"converge_ms": self.converge_ms(), "stranded_writes": len(stranded)}
 
     # the write path -----------------------------------------------------------------------
     def commit(self, now: float, leader, op) -> None:
@@ -95,21 +204,13 @@ class LeaderLeader:
         model.recorder.commit(write_id, op, i, model.term, entry.index, now)
         targets = self._targets.get(i, ())
         for peer in targets:
-            self._ship(now, leader, peer, entry)
+            self.ship(now, leader, peer, entry, peer_receive)
         if self.ack == "async" or (self.ack == "sync" and not targets):
             model.reply(now, leader, op, SERVED, write_id)
             return
         entry.waiting_for = self.semi_sync_k if self.ack == "semi-sync" else {p.index for p in targets}
         entry.op = op
         self._awaiting[write_id] = entry
-
-    def _ship(self, now: float, sender, receiver, entry: PeerEntry) -> None:
-        """Queue an entry on the sender's outbound link; it travels once it has left."""
-        departs = max(now, sender.link_free_ms) + self.ship_ms
-        sender.link_free_ms = departs
-        sender.shipped += 1
-        message = (receiver, entry, sender, sender.incarnation, departs)
-        self.model.network.send_ordered(departs, sender.host, receiver.host, peer_receive, message)
 
     def on_received(self, now: float, node, entry: PeerEntry, sender, sent_ms: float) -> None:
         node.pending[entry.write_id] = entry
@@ -241,7 +342,7 @@ class LeaderLeader:
     def resync(self, now: float, leader, node) -> None:
         """Ship `node`, in order, every write of `leader`'s log it has not received."""
         for entry in self.logs[leader.index][node.received_from[leader.index]:]:
-            self._ship(now, leader, node, entry)
+            self.ship(now, leader, node, entry, peer_receive)
 
     def ask_resend(self, now: float, leader, node) -> None:
         """`node` saw a gap in `leader`'s stream: ask once for a resend from where it is."""
@@ -309,11 +410,8 @@ class LeaderLeader:
         return out
 
 
-def peer_receive(now: float, message) -> None:
+def peer_receive(now: float, node, entry: PeerEntry, sender, departs: float, _extra) -> None:
     """A replication message reaches a node: take it if it is the next of its leader's writes."""
-    node, entry, sender, incarnation, departs = message
-    if incarnation != sender.incarnation and sender.crash_times[incarnation] < departs:
-        return  # the sender crashed before this entry left its send queue
     if not node.up:
         return
     origin = entry.origin

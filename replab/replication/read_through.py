@@ -25,7 +25,7 @@ Every client read ends as served or failed with a reason, like any other operati
 
 from __future__ import annotations
 
-from replab.recorder import NETWORK, NODE_DOWN, SERVED
+from replab.core.codes import NETWORK, NODE_DOWN, SERVED
 
 
 class Fetch:
@@ -34,7 +34,7 @@ class Fetch:
     __slots__ = ("key", "op", "asker", "asker_incarnation", "source", "row", "downstream", "incarnation")
     is_write = False  # a source's worker serves it as a read
 
-    def __init__(self, key: int, op, asker, source, row: int, downstream: "Fetch | None"):
+    def __init__(self, key: int, op, asker, source, row: int, downstream: Fetch | None):
         self.key = key
         self.op = op  # the client read it is for
         self.asker = asker

@@ -1,0 +1,68 @@
+"""The recorder's columns as pandas frames, read with the declaration they were written with.
+
+Each recorded table (replab.core.recorder.TABLES, and any table a strategy declares) becomes
+one frame: numbers as numpy arrays of the declared type, coded columns as categories of
+their labels, node numbers as node names. Columns computed from the recorded ones
+(latency_ms, acked, lost, replicas, conflicted, cache, staleness_ms) are added by
+replab.analysis.results.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from replab.core.codes import RESOLUTIONS, ROLES, Codes
+from replab.core.recorder import CONFLICT_COLUMNS, EVENT_COLUMNS, NODE, TIMELINE_COLUMNS, Table
+
+
+def codes(values, categories) -> pd.Categorical:
+    """Codes as a categorical of their labels."""
+    return pd.Categorical.from_codes(np.asarray(values, dtype=np.int16), categories=list(categories))
+
+
+def drain(table: Table, store, names: list[str], order: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """A recorded table's columns as arrays (reordered by `order` if given), typed as declared.
+    The recorder lets go of each array as it is read, so the history is never held three
+    times at once."""
+    columns = {}
+    for column in table.columns:
+        recorded = getattr(store, column.name)
+        view = np.frombuffer(recorded, dtype=column.dtype) if len(recorded) else np.empty(0, dtype=column.dtype)
+        values = view[order] if order is not None else view.copy()
+        del view
+        setattr(store, column.name, None)
+        if column.codes == NODE:
+            values = codes(values, names)
+        elif isinstance(column.codes, Codes):
+            values = codes(values, column.codes.categories)
+        columns[column.name] = values
+    return columns
+
+
+def table_frame(table: Table, store, names: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(drain(table, store, names), copy=False)
+
+
+def timeline_frame(samples: list[tuple], names: list[str]) -> pd.DataFrame:
+    timeline = pd.DataFrame(samples, columns=list(TIMELINE_COLUMNS))
+    timeline["node"] = codes(timeline["node"].to_numpy(), names)
+    timeline["upstream"] = codes(timeline["upstream"].to_numpy(), names)
+    timeline["role"] = pd.Categorical(timeline["role"], categories=list(ROLES.categories))
+    return timeline
+
+
+def events_frame(events: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(events, columns=list(EVENT_COLUMNS))
+
+
+def conflicts_frame(rows: list[tuple], names: list[str]) -> pd.DataFrame:
+    columns = dict(zip(CONFLICT_COLUMNS, zip(*rows))) if rows else {c: () for c in CONFLICT_COLUMNS}
+    return pd.DataFrame({
+        "t_ms": np.array(columns["t_ms"], dtype=np.float64),
+        "node": codes(columns["node"], names),
+        "key": np.array(columns["key"], dtype=np.int64),
+        "incoming": np.array(columns["incoming"], dtype=np.int64),
+        "existing": np.array(columns["existing"], dtype=np.int64),
+        "resolution": codes(columns["resolution"], RESOLUTIONS.categories),
+    })

@@ -1,0 +1,186 @@
+"""One setting of a scenario: its dotted name, kind, default and allowed values, and the
+coercion that turns a value from a file, the command line, Python or a widget into the
+field's type or a ScenarioError naming the field, the value and what is allowed.
+
+The table of every field is replab.config.fields; replication strategies declare their own
+fields with this same type.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+DISTRIBUTIONS = ("constant", "exponential", "lognormal")
+FAULT_ACTIONS = ("crash", "recover", "partition", "heal")  # partition/heal: data centres only
+LIST_KINDS = ("numbers", "ints", "matrix")  # tuples of numbers (or of rows of numbers), each within [low, high]
+
+
+class ScenarioError(ValueError):
+    """A bad scenario value: names the dotted field, the value and what is allowed."""
+
+    def __init__(self, field: str, value: Any, allowed: str):
+        self.field, self.value, self.allowed = field, value, allowed
+        super().__init__(f"{field} = {value!r}: {allowed}")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One setting: its dotted name, kind, default and allowed values (bounds inclusive)."""
+
+    path: str
+    kind: str  # "int", "float", "choice", "bool", "str", "faults", or a list: "numbers", "ints", "matrix"
+    default: Any
+    doc: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+    low_open: bool = False  # True: the value must be strictly above `low`
+
+    @property
+    def allowed(self) -> str:
+        if self.kind == "choice":
+            return "must be one of " + ", ".join(repr(c) for c in self.choices)
+        if self.kind == "bool":
+            return "must be true or false"
+        if self.kind == "str":
+            return "must be text"
+        if self.kind == "faults":
+            return "must be a list of {at_ms, action, target} tables"
+        if self.kind in LIST_KINDS:
+            what = "integers" if self.kind == "ints" else "numbers"
+            shape = "a list of lists (rows) of " if self.kind == "matrix" else "a list of "
+            bounds = f"{int(self.low)} to {int(self.high)}" if self.kind == "ints" else f"{self.low:g} to {self.high:g}"
+            return f"must be {shape}{what} from {bounds}"
+        if self.kind == "int":
+            return f"must be an integer from {int(self.low)} to {int(self.high)}"
+        low = f"above {self.low:g}" if self.low_open else f"from {self.low:g}"
+        return f"must be a number {low} to {self.high:g}"
+
+    def coerce(self, value: Any) -> Any:
+        """The value in this field's type, or ScenarioError naming what is allowed."""
+        if self.kind == "faults":
+            return _coerce_faults(self, value)
+        if self.kind in LIST_KINDS:
+            return _coerce_list(self, value)
+        if isinstance(value, str) and self.kind in ("int", "float", "bool"):
+            value = _parse_text(self, value)
+        if self.kind == "bool":
+            if isinstance(value, bool):
+                return value
+            raise ScenarioError(self.path, value, self.allowed)
+        if self.kind in ("choice", "str"):
+            if not isinstance(value, str) or (self.kind == "choice" and value not in self.choices):
+                raise ScenarioError(self.path, value, self.allowed)
+            return value
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ScenarioError(self.path, value, self.allowed)
+        if self.kind == "int":
+            if not isinstance(value, numbers.Integral):
+                raise ScenarioError(self.path, value, self.allowed)
+            value = int(value)
+        else:
+            value = float(value)
+            if not math.isfinite(value):
+                raise ScenarioError(self.path, value, self.allowed)
+        too_low = value <= self.low if self.low_open else value < self.low
+        if too_low or value > self.high:
+            raise ScenarioError(self.path, value, self.allowed)
+        return value
+
+
+def _parse_text(field: Field, text: str) -> Any:
+    """Text from the command line or a widget, read as the field's kind."""
+    cleaned = text.strip()
+    if field.kind == "bool":
+        lowered = cleaned.lower()
+        if lowered in ("true", "yes", "on", "1"):
+            return True
+        if lowered in ("false", "no", "off", "0"):
+            return False
+        raise ScenarioError(field.path, text, field.allowed)
+    try:
+        return int(cleaned) if field.kind == "int" else float(cleaned)
+    except ValueError:
+        raise ScenarioError(field.path, text, field.allowed) from None
+
+
+def _coerce_list(field: Field, value: Any) -> tuple:
+    """A list field as a tuple (of tuples, for a matrix); text is read as JSON ("[1, 2]")."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ScenarioError(field.path, value, field.allowed) from None
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise ScenarioError(field.path, value, field.allowed)
+    item = Field(field.path, "int" if field.kind == "ints" else "float", 0, "", field.low, field.high)
+    rows = []
+    for row in value:
+        if field.kind != "matrix":
+            rows.append(_coerce_item(field, item, row, value))
+        elif isinstance(row, (str, bytes, Mapping)) or not isinstance(row, Iterable):
+            raise ScenarioError(field.path, value, field.allowed)
+        else:
+            rows.append(tuple(_coerce_item(field, item, x, value) for x in row))
+    return tuple(rows)
+
+
+def _coerce_item(field: Field, item: Field, x: Any, whole: Any) -> Any:
+    try:
+        return item.coerce(x)
+    except ScenarioError:
+        raise ScenarioError(field.path, whole, field.allowed) from None
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A scheduled fault: at `at_ms`, `action` ('crash' or 'recover') hits `target`."""
+
+    at_ms: float
+    action: str
+    target: str
+
+    def to_dict(self) -> dict:
+        return {"at_ms": self.at_ms, "action": self.action, "target": self.target}
+
+
+def _coerce_faults(field: Field, value: Any) -> tuple[Fault, ...]:
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise ScenarioError(field.path, value, field.allowed)
+    faults = []
+    for i, item in enumerate(value):
+        where = f"{field.path}[{i}]"
+        if isinstance(item, Fault):
+            item = item.to_dict()
+        if not isinstance(item, Mapping):
+            raise ScenarioError(where, item, "must be a table with at_ms, action and target")
+        unknown = set(item) - {"at_ms", "action", "target"}
+        if unknown:
+            raise ScenarioError(f"{where}.{sorted(unknown)[0]}", item[sorted(unknown)[0]], "is not a fault field; use at_ms, action, target")
+        for key in ("at_ms", "action", "target"):
+            if key not in item:
+                raise ScenarioError(f"{where}.{key}", None, "is required")
+        at_ms = Field(f"{where}.at_ms", "float", 0.0, "", 0.0, 1e8).coerce(item["at_ms"])
+        action = Field(f"{where}.action", "choice", "crash", "", choices=FAULT_ACTIONS).coerce(item["action"])
+        target = item["target"]
+        if not isinstance(target, str) or not _is_target(target):
+            raise ScenarioError(f"{where}.target", target, "must be 'leader', 'nodeN' or 'switchN', or 'dcN' for a data centre")
+        if action in ("partition", "heal") and not target.startswith("dc"):
+            raise ScenarioError(f"{where}.action", action, "needs a data centre target ('dcN'); nodes and switches crash and recover")
+        faults.append(Fault(at_ms, action, target))
+    return tuple(sorted(faults, key=lambda f: f.at_ms))
+
+
+def _is_target(target: str) -> bool:
+    if target == "leader":
+        return True
+    for prefix in ("node", "switch", "dc"):
+        number = target[len(prefix):]
+        if target.startswith(prefix) and number.isascii() and number.isdigit():  # '2', not '²'
+            return True
+    return False

@@ -1,0 +1,245 @@
+"""The Recorder keeps the history of a run in typed arrays (8 bytes a number, not 32).
+
+It is written to on the hot path, so it stores numbers and codes (replab.core.codes), not
+strings. Every recorded column is declared once, in TABLES: its name, array type, meaning
+and, for a coded column, the labels of its codes. The recorder makes its arrays from that
+declaration and replab.analysis.results reads them back with it, so the type an array was
+written with is always the type it is read as.
+
+A replication strategy may declare tables of its own (`Strategy.tables`); the model passes
+them to the Recorder, and they become frames of the Results like the others.
+"""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+from replab.core.codes import LOST_REASONS, LOST_UPDATE, NOT_LOST, OPS, OUTCOMES, REASONS, Codes
+
+NAN = float("nan")
+NODE = "node"  # a column of node numbers, shown as node names
+DTYPES = {"q": "int64", "i": "int32", "h": "int16", "b": "int8", "d": "float64"}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One recorded column: its name in the frame, its array type code, what it means, and
+    what its numbers stand for (Codes, NODE for node numbers, None for plain numbers)."""
+
+    name: str
+    typecode: str
+    doc: str
+    codes: Codes | str | None = None
+
+    @property
+    def dtype(self) -> str:
+        return DTYPES[self.typecode]
+
+
+@dataclass(frozen=True)
+class Table:
+    """Columns recorded together, one row at a time; `attribute` names them on the Recorder."""
+
+    attribute: str
+    columns: tuple[Column, ...]
+    doc: str
+
+    def make(self) -> SimpleNamespace:
+        return SimpleNamespace(**{c.name: array(c.typecode) for c in self.columns})
+
+
+REQUESTS = Table("requests", (
+    Column("request_id", "q", "the operation's number, in the order operations started"),
+    Column("session", "i", "the client session that sent it"),
+    Column("op", "b", "read or write", OPS),
+    Column("key", "q", "the key it read or wrote"),
+    Column("node", "h", "the data node it was routed to (empty: never routed)", NODE),
+    Column("start_ms", "d", "when the session sent it"),
+    Column("end_ms", "d", "when its outcome reached the client (or the client gave up)"),
+    Column("outcome", "b", "served, refused or failed", OUTCOMES),
+    Column("reason", "b", "why it was refused or failed ('' when served)", REASONS),
+    Column("version", "q", "the version it read or wrote (the write's id; 0: the initial value; -1: none)"),
+    Column("arrived_ms", "d", "when it reached its node, or the balancer that refused it (NaN: never)"),
+    Column("answered_ms", "d", "when that node or balancer sent the answer (NaN: never)"),
+), "one row per client operation, appended when its outcome is known")
+
+WRITES = Table("writes", (
+    Column("request_id", "q", "the client operation that wrote it"),
+    Column("session", "i", "its session"),
+    Column("key", "q", "the key written"),
+    Column("leader", "h", "the node that committed it", NODE),
+    Column("term", "i", "the leader's term when it committed"),
+    Column("log_index", "q", "its place in its leader's log (per leader under leader-leader)"),
+    Column("commit_ms", "d", "when it committed"),
+    Column("ack_ms", "d", "when its acknowledgement reached the client (NaN: never acknowledged)"),
+    Column("lost_reason", "b", "why it was lost ('' when it was not)", LOST_REASONS),
+    Column("lost_ms", "d", "when it was lost"),
+    Column("applies_before", "q", "apply rows recorded before it committed (orders a commit among the applies of its instant)"),
+), "one row per committed write; row i is write_id i + 1, updated at its ack and its loss")
+
+APPLIES = Table("applies", (
+    Column("write_id", "q", "the write applied"),
+    Column("node", "h", "the replica that applied it", NODE),
+    Column("sender", "h", "the node that shipped it (empty: re-applied from the relay log after a crash)", NODE),
+    Column("sent_ms", "d", "when it left the sender"),
+    Column("received_ms", "d", "when the replica received it"),
+    Column("applied_ms", "d", "when the replica applied it"),
+), "one row per (write, replica that applied it)")
+
+RECEIPTS = Table("receipts", (
+    Column("write_id", "q", "the write taken off its leader's stream"),
+    Column("node", "h", "the node that took it", NODE),
+    Column("received_ms", "d", "when"),
+), "leader-leader: one row per (write, node) that took it off its leader's stream, applied or not")
+
+LOOKUPS = Table("lookups", (
+    Column("request_id", "q", "the client read"),
+    Column("node", "h", "the follower that looked it up", NODE),
+    Column("hit", "b", "1: an unexpired copy was there"),
+), "pull: one row per follower cache lookup (becomes the requests' cache column)")
+
+FETCHES = Table("fetches", (
+    Column("request_id", "q", "the client read it was for"),
+    Column("node", "h", "the follower that sent it", NODE),
+    Column("source", "h", "the origin or the key's home peer", NODE),
+    Column("sent_ms", "d", "when it was sent"),
+    Column("answered_ms", "d", "when the source answered (NaN: never)"),
+    Column("received_ms", "d", "when the answer was back at the node (NaN: never)"),
+    Column("version", "q", "the version of the copy kept (-1: none)"),
+    Column("expires_ms", "d", "when that copy expires"),
+    Column("from_cache", "b", "1: a peer answered from its own copy"),
+), "pull: one row per fetch a follower sent for a client read; updated as it is answered and received")
+
+ROUTES = Table("routes", (
+    Column("dc", "b", "the DC the DNS answer sent the operation to"),
+    Column("dead", "b", "1: it left for a DC that was down or cut off from its region"),
+    Column("lookup", "b", "1: it paid a DNS lookup first"),
+), "several data centres: one row per operation, in the order they started (request_id - 1)")
+
+TABLES = (REQUESTS, WRITES, APPLIES, RECEIPTS, LOOKUPS, FETCHES, ROUTES)
+
+TIMELINE_COLUMNS = ("t_ms", "node", "role", "up", "depth", "upstream", "queue", "utilisation", "lag_ms", "lag_writes",
+                    "shipped", "divergent_keys", "state_bytes")
+EVENT_COLUMNS = ("t_ms", "kind", "target", "detail")
+CONFLICT_COLUMNS = ("t_ms", "node", "key", "incoming", "existing", "resolution")
+
+
+class Recorder:
+    """Columns of every client operation, committed write, apply, sample and event."""
+
+    def __init__(self, extra_tables: tuple[Table, ...] = ()) -> None:
+        self.tables = TABLES + tuple(extra_tables)
+        for table in self.tables:
+            setattr(self, table.attribute, table.make())
+        # timeline samples, events and conflicts are few: plain rows
+        self.samples: list[tuple] = []
+        self.events: list[tuple[float, str, str, str]] = []
+        self.conflicts: list[tuple[float, int, int, int, int, int]] = []
+        self.totals: dict[str, float] = {}  # counts kept by the model, not rows: messages, ...
+
+    def operation(self, op, end_ms: float, outcome: int, reason: int, version: int) -> None:
+        r = self.requests
+        r.request_id.append(op.id)
+        r.session.append(op.session)
+        r.op.append(op.is_write)
+        r.key.append(op.key)
+        r.node.append(op.node)
+        r.start_ms.append(op.start)
+        r.end_ms.append(end_ms)
+        r.outcome.append(outcome)
+        r.reason.append(reason)
+        r.version.append(version)
+        r.arrived_ms.append(op.arrived)
+        r.answered_ms.append(op.answered)
+
+    def commit(self, write_id: int, op, leader: int, term: int, index: int, at_ms: float) -> None:
+        w = self.writes
+        w.request_id.append(op.id)
+        w.session.append(op.session)
+        w.key.append(op.key)
+        w.leader.append(leader)
+        w.term.append(term)
+        w.log_index.append(index)
+        w.commit_ms.append(at_ms)
+        w.ack_ms.append(NAN)
+        w.lost_reason.append(NOT_LOST)
+        w.lost_ms.append(NAN)
+        w.applies_before.append(len(self.applies.write_id))
+
+    def ack(self, write_id: int, at_ms: float) -> None:
+        self.writes.ack_ms[write_id - 1] = at_ms
+
+    def lose(self, write_id: int, reason: int, at_ms: float) -> None:
+        self.writes.lost_reason[write_id - 1] = reason
+        self.writes.lost_ms[write_id - 1] = at_ms
+
+    def lose_update(self, write_id: int, at_ms: float) -> None:
+        """A concurrent write overwrote this one (last writer wins); the first time counts."""
+        if not self.writes.lost_reason[write_id - 1]:
+            self.lose(write_id, LOST_UPDATE, at_ms)
+
+    def conflict(self, at_ms: float, node: int, key: int, incoming: int, existing: int, resolution: int) -> None:
+        """A node met two concurrent versions of a key: the incoming write and one it kept."""
+        self.conflicts.append((at_ms, node, key, incoming, existing, resolution))
+
+    def apply(self, write_id: int, node: int, at_ms: float, received_ms: float, origin: tuple[int, float]) -> None:
+        a = self.applies
+        a.write_id.append(write_id)
+        a.node.append(node)
+        a.sender.append(origin[0])
+        a.sent_ms.append(origin[1])
+        a.received_ms.append(received_ms)
+        a.applied_ms.append(at_ms)
+
+    def receive(self, write_id: int, node: int, at_ms: float) -> None:
+        """A node took a replicated write off its stream (it is applied later, or never)."""
+        r = self.receipts
+        r.write_id.append(write_id)
+        r.node.append(node)
+        r.received_ms.append(at_ms)
+
+    def lookup(self, request_id: int, node: int, hit: bool) -> None:
+        """A follower looked a client's read up in its cache (pull)."""
+        c = self.lookups
+        c.request_id.append(request_id)
+        c.node.append(node)
+        c.hit.append(hit)
+
+    def fetch(self, request_id: int, node: int, source: int, sent_ms: float) -> int:
+        """A cache asked `source` for a key on behalf of a client read; returns the fetch's row."""
+        f = self.fetches
+        f.request_id.append(request_id)
+        f.node.append(node)
+        f.source.append(source)
+        f.sent_ms.append(sent_ms)
+        f.answered_ms.append(NAN)
+        f.received_ms.append(NAN)
+        f.version.append(-1)
+        f.expires_ms.append(NAN)
+        f.from_cache.append(False)
+        return len(f.sent_ms) - 1
+
+    def fetch_answered(self, row: int, at_ms: float, from_cache: bool) -> None:
+        self.fetches.answered_ms[row] = at_ms
+        self.fetches.from_cache[row] = from_cache
+
+    def fetch_received(self, row: int, at_ms: float, version: int, expires_ms: float) -> None:
+        f = self.fetches
+        f.received_ms[row] = at_ms
+        f.version[row] = version
+        f.expires_ms[row] = expires_ms
+
+    def route(self, dc: int, looked_up: bool) -> None:
+        """Several DCs: where the DNS sent the operation that just started."""
+        r = self.routes
+        r.dc.append(dc)
+        r.lookup.append(looked_up)
+        r.dead.append(0)  # set when it leaves (after the lookup) towards a dead DC
+
+    def routed_to_dead_dc(self, request_id: int) -> None:
+        self.routes.dead[request_id - 1] = 1
+
+    def event(self, at_ms: float, kind: str, target: str, detail: str = "") -> None:
+        self.events.append((at_ms, kind, target, detail))

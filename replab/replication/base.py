@@ -1,0 +1,173 @@
+"""What every replication strategy is: the hooks a model calls and what a strategy declares.
+
+A strategy is one class. What it declares (class attributes, read before any model exists):
+
+    kind           its name, the value of replication.kind
+    about          one line for the replication.kind field's documentation
+    fields         settings only it reads (replab.core.field.Field), added to the scenario's table
+    summary_doc    summary keys it adds, each with what it means
+    tables         recorded tables of its own (replab.core.recorder.Table), frames of the Results
+    node_class     the agent class of its data nodes
+    has_leader     whether a fault may target 'leader'
+    key_is_session a session's operations all touch one key: its session state (buddy)
+    leader_per_dc  it can run one leader per data centre (dcs.placement = 'leader-per-dc')
+
+and, as class methods: `check(values)` (rules between fields, beyond each field's range),
+`node_count(values)`, `balancer_reads(scenario)`, `summary(results)` (its summary keys, for a
+run of any kind, read from the Results alone) and `lag_figures(timeline)`.
+
+What a model calls, in simulated ms (every hook has a default that does nothing, or reports
+nothing: no lag is NaN, no divergence NaN, no session state -1):
+
+    attach()                       the model is built: give nodes their roles, pin sessions
+    publish(now, live)             the failure detector's view of who is alive changed
+    commit(now, node, op)          a node has executed a client's write
+    on_applied(now, node, entry)   a node has applied a replicated write
+    node_crashed(now, node)        a node died (nobody knows yet)
+    node_detected_dead(now, node)  the failure detector declares it dead
+    node_recovered(now, node)      it is back (before or after being declared dead)
+    network_healed(now)            a switch or a WAN link is back: resend what was dropped
+    lag(now, node), divergent_keys(), memory_bytes(node), position(node)   timeline samples
+    close(now)                     the run is over: put end-of-run counts in recorder.totals
+
+Shipping (`ship`) is here once: a sender has one outbound link shared by everything it
+sends; putting one entry on the wire takes `replication.ship_ms`, so a busy sender builds a
+queue, and what is still queued when it crashes never leaves.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from replab.agents.node import DataNode
+from replab.core.field import Field
+
+
+class Strategy:
+    """A replication strategy over one model's data nodes (see the module's docstring)."""
+
+    kind: str = ""
+    about: str = ""
+    fields: tuple[Field, ...] = ()
+    summary_doc: Mapping[str, str] = {}
+    tables: tuple = ()
+    node_class: type = DataNode
+    has_leader = True
+    key_is_session = False
+    leader_per_dc = False
+
+    def __init__(self, model):
+        self.model = model
+        self.ship_ms = model.scenario.replication.ship_ms
+
+    # declarations --------------------------------------------------------------------------
+    @classmethod
+    def check(cls, values: Mapping[str, Any]) -> None:
+        """Raise a ScenarioError for a combination of fields this strategy cannot run."""
+
+    @classmethod
+    def node_count(cls, values: Mapping[str, Any]) -> int:
+        return values["topology.leaders"] + values["topology.followers"]
+
+    @classmethod
+    def balancer_reads(cls, scenario) -> str:
+        """Which nodes the DB load balancer may send reads to (replication.reads by default)."""
+        return scenario.replication.reads
+
+    @classmethod
+    def summary(cls, results) -> dict:
+        """This strategy's summary keys (summary_doc) for `results`, a run of any kind."""
+        return {}
+
+    @classmethod
+    def lag_figures(cls, timeline) -> tuple[float, float]:
+        """(mean, max) replication lag of the live followers over the timeline samples."""
+        followers = timeline[(timeline["role"] == "follower") & timeline["up"]]
+        if not len(followers):
+            return 0.0, 0.0
+        return float(followers["lag_ms"].mean()), float(followers["lag_ms"].max())
+
+    # a model's lifetime ----------------------------------------------------------------------
+    def attach(self) -> None:
+        pass
+
+    def publish(self, now: float, live: list) -> None:
+        pass
+
+    def commit(self, now: float, node, op) -> None:
+        raise NotImplementedError
+
+    def on_applied(self, now: float, node, entry) -> None:
+        pass
+
+    def node_crashed(self, now: float, node) -> None:
+        pass
+
+    def node_detected_dead(self, now: float, node) -> None:
+        pass
+
+    def node_recovered(self, now: float, node) -> None:
+        pass
+
+    def network_healed(self, now: float) -> None:
+        pass
+
+    def lag(self, now: float, node) -> tuple[float, float]:
+        return math.nan, math.nan
+
+    def divergent_keys(self) -> float:
+        return math.nan
+
+    def memory_bytes(self, node) -> int:
+        return -1
+
+    def position(self, node) -> tuple[int, Any]:
+        """(depth in the replication topology, the node it replicates from); (-1, None): none."""
+        return -1, None
+
+    def close(self, now: float) -> None:
+        pass
+
+    # shipping --------------------------------------------------------------------------------
+    def ship(self, now: float, sender, receiver, entry, deliver: Callable, extra: Any = None) -> None:
+        """Queue `entry` on the sender's outbound link; once it has left it travels on the
+        ordered channel to `receiver`, and `deliver(now, receiver, entry, sender, sent_ms, extra)`
+        runs on arrival, unless the sender crashed before the entry left its queue."""
+        departs = max(now, sender.link_free_ms) + self.ship_ms
+        sender.link_free_ms = departs
+        sender.shipped += 1
+        message = (deliver, receiver, entry, sender, sender.incarnation, departs, extra)
+        self.model.network.send_ordered(departs, sender.host, receiver.host, _arrive, message)
+
+
+def _arrive(now: float, message) -> None:
+    deliver, receiver, entry, sender, incarnation, departs, extra = message
+    if incarnation != sender.incarnation and sender.crash_times[incarnation] < departs:
+        return  # the sender crashed before this entry left its send queue
+    deliver(now, receiver, entry, sender, departs, extra)
+
+
+def receipt_completes(entry, node_index: int) -> bool:
+    """Count one node's receipt of an entry; True when the ack may go to the client.
+    `waiting_for` is a count of receipts still needed (semi-sync) or a set of nodes (sync)."""
+    if isinstance(entry.waiting_for, int):
+        entry.waiting_for -= 1
+        return entry.waiting_for <= 0
+    entry.waiting_for.discard(node_index)
+    return not entry.waiting_for
+
+
+class Entry:
+    """One committed write as replication carries it."""
+
+    __slots__ = ("commit_ms", "index", "key", "op", "waiting_for", "write_id")
+
+    def __init__(self, write_id: int, key: int, index: int, commit_ms: float):
+        self.write_id = write_id
+        self.key = key
+        self.index = index  # its place in its log
+        self.commit_ms = commit_ms
+        self.op = None  # the client operation still waiting for its ack (semi-sync, sync)
+        self.waiting_for = None  # semi-sync: receipts still needed; sync: set of node indices

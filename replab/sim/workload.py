@@ -1,0 +1,63 @@
+"""The workload: who sends which operation on which key, and when."""
+
+from __future__ import annotations
+
+from replab.core.codes import NETWORK, TIMEOUT
+from replab.core.operation import Op
+from replab.core.randomness import key_chooser, sampler, stream, uniform
+
+
+class Workload:
+    """Starts client operations: an open-loop Poisson stream or closed-loop sessions."""
+
+    def __init__(self, model, scenario, key_is_session: bool = False):
+        self.model = model
+        w = scenario.workload
+        self.closed = w.arrival == "closed"
+        self.write_ratio = w.write_ratio
+        self.timeout_ms = w.timeout_ms
+        self._coin = uniform(stream(scenario.seed, "operations"))
+        self._key = key_chooser(w.keys, w.popularity, w.zipf_s, stream(scenario.seed, "keys"))
+        self._gap_ms = sampler("exponential", 1000.0 / w.rate_per_s, 0.0, stream(scenario.seed, "arrivals"))
+        self._pick_session = uniform(stream(scenario.seed, "sessions"))
+        self.sessions = w.sessions
+        self.key_is_session = key_is_session  # buddy replication: a session's state is its own key
+        self.started = 0
+
+    def begin(self) -> None:
+        model = self.model
+        if self.closed:
+            for session in model.sessions:
+                session.think_then_send(0.0)
+        else:
+            first = self._gap_ms()
+            if first < model.duration_ms:
+                model.calendar.schedule(first, self._arrival, None)
+
+    def _arrival(self, now: float, _) -> None:
+        self.send(now, int(self._pick_session() * self.sessions))
+        at = now + self._gap_ms()
+        if at < self.model.duration_ms:
+            self.model.calendar.schedule(at, self._arrival, None)
+
+    def send(self, now: float, session: int, chosen: tuple[bool, int] | None = None) -> None:
+        """Session `session` starts one operation now: it goes to the load balancer.
+        `chosen` = (is_write, key) scripts the operation instead of drawing it."""
+        model = self.model
+        self.started += 1
+        is_write, key = chosen if chosen is not None else (self._coin() < self.write_ratio, self._key())
+        if self.key_is_session:
+            key = session
+        op = Op(self.started, session, is_write, key, now)
+        model.in_flight[op.id] = op
+        if self.closed:
+            model.calendar.schedule(now + self.timeout_ms, self._give_up, op)
+        if model.dns is not None:  # several data centres: the global DNS says where it goes
+            model.dns.send(now, op)
+            return
+        op.balancer, op.client_host = balancer, client_host = model.balancer, model.client_host
+        if not model.network.send(now, client_host, balancer.host, balancer.on_request, op):
+            model.fail(now, op, NETWORK)
+
+    def _give_up(self, now: float, op) -> None:
+        self.model.fail(now, op, TIMEOUT)

@@ -1,0 +1,1 @@
+"""Plots read from Results only: the house style, the charts, the topology."""
