@@ -11,9 +11,10 @@ waiting for a replica (WAIT 1). From them, and from the servers' own time per co
   Round trips are summarised by a lognormal fitted to their median and 90th percentile,
   not by their mean: on a shared machine a few stalls would make up most of a mean.
 - service.read / service.apply: the servers' own time per LINDEX / per RPUSH on a replica.
-- service.write: what a write costs beyond those four hops (propagating to every replica
-  happens on the primary's one thread, before it answers).
-- replication.ship_ms: what WAIT 1 adds beyond the two hops of a receipt.
+- service.write: what a write's median round trip adds to a read's (propagating to every
+  replica happens on the primary's one thread, before it answers).
+- replication.ship_ms: what WAIT 1 adds to a write's median, beyond the two hops of a
+  receipt (half a read's round trip).
 - topology.workers and topology.apply_concurrency: 1 (Redis runs one command at a time).
 """
 
@@ -68,12 +69,11 @@ def calibrate(scenario: Scenario, measured: pd.Series | None = None, **options) 
     this machine (`measure(scenario)` unless given)."""
     m = measure(scenario, **options) if measured is None else measured
     read_mean, read_sigma = _lognormal(m["read_p50_ms"], m["read_p90_ms"])
-    write_mean, _ = _lognormal(m["write_p50_ms"], m["write_p90_ms"])
-    wait_mean, _ = _lognormal(m["wait_write_p50_ms"], m["wait_write_p90_ms"])
     read_service = max(m["lindex_ms"], MIN_MS)
     hop = max((read_mean - read_service) / 4.0, MIN_MS)
-    write_service = max(write_mean - 4.0 * hop, m["rpush_primary_ms"], MIN_MS)
-    ship = max(wait_mean - write_mean - 2.0 * hop, 0.0)
+    # what a write and a WAIT add, as differences of medians (a tail of stalls moves neither)
+    write_service = max(m["write_p50_ms"] - m["read_p50_ms"], m["rpush_primary_ms"], MIN_MS)
+    ship = max(m["wait_write_p50_ms"] - m["write_p50_ms"] - m["read_p50_ms"] / 2.0, 0.0)  # less a receipt's two hops
     # four independent hops vary half as much (relative to their mean) as one round trip
     cv = math.sqrt(math.expm1(read_sigma ** 2))
     sigma = min(math.sqrt(math.log1p((2.0 * cv) ** 2)), 4.0)
