@@ -72,12 +72,12 @@ def case_c(calibrated: Scenario) -> None:
         "faults.events": [{"at_ms": 800, "action": "crash", "target": "leader"}]})
     pauses = [{"at_ms": 500, "action": "pause", "target": node, "duration_ms": 400} for node in ("node1", "node2")]
     simulated = run(scenario).summary["lost_acked_writes"]
-    killed = real.run(scenario, pauses, crash="process", value_bytes=4_000).summary["lost_acked_writes"]
+    killed = real.run(scenario, pauses, crash="process", value_bytes=2_000).summary["lost_acked_writes"]
     record("C: process kill behind paused replicas", "acknowledged writes lost", killed, simulated, "real = 0", killed == 0)
-    crashed = real.run(scenario, pauses, crash="host", value_bytes=4_000).summary["lost_acked_writes"]
+    crashed = real.run(scenario, pauses, crash="host", value_bytes=2_000).summary["lost_acked_writes"]
     record("C′: host crash behind paused replicas, async", "acknowledged writes lost", crashed, simulated, "real > 0",
            crashed > 0)
-    waited = real.run(scenario.replace(**{"replication.ack": "semi-sync"}), pauses, value_bytes=4_000)
+    waited = real.run(scenario.replace(**{"replication.ack": "semi-sync"}), pauses, value_bytes=2_000)
     record("C′: host crash behind paused replicas, WAIT 1", "acknowledged writes lost",
            waited.summary["lost_acked_writes"], run(scenario.replace(**{"replication.ack": "semi-sync"})).summary[
                "lost_acked_writes"], "real = 0", waited.summary["lost_acked_writes"] == 0)

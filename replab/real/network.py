@@ -28,6 +28,10 @@ NETNS_DIR = Path("/run/netns")
 SUBNET = "10.250.0"  # inside the run's own namespaces only: nothing routes it anywhere else
 CLIENT, SENTINELS, BRIDGE = "client", "sentinels", "bridge"
 CLONE_NEWNET = 0x40000000
+# Every host's kernel gives a TCP connection a fixed receive buffer of 128 KB (Linux's usual
+# starting size) and send buffer of 1 MB, with no autotuning: how much a crash can lose then
+# depends on the run, not on how far autotuning happened to grow the buffers before it.
+RECEIVE_BUFFER_BYTES, SEND_BUFFER_BYTES = 131_072, 1_048_576
 _IP_TIMEOUT_S = 10
 
 
@@ -122,6 +126,7 @@ class NamespaceNetwork:
             _ip("-n", ns, "addr", "add", f"{self.address(host)}/24", "dev", "eth0")
             _ip("-n", ns, "link", "set", "eth0", "up")
             _ip("-n", ns, "link", "set", "lo", "up")
+            _fixed_socket_buffers(ns)
         return self
 
     def _add(self, host: str) -> str:
@@ -168,6 +173,15 @@ class NamespaceNetwork:
         """Delete every namespace this network made (processes inside must be dead first)."""
         while self.made:
             delete_namespace(self.made.pop())
+
+
+def _fixed_socket_buffers(ns: str) -> None:
+    settings = {"tcp_rmem": RECEIVE_BUFFER_BYTES, "tcp_wmem": SEND_BUFFER_BYTES}
+    script = "; ".join(f"echo '4096 {size} {size}' > /proc/sys/net/ipv4/{name}" for name, size in settings.items())
+    done = subprocess.run(["ip", "netns", "exec", ns, "sh", "-c", script], capture_output=True, text=True,
+                          timeout=_IP_TIMEOUT_S)
+    if done.returncode != 0:
+        raise RuntimeError(f"socket buffers in {ns}: {done.stderr.strip() or done.returncode}")
 
 
 def enter_namespace(name: str) -> None:
