@@ -39,10 +39,9 @@ SMALL = Scenario.preset("leader-follower").replace(duration_ms=800, **{
 
 
 def crash_at(ms: float, **fields) -> Scenario:
-    """SMALL with a crash of the primary at `ms` and 1 KB writes at a brisk rate."""
-    return SMALL.replace(duration_ms=1100, **{"workload.rate_per_s": 1600.0, "workload.write_ratio": 0.5,
-                                              "faults.events": [{"at_ms": ms, "action": "crash", "target": "leader"}],
-                                              **fields})
+    """SMALL with a crash of the primary at `ms`, half writes at a brisk rate."""
+    return SMALL.replace(**{"duration_ms": 1100.0, "workload.rate_per_s": 1600.0, "workload.write_ratio": 0.5,
+                            "faults.events": [{"at_ms": ms, "action": "crash", "target": "leader"}], **fields})
 
 
 def paused_replicas(at_ms: float, for_ms: float) -> list[dict]:
@@ -114,8 +113,8 @@ def test_a_process_kill_loses_nothing_a_host_crash_behind_lagging_replicas_does(
 def test_an_isolated_primary_that_dies_loses_its_async_writes_and_no_wait_1_write():
     """Cut off from its replicas (clients still reach it), then crashed: every write it
     acknowledged alone is lost under async; WAIT 1 acknowledged none of them."""
-    scenario = crash_at(800.0, **{"workload.rate_per_s": 600.0})
-    isolate = [{"at_ms": 400.0, "action": "isolate", "target": "leader"}]
+    scenario = crash_at(650.0, **{"workload.rate_per_s": 600.0, "duration_ms": 900.0})
+    isolate = [{"at_ms": 300.0, "action": "isolate", "target": "leader"}]
     alone = real.run(scenario, isolate)
     waited = real.run(scenario.replace(**{"replication.ack": "semi-sync"}), isolate)
     assert alone.summary["lost_acked_writes"] >= 30
@@ -233,30 +232,50 @@ def test_nothing_is_left_after_an_error(monkeypatch):
     assert real.network.run_namespaces(os.getpid()) == []
 
 
-def test_nothing_is_left_after_ctrl_c():
-    """A run in another process is interrupted (SIGINT) mid-workload: its servers and its
-    namespaces are gone when it exits."""
-    script = textwrap.dedent("""
+def _driver(sentinels: int) -> subprocess.Popen:
+    """A long real run in a process of its own."""
+    script = textwrap.dedent(f"""
         from replab import Scenario
         from replab import real
-        scenario = Scenario.preset("leader-follower").replace(duration_ms=60_000, **{
-            "topology.followers": 2, "workload.rate_per_s": 100.0, "failover.promote": True})
-        real.run(scenario, sentinels=1)
+        scenario = Scenario.preset("leader-follower").replace(duration_ms=60_000, **{{
+            "topology.followers": 2, "workload.rate_per_s": 100.0, "failover.promote": {bool(sentinels)}}})
+        real.run(scenario, sentinels={sentinels})
     """)
-    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_nothing_is_left_after_ctrl_c_sigterm_or_kill_9():
+    """Three runs in processes of their own, stopped mid-run by a signal each: Ctrl-C and
+    SIGTERM let a run clean up; after kill -9 its servers die with it (parent-death signal)
+    and `cleanup_leftovers` deletes the namespaces it could not."""
+    runs = {signal.SIGINT: (_driver(1), 4), signal.SIGTERM: (_driver(0), 3), signal.SIGKILL: (_driver(0), 3)}
+    servers: dict[int, list[int]] = {}
     try:
-        deadline = time.monotonic() + 60
-        servers: list[int] = []
-        while time.monotonic() < deadline and len(servers) < 4 and child.poll() is None:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and len(servers) < len(runs):
             time.sleep(0.2)
-            servers = _children(child.pid, "redis")
-        assert len(servers) == 4, "the run's servers (3 nodes and a Sentinel) never all started"
-        time.sleep(1.0)  # into the workload
-        child.send_signal(signal.SIGINT)
-        _, err = child.communicate(timeout=60)
+            for signum, (child, expected) in runs.items():
+                found = _children(child.pid, "redis")
+                if signum not in servers and len(found) == expected:
+                    servers[signum] = found
+                    time.sleep(0.3)  # into the run
+                    child.send_signal(signum)
+                assert child.poll() is None or signum in servers, child.communicate()[1][-500:]
+        assert len(servers) == len(runs), "some run's servers never all started"
+        errors = {signum: child.communicate(timeout=60)[1] for signum, (child, _) in runs.items()}
     finally:
-        if child.poll() is None:
-            child.kill()
-    assert "KeyboardInterrupt" in err
-    assert _gone(servers)
-    assert real.network.run_namespaces(child.pid) == []
+        for child, _ in runs.values():
+            if child.poll() is None:
+                child.kill()
+    deadline = time.monotonic() + 10
+    while not all(_gone(pids) for pids in servers.values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for signum, pids in servers.items():
+        assert _gone(pids), signum
+    assert "KeyboardInterrupt" in errors[signal.SIGINT] and "KeyboardInterrupt" in errors[signal.SIGTERM]
+    killed = runs[signal.SIGKILL][0].pid
+    left = real.network.run_namespaces(killed)
+    assert left or os.geteuid() != 0  # nobody was left to delete them
+    assert set(left) <= set(real.cleanup_leftovers())
+    for child, _ in runs.values():
+        assert real.network.run_namespaces(child.pid) == []

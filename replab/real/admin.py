@@ -111,7 +111,7 @@ def _flags(entry) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-async def warm_up(clients, connections: int, rounds: int = 20, batch: int = 8) -> None:
+async def warm_up(clients, connections: int, rounds: int = 5, batch: int = 8) -> None:
     """Open `connections` connections to each node and send a few rounds of reads on them
     before the clock starts (the first few hundred operations of a cold client are slow).
     Connections open a batch at a time: a busy machine may take a while for each."""

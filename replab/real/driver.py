@@ -38,7 +38,7 @@ _said_loopback = False
 
 def run(scenario: Scenario, faults=(), *, sentinels: int | None = None, crash: str = "host", network: str = "auto",
         persistence: str = "none", min_replicas_to_write: int = 0, min_replicas_max_lag_s: int = 10,
-        value_bytes: int = 0, connections_per_node: int = 32) -> Results:
+        value_bytes: int = 0, connections_per_node: int = 16) -> Results:
     """Run `scenario` on real Redis (a primary, topology.followers replicas, and Sentinels
     when failover.promote) and return its Results, shaped like a simulated run's.
 
