@@ -29,16 +29,11 @@ import pandas as pd
 
 from replab import Results, summarise
 from replab.analysis.anomalies import find_anomalies, sessions_frame, staleness_ms
+from replab.core import codes
 
-# The simulator's categories (a test checks they still match a simulated run's frames).
-OUTCOMES = ("served", "refused", "failed")
-REASONS = ("", "read-only", "no replica", "node down", "timeout", "network", "not leader", "conflict", "session moved")
-LOST_REASONS = ("", "never left the failed leader", "only on replicas that were not promoted",
-                "lost update (last writer wins)", "session state not yet copied to a buddy",
-                "the session's node and every node with a copy were down")
-RESOLUTIONS = ("kept the existing version", "took the incoming version", "kept both as siblings")
-CACHE_OUTCOMES = ("", "hit", "miss")
-ROLES = ("leader", "follower", "server")
+# the simulator's own codes, so a real run's categorical columns are the simulator's exactly
+OUTCOMES, REASONS, LOST_REASONS = codes.OUTCOMES.categories, codes.REASONS.categories, codes.LOST_REASONS.categories
+RESOLUTIONS, CACHE_OUTCOMES, ROLES = codes.RESOLUTIONS.categories, codes.CACHE_OUTCOMES.categories, codes.ROLES.categories
 REQUEST_COLUMNS = ["request_id", "session", "is_write", "key", "node", "start_ms", "end_ms", "outcome", "reason", "tag",
                    "term", "length"]
 

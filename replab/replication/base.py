@@ -13,7 +13,7 @@ A strategy is one class. What it declares (class attributes, read before any mod
     leader_per_dc  it can run one leader per data centre (dcs.placement = 'leader-per-dc')
 
 and, as class methods: `check(values)` (rules between fields, beyond each field's range),
-`node_count(values)`, `balancer_reads(scenario)`, `summary(results)` (its summary keys, for a
+`node_count(values)`, `balancer_reads(scenario)`, `copies_per_write(scenario)`, `summary(results)` (its summary keys, for a
 run of any kind, read from the Results alone) and `lag_figures(timeline)`.
 
 What a model calls, in simulated ms (every hook has a default that does nothing, or reports
@@ -75,6 +75,11 @@ class Strategy:
     def balancer_reads(cls, scenario) -> str:
         """Which nodes the DB load balancer may send reads to (replication.reads by default)."""
         return scenario.replication.reads
+
+    @classmethod
+    def copies_per_write(cls, scenario) -> float:
+        """How many nodes apply a copy of each write (for estimating a run's size)."""
+        return len(scenario.node_names) - 1
 
     @classmethod
     def summary(cls, results) -> dict:

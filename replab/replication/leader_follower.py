@@ -74,8 +74,11 @@ class LeaderFollower(Strategy):
             _check_pull(v)
         if v["replication.reads"] == "followers" and followers == 0:
             raise ScenarioError("replication.reads", "followers", "needs at least one follower (topology.followers is 0); use 'leader' or 'any'")
-        if v["dcs.count"] > 1 and v["replication.fanout"]:
-            pass  # relays across data centres are allowed: a relay forwards over the WAN like the leader
+
+    @classmethod
+    def copies_per_write(cls, scenario) -> float:
+        # pull: followers fetch on a miss, at most once per read (counted with the requests)
+        return 0 if scenario.replication.propagation == "pull" else len(scenario.node_names) - 1
 
     # the model's hooks ---------------------------------------------------------------------
     def attach(self) -> None:
@@ -141,6 +144,7 @@ class LeaderFollower(Strategy):
         entry.op = op
 
     def on_received(self, now: float, follower, entry: Entry, sender, sent_ms: float) -> None:
+        self.model.recorder.receive(entry.write_id, follower.index, now)  # the relay log survives a crash: checks read it
         follower.enqueue_apply(now, entry, (sender.index, sent_ms))
         if self.ack == "semi-sync" and entry.op is not None:
             self._receipt(now, follower, entry)

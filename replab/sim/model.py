@@ -16,8 +16,9 @@ from replab.agents import ClientSession, DataNode, FailoverController, LoadBalan
 from replab.agents.dc_balancer import DCBalancer, DCBalancers
 from replab.agents.dns import GlobalDNS
 from replab.analysis.results import Results
+from replab.config.limits import check_size, time_stopped
 from replab.config.scenario import Scenario
-from replab.core.calendar import EventCalendar
+from replab.core.calendar import EventCalendar, TimeStalled
 from replab.core.codes import FAILED, NETWORK, REFUSED, SERVED, TIMEOUT
 from replab.core.network import Network
 from replab.core.randomness import sampler, stream, uniform
@@ -269,23 +270,31 @@ class ReplicationModel(mesa.Model):
         self._last_sample_ms = now
 
 
-def run(scenario: Scenario, progress: Callable[[float], None] | None = None, every_s: float = 0.1):
+def run(scenario: Scenario, progress: Callable[[float], None] | None = None, every_s: float = 0.1,
+        force: bool = False):
     """Run one scenario to the end and return its Results.
 
     `progress(fraction)`, if given, is called at most every `every_s` seconds of wall time
     with the share of simulated time done (0 to 1); it does not change the results.
+    A run larger than this machine can hold is refused before it starts (RunTooBig, naming
+    the fields), unless `force=True`; one whose simulated time stops advancing is stopped
+    (TimeStopped). Both are ScenarioErrors (replab.config.limits).
     """
     if not isinstance(scenario, Scenario):
         raise TypeError(f"replab.run needs a Scenario, not {type(scenario).__name__}; "
                         "build one with Scenario.preset(name), Scenario.load(path) or Scenario(**fields)")
+    check_size(scenario, force)
     model = ReplicationModel(scenario)
-    if progress is None:
-        model.run()
-    else:
-        last = time.perf_counter()
-        while model.running:
-            model.step()
-            if time.perf_counter() - last >= every_s:
-                last = time.perf_counter()
-                progress(min(1.0, model.now / model.end_ms))
+    try:
+        if progress is None:
+            model.run()
+        else:
+            last = time.perf_counter()
+            while model.running:
+                model.step()
+                if time.perf_counter() - last >= every_s:
+                    last = time.perf_counter()
+                    progress(min(1.0, model.now / model.end_ms))
+    except TimeStalled as stall:
+        raise time_stopped(scenario, stall.at_ms, stall.events) from None
     return Results.from_recorder(scenario, model.recorder)
