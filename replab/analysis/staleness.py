@@ -42,11 +42,15 @@ def read_staleness(requests: pd.DataFrame, writes: pd.DataFrame) -> pd.DataFrame
     committed_before, newest_committed, t_ms, versions_behind, consistent (see the module)."""
     ids = requests["request_id"].to_numpy()
     served = served_reads(requests)
+    # when the read reached its node; a history without that instant (a real system's) has its start
+    arrived = requests["arrived_ms"].to_numpy()
+    arrived = np.where(np.isnan(arrived), requests["start_ms"].to_numpy(), arrived)
     reads = pd.DataFrame({"request_id": ids[served], "key": requests["key"].to_numpy()[served],
-                          "start_ms": requests["arrived_ms"].to_numpy()[served],
-                          "version": requests["version"].to_numpy()[served]})
+                          "start_ms": arrived[served], "version": requests["version"].to_numpy()[served]})
     acked = writes[writes["acked"].to_numpy()]
+    # committed when its node answered; without that instant, when the client heard the ack
     commit_ms = requests["answered_ms"].to_numpy()[np.searchsorted(ids, acked["request_id"].to_numpy())]
+    commit_ms = np.where(np.isnan(commit_ms), acked["ack_ms"].to_numpy(), commit_ms)
     committed = pd.DataFrame({"key": acked["key"].to_numpy(), "write_id": acked["write_id"].to_numpy(),
                               "commit_ms": commit_ms}).sort_values("commit_ms", kind="stable")
     by_key = committed.groupby("key", sort=False)
