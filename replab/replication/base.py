@@ -14,6 +14,7 @@ A strategy is one class. What it declares (class attributes, read before any mod
     leader_per_dc  it can run one leader per data centre (dcs.placement = 'leader-per-dc')
     single_leader  one node leads at a time: a host fault on 'leader' finds it wherever it is
     pausable       its nodes can be paused (a GC pause: faults with action 'pause')
+    lag_of_every_node  every live node's lag counts in the summary, not only the followers'
 
 and, as class methods: `check(values)` (rules between fields, beyond each field's range),
 `node_count(values)`, `balancer_reads(scenario)`, `copies_per_write(scenario)`, `summary(results)` (its summary keys, for a
@@ -63,6 +64,7 @@ class Strategy:
     key_is_session = False
     leader_per_dc = False
     single_leader = False
+    lag_of_every_node = False
     pausable = False
 
     def __init__(self, model):
@@ -101,11 +103,14 @@ class Strategy:
 
     @classmethod
     def lag_figures(cls, timeline) -> tuple[float, float]:
-        """(mean, max) replication lag of the live followers over the timeline samples."""
-        followers = timeline[(timeline["role"] == "follower") & timeline["up"]]
-        if not len(followers):
+        """(mean, max) replication lag over the timeline samples of the live nodes that
+        replicate: the followers, or every node where `lag_of_every_node` (each replicates
+        the others' writes)."""
+        rows = timeline["up"] if cls.lag_of_every_node else (timeline["role"] == "follower") & timeline["up"]
+        replicas = timeline[rows]
+        if not len(replicas):
             return 0.0, 0.0
-        return float(followers["lag_ms"].mean()), float(followers["lag_ms"].max())
+        return float(replicas["lag_ms"].mean()), float(replicas["lag_ms"].max())
 
     # a model's lifetime ----------------------------------------------------------------------
     def attach(self) -> None:

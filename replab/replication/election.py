@@ -26,9 +26,10 @@ from __future__ import annotations
 import math
 
 from replab.core.randomness import stream, uniform
+from replab.replication.policy import Policy
 
 
-class Election:
+class Election(Policy):
     """Raft-style elections and leader leases over one model's term nodes."""
 
     def __init__(self, strategy):

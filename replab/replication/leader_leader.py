@@ -85,6 +85,7 @@ class LeaderLeader(Strategy):
     }
     node_class = PeerNode
     leader_per_dc = True
+    lag_of_every_node = True  # every live node replicates the other leaders' writes
 
     def __init__(self, model):
         super().__init__(model)
@@ -121,14 +122,6 @@ class LeaderLeader(Strategy):
             raise ScenarioError("replication.reads", "followers", "needs at least one follower (topology.followers is 0); use 'leader' or 'any'")
         if v["dcs.count"] > 1 and v["dcs.placement"] != "leader-per-dc":
             raise ScenarioError("dcs.placement", v["dcs.placement"], "has one leader; use 'leader-per-dc' with replication.kind = 'leader-leader'")
-
-    @classmethod
-    def lag_figures(cls, timeline) -> tuple[float, float]:
-        """Every live node replicates the other leaders' writes: its lag counts."""
-        live = timeline[timeline["up"]]
-        if not len(live):
-            return 0.0, 0.0
-        return float(live["lag_ms"].mean()), float(live["lag_ms"].max())
 
     @classmethod
     def summary(cls, results) -> dict:

@@ -72,6 +72,7 @@ class Leaderless(Strategy):
     """Quorum reads and writes over a consistent-hash ring, with hints, read repair and anti-entropy."""
 
     kind = "leaderless"
+    lag_of_every_node = True  # every node is a replica: how long each has lacked a newer version
     about = "every node coordinates; each key lives on quorum.n nodes of a hash ring, writes wait for quorum.w acks, reads for quorum.r replies (see quorum.*)"
     fields = (
         Field("quorum.nodes", "int", 5, "leaderless: data nodes on the consistent-hash ring (topology.leaders, topology.followers, replication.reads and replication.ack are not used)", 1, 32),
@@ -155,14 +156,6 @@ class Leaderless(Strategy):
     @classmethod
     def balancer_reads(cls, scenario) -> str:
         return "any"  # every node coordinates reads
-
-    @classmethod
-    def lag_figures(cls, timeline) -> tuple[float, float]:
-        """Every node is a replica: the lag of all live ones counts (how long they have lacked a newer version)."""
-        live = timeline[timeline["up"]]
-        if not len(live):
-            return 0.0, 0.0
-        return float(live["lag_ms"].mean()), float(live["lag_ms"].max())
 
     @classmethod
     def summary(cls, results) -> dict:

@@ -25,10 +25,11 @@ failover.reboot_ms later).
 from __future__ import annotations
 
 from replab.agents.detector import HeartbeatDetector
+from replab.replication.policy import Policy
 from replab.replication.sentinel import Sentinels, tell_follow, tell_lead
 
 
-class Controller:
+class Controller(Policy):
     """The naive policy: one observer decides alone."""
 
     name = "controller"
@@ -50,27 +51,6 @@ class Controller:
     # the policy's hooks (the nodes' own timers have nothing to do with this policy) -----------
     def attach(self) -> None:
         self.model.calendar.schedule(0.0, self._tick, None)
-
-    def began_leading(self, now: float, node) -> None:
-        pass
-
-    def stepped_down(self, now: float, node) -> None:
-        pass
-
-    def node_restarted(self, now: float, node) -> None:
-        self.strategy.restarted_after_stonith(now, node)
-
-    def follower_tick(self, now: float, node) -> None:
-        pass
-
-    def leader_tick(self, now: float, node) -> None:
-        pass
-
-    def lease_expired(self, now: float, node) -> bool:
-        return False
-
-    def heard_follower(self, now: float, leader) -> None:
-        pass
 
     # watching -------------------------------------------------------------------------------
     def _tick(self, now: float, _) -> None:

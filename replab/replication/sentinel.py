@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from replab.agents.detector import HeartbeatDetector
 from replab.core.randomness import stream, uniform
+from replab.replication.policy import Policy
 
 
 class Sentinel:
@@ -51,7 +52,7 @@ class Sentinel:
         return self.config[1]
 
 
-class Sentinels:
+class Sentinels(Policy):
     """The quorum policy over one model: a sentinel per node."""
 
     def __init__(self, strategy):
@@ -75,27 +76,6 @@ class Sentinels:
     # the policy's hooks -------------------------------------------------------------------
     def attach(self) -> None:
         self.model.calendar.schedule(0.0, self._tick, None)
-
-    def began_leading(self, now: float, node) -> None:
-        pass
-
-    def stepped_down(self, now: float, node) -> None:
-        pass
-
-    def node_restarted(self, now: float, node) -> None:
-        self.strategy.restarted_after_stonith(now, node)
-
-    def follower_tick(self, now: float, node) -> None:
-        pass
-
-    def leader_tick(self, now: float, node) -> None:
-        pass
-
-    def lease_expired(self, now: float, node) -> bool:
-        return False
-
-    def heard_follower(self, now: float, leader) -> None:
-        pass
 
     # every heartbeat ------------------------------------------------------------------------
     def _tick(self, now: float, _) -> None:

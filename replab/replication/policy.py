@@ -1,0 +1,34 @@
+"""What every failover policy answers to: the hooks the term engine (replab.replication.terms)
+calls as nodes lead, step down, restart and tick. A policy that watches from outside the
+data nodes (a controller, sentinels) has nothing to do on most of them; these defaults say so
+once. Consensus (replab.replication.election) runs inside the nodes and overrides them all."""
+
+from __future__ import annotations
+
+
+class Policy:
+    """A failover policy's hooks, doing nothing by default (times in simulated ms)."""
+
+    def attach(self) -> None:
+        """The model is built: start watching."""
+
+    def began_leading(self, now: float, node) -> None:
+        pass
+
+    def stepped_down(self, now: float, node) -> None:
+        pass
+
+    def node_restarted(self, now: float, node) -> None:
+        self.strategy.restarted_after_stonith(now, node)
+
+    def follower_tick(self, now: float, node) -> None:
+        pass
+
+    def leader_tick(self, now: float, node) -> None:
+        pass
+
+    def lease_expired(self, now: float, node) -> bool:
+        return False
+
+    def heard_follower(self, now: float, leader) -> None:
+        pass
