@@ -81,26 +81,24 @@ class Network:
             return None
         return hop() + self.wan_ms(dc_a, dc_b) + hop()
 
-    def _departing(self, src: int, dst: int) -> float | None:
-        """Count a message leaving `src` and draw its latency; None when it is dropped."""
+    # send and send_ordered count the message and draw its latency inline (no helper call):
+    # they carry every message of a run, ~2.6 per client request.
+    def send(self, now: float, src: int, dst: int, handler: Handler, arg: Any) -> bool:
+        """Deliver `arg` to `handler` after the path latency; False when dropped on the way."""
         self.messages_sent += 1
         lat = self.latency_ms(src, dst)
         if lat is None:
             self.messages_dropped += 1
-        return lat
-
-    def send(self, now: float, src: int, dst: int, handler: Handler, arg: Any) -> bool:
-        """Deliver `arg` to `handler` after the path latency; False when dropped on the way."""
-        lat = self._departing(src, dst)
-        if lat is None:
             return False
         self.calendar.schedule(now + lat, handler, arg)
         return True
 
     def send_ordered(self, now: float, src: int, dst: int, handler: Handler, arg: Any) -> bool:
         """Like `send`, but never delivered before an earlier message on the same channel."""
-        lat = self._departing(src, dst)
+        self.messages_sent += 1
+        lat = self.latency_ms(src, dst)
         if lat is None:
+            self.messages_dropped += 1
             return False
         channel = (src, dst)
         at = max(now + lat, self._channel_clear_ms.get(channel, 0.0))
