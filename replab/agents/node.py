@@ -66,9 +66,17 @@ class DataNode(mesa.Agent):
             # routed before a failover changed who leads: a follower must not commit
             self.model.reply(now, self, op, REFUSED, -1, NOT_LEADER)
             return
-        if self.busy < self.workers:
-            self._set_busy(now, self.busy + 1)
-            self._serve(now, op)
+        busy = self.busy
+        if busy < self.workers:
+            # _set_busy(now, busy + 1) and _serve(now, op), inlined: every client operation passes here
+            self.busy_area_ms += busy * (now - self._busy_changed_ms)
+            self._busy_changed_ms = now
+            self.busy = busy + 1
+            op.incarnation = self.incarnation
+            if op.is_write:
+                self.model.calendar.schedule(now + self.write_ms(), self._write_done, op)
+            else:
+                self.model.calendar.schedule(now + self.read_ms(), self._read_done, op)
         else:
             self.client_queue.append((now, op))
 
@@ -157,8 +165,11 @@ class DataNode(mesa.Agent):
             self._start_apply(now, received_ms, entry, origin)
         elif clients:
             self._serve(now, clients.popleft()[1])
-        else:
-            self._set_busy(now, self.busy - 1)
+        else:  # _set_busy(now, self.busy - 1), inlined: a worker idles after most jobs
+            busy = self.busy
+            self.busy_area_ms += busy * (now - self._busy_changed_ms)
+            self._busy_changed_ms = now
+            self.busy = busy - 1
 
     def _set_busy(self, now: float, busy: int) -> None:
         self.busy_area_ms += self.busy * (now - self._busy_changed_ms)
