@@ -14,6 +14,7 @@ on an ordered channel never overtakes the one sent before it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from heapq import heappush
 from typing import Any
 
 from replab.core.calendar import EventCalendar, Handler
@@ -25,6 +26,7 @@ class Network:
     def __init__(self, calendar: EventCalendar, hop_ms: Callable[[], float], switches: int,
                  switch_dc: list[int] | None = None, wan_ms: Callable[[int, int], float] | None = None):
         self.calendar = calendar
+        self._heap, self._ticket = calendar.pusher()  # send schedules its deliveries itself (see EventCalendar.pusher)
         self.hop_ms = hop_ms
         self.switch_up = [True] * switches
         self.switch_dc = list(switch_dc) if switch_dc is not None else [0] * switches
@@ -90,7 +92,7 @@ class Network:
         if lat is None:
             self.messages_dropped += 1
             return False
-        self.calendar.schedule(now + lat, handler, arg)
+        heappush(self._heap, (now + lat, self._ticket(), handler, arg))  # calendar.schedule, inlined
         return True
 
     def send_ordered(self, now: float, src: int, dst: int, handler: Handler, arg: Any) -> bool:
@@ -103,5 +105,5 @@ class Network:
         channel = (src, dst)
         at = max(now + lat, self._channel_clear_ms.get(channel, 0.0))
         self._channel_clear_ms[channel] = at
-        self.calendar.schedule(at, handler, arg)
+        heappush(self._heap, (at, self._ticket(), handler, arg))  # calendar.schedule, inlined
         return True
