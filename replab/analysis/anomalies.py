@@ -53,7 +53,7 @@ def staleness_ms(requests: pd.DataFrame, writes: pd.DataFrame, anomalies: pd.Dat
 def find_anomalies(requests: pd.DataFrame, writes: pd.DataFrame) -> pd.DataFrame:
     """Served reads flagged stale / read-your-writes / monotonic-read violations.
 
-    Vectorised in numpy (three sorted searches instead of pandas as-of joins, whose fixed
+    Vectorised in numpy (sorted searches instead of three pandas as-of joins, whose fixed
     cost was half of building a short run's Results); `replab.analysis.checks` finds the
     same by a plain sweep.
     """
@@ -71,37 +71,51 @@ def find_anomalies(requests: pd.DataFrame, writes: pd.DataFrame) -> pd.DataFrame
     session_key = requests["session"].to_numpy(np.int64)[rows] * keys + key
     acked_session_key = writes["session"].to_numpy(np.int64)[acked] * keys + acked_key
 
-    # times as ranks among every time compared (one sort for the three searches)
-    times, rank = np.unique(np.concatenate((acked_at, requests["end_ms"].to_numpy()[rows], start)), return_inverse=True)
-    acked_rank, end_rank, start_rank = np.split(rank.astype(np.int64), (len(acked_at), len(acked_at) + len(rows)))
+    # A time t is strictly before read i's start exactly when t's place among the sorted
+    # starts (the reads starting at or before t) is at most i: times become those places.
+    acked_at = np.searchsorted(start, acked_at, side="right")
+    ended_at = np.searchsorted(start, requests["end_ms"].to_numpy()[rows], side="right")
     flags = pd.DataFrame({"request_id": requests["request_id"].to_numpy()[rows],
                           "session": requests["session"].to_numpy()[rows]}, index=requests.index[rows])
-    flags["stale"] = newest_before(acked_rank, acked_key, acked_id, start_rank, key, len(times)) > version
-    flags["ryw"] = newest_before(acked_rank, acked_session_key, acked_id, start_rank, session_key, len(times)) > version
-    flags["monotonic"] = newest_before(end_rank, session_key, version, start_rank, session_key, len(times)) > version
+    flags["stale"] = newest_before(acked_at, acked_key, acked_id, key) > version
+    flags["ryw"] = newest_before(acked_at, acked_session_key, acked_id, session_key) > version
+    flags["monotonic"] = newest_before(ended_at, session_key, version, session_key) > version
     return flags
 
 
-def newest_before(at: np.ndarray, group: np.ndarray, value: np.ndarray, start: np.ndarray, start_group: np.ndarray,
-                  times: int) -> np.ndarray:
-    """For each (start, start_group): the largest `value` (>= 0) among the rows of the same
-    group with `at` strictly before `start`; 0 when there is none. Times are ranks below
-    `times`, groups non-negative ints, so (group, time) is one int64 to sort and search; a
-    running maximum over the sorted rows, lifted by group so it restarts at each."""
-    if len(at) == 0 or len(start) == 0:
-        return np.zeros(len(start), dtype=np.int64)
-    if int(max(group.max(), start_group.max())) >= 2**62 // times:  # (group, time) would not fit: dense groups
-        group, start_group = np.split(np.unique(np.concatenate((group, start_group)), return_inverse=True)[1], (len(at),))
-    known = group * times + at
-    order = np.argsort(known)  # ties (same group and time) need no order: the running max covers them all
+def newest_before(place: np.ndarray, group: np.ndarray, value: np.ndarray, read_group: np.ndarray) -> np.ndarray:
+    """For each read i (in start order) of group read_group[i]: the largest `value` (>= 0)
+    among the known rows of its group whose `place` is at most i; 0 when there is none.
+
+    (group, place) is one int64 to sort and search; a running maximum over the sorted rows,
+    lifted by group so it restarts at each. In-place steps keep the peak memory low.
+    """
+    reads = len(read_group)
+    if len(place) == 0 or reads == 0:
+        return np.zeros(reads, dtype=np.int64)
+    span = reads + 1  # places run from 0 to reads
+    if int(max(group.max(), read_group.max())) >= 2**62 // span:  # (group, place) would not fit: dense groups
+        group, read_group = np.split(np.unique(np.concatenate((group, read_group)), return_inverse=True)[1], (len(place),))
+    known = group * span
+    known += place
+    order = np.argsort(known)  # ties (same group and place) need no order: the running max covers them all
     known = known[order]
     known_group = group[order]
-    lift = int(value.max()) + 1
-    running = np.maximum.accumulate(value[order] + known_group * lift) - known_group * lift
-    last = np.searchsorted(known, start_group * times + start, side="left") - 1  # the group's last row before the start
+    lift = known_group * (int(value.max()) + 1)
+    running = value[order]
+    running += lift
+    np.maximum.accumulate(running, out=running)
+    running -= lift
+    del order, lift
+    wanted = read_group * span
+    wanted += np.arange(1, span)
+    last = np.searchsorted(known, wanted, side="left")  # just past the group's last row placed at most i
+    del wanted, known
+    last -= 1
     found = last >= 0
-    found[found] = known_group[last[found]] == start_group[found]
-    return np.where(found, running[np.maximum(last, 0)], 0)
+    np.maximum(last, 0, out=last)
+    found &= known_group[last] == read_group
+    return np.where(found, running[last], 0)
 
 
 def sessions_frame(requests, anomalies, sessions: int) -> pd.DataFrame:
