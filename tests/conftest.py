@@ -3,8 +3,36 @@ To look for new counter-examples instead: HYPOTHESIS_PROFILE=explore make test."
 
 import os
 
+import pytest
 from hypothesis import settings
 
 settings.register_profile("ci", derandomize=True)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+class Hung(Exception):
+    """A call that should end quickly did not (a hang is a failure, not a stuck test suite)."""
+
+
+@pytest.fixture
+def no_hang():
+    """`with no_hang(seconds):` raises Hung in the test if the block has not ended by then.
+    A bound on hangs, not a speed assertion: the limits are many times what the code needs."""
+    import contextlib
+    import signal
+
+    @contextlib.contextmanager
+    def guard(seconds: float = 60.0):
+        def fire(signum, frame):
+            raise Hung(f"still running after {seconds:g} s")
+
+        previous = signal.signal(signal.SIGALRM, fire)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    return guard

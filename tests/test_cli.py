@@ -110,7 +110,7 @@ BAD_INPUT = [
     ([], "choose a command"),
     (["sweep", "/no/such/spec.toml"], "spec = '/no/such/spec.toml': cannot be read"),
     (["sweep", "{tmp}/broken.toml"], "is not valid TOML"),
-    (["sweep", "{tmp}/unknown-key.toml"], "unknown-key.toml: grids = "),
+    (["sweep", "{tmp}/unknown-key.toml"], "unknown-key.toml: grids: is not a sweep spec key"),
     (["sweep", "{tmp}/bad-grid.toml"], "bad-grid.toml: topology.followers = 99: must be an integer from 0 to 32"),
     (["sweep", "{tmp}/good.toml", "--engine", "threads"], "invalid choice: 'threads'"),
     (["sweep", "{tmp}/good.toml", "--workers", "0"], "must be a whole number of at least 1"),

@@ -33,7 +33,7 @@ def test_controls_are_built_from_the_field_rules(lab):
     assert followers.min == 1  # reads go to followers in this preset, so 0 followers is refused
     assert isinstance(write_ratio, widgets.FloatSlider)
     assert (write_ratio.min, write_ratio.max, write_ratio.value) == (0.0, 1.0, 0.2)
-    assert isinstance(ack, widgets.Dropdown) and list(ack.options) == ["async", "semi-sync", "sync"]
+    assert isinstance(ack, widgets.Dropdown) and list(ack.options) == ["async", "semi-sync", "sync", "majority"]
     assert "followers of the leader" in followers.tooltip and "from 0 to 32" in followers.tooltip
 
 
@@ -64,10 +64,10 @@ def test_cross_field_rules_narrow_the_controls():
     lab = Lab(SHORT.replace(**{"replication.reads": "any", "topology.followers": 0}),
               controls=["topology.followers", "replication.ack", "replication.reads"], charts=[], live=False, run=False)
     assert lab.controls["topology.followers"].min == 0
-    assert list(lab.controls["replication.ack"].options) == ["async", "sync"]  # semi-sync needs a follower
+    assert list(lab.controls["replication.ack"].options) == ["async", "sync", "majority"]  # semi-sync needs a follower
     assert list(lab.controls["replication.reads"].options) == ["leader", "any"]
     lab.set("topology.followers", 2)
-    assert list(lab.controls["replication.ack"].options) == ["async", "semi-sync", "sync"]
+    assert list(lab.controls["replication.ack"].options) == ["async", "semi-sync", "sync", "majority"]
     lab.set("replication.ack", "semi-sync")
     assert lab.controls["topology.followers"].min == 1 and lab.error is None
 

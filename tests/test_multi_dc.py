@@ -225,7 +225,7 @@ def test_cross_dc_replication_lag_grows_with_wan_latency():
     ({"sessions.sticky_dc": 2}, "sessions.sticky_dc = 2: must be true or false"),
     ({"faults.events": [{"at_ms": 1, "action": "crash", "target": "dc1"}]}, "faults.events[0].target = 'dc1': needs dcs.count of 2 or more"),
     ({"dcs.count": 2, "faults.events": [{"at_ms": 1, "action": "crash", "target": "dc2"}]}, "faults.events[0].target = 'dc2': must name an existing data centre: dc0 to dc1"),
-    ({"faults.events": [{"at_ms": 1, "action": "partition", "target": "node1"}]}, "faults.events[0].action = 'partition': needs a data centre target ('dcN')"),
+    ({"faults.events": [{"at_ms": 1, "action": "partition", "target": "switch1"}]}, "faults.events[0].action = 'partition': needs a data centre target ('dcN')"),
     ({"dcs.count": 2, "faults.events": [{"at_ms": 1, "action": "crash", "target": "switch6"}]}, "faults.events[0].target = 'switch6': must name an existing switch: switch0 to switch1"),
 ], ids=lambda x: x if isinstance(x, str) and len(x) < 30 else None)
 def test_every_bad_value_names_its_field_and_what_is_allowed(fields, message):

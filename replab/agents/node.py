@@ -5,6 +5,10 @@ workers; applying is further limited to `apply_concurrency` workers (1 = the cla
 single-threaded replica). Both wait in real FIFO queues, so a node near utilisation 1
 is slow and one above it falls behind without bound. When a worker frees it takes
 whichever waiting job arrived first (an apply only while an apply slot is free).
+
+A node can be paused (a stop-the-world garbage collection, a frozen VM): while paused
+nothing it does advances. Jobs that would have finished and messages that reach it wait,
+in the order they came due, and run when it resumes, with whatever it believed before.
 """
 
 from __future__ import annotations
@@ -54,10 +58,15 @@ class DataNode(mesa.Agent):
         self.synced_term = 0  # the last term whose log this node is known to agree with
         self.busy_area_ms = 0.0  # integral of busy workers over time, for utilisation
         self._busy_changed_ms = 0.0
+        self.paused = False
+        self._held: list = []  # (handler, arg) that came due while paused, in order
 
     # client operations -------------------------------------------------------------------
     def on_request(self, now: float, op) -> None:
         """A client operation arrives from the load balancer."""
+        if self.paused:
+            self._held.append((self.on_request, op))
+            return
         if not self.up:
             self.model.fail(now, op, NODE_DOWN)
             return
@@ -88,6 +97,9 @@ class DataNode(mesa.Agent):
             self.model.calendar.schedule(now + self.read_ms(), self._read_done, op)
 
     def _read_done(self, now: float, op) -> None:
+        if self.paused:
+            self._held.append((self._read_done, op))
+            return
         if op.incarnation != self.incarnation:
             self._lose(now, op, NODE_DOWN)
             return
@@ -99,6 +111,9 @@ class DataNode(mesa.Agent):
 
     def on_fetch(self, now: float, fetch) -> None:
         """Pull: a cache's fetch arrives; it waits for a worker like a client read."""
+        if self.paused:
+            self._held.append((self.on_fetch, fetch))
+            return
         if self.busy < self.workers:
             self._set_busy(now, self.busy + 1)
             self._serve(now, fetch)
@@ -113,6 +128,9 @@ class DataNode(mesa.Agent):
             self.read_through.lose(now, job, reason)
 
     def _write_done(self, now: float, op) -> None:
+        if self.paused:
+            self._held.append((self._write_done, op))
+            return
         if op.incarnation != self.incarnation:
             self.model.fail(now, op, NODE_DOWN)
             return
@@ -140,6 +158,9 @@ class DataNode(mesa.Agent):
         self.model.calendar.schedule(now + self.apply_ms(), self._apply_done, job)
 
     def _apply_done(self, now: float, job) -> None:
+        if self.paused:
+            self._held.append((self._apply_done, job))
+            return
         entry, incarnation, received_ms, origin = job
         if incarnation != self.incarnation:
             return  # crashed meanwhile: the entry stays in the relay log and is re-applied
@@ -187,11 +208,36 @@ class DataNode(mesa.Agent):
         return len(self.client_queue) + len(self.apply_queue)
 
     # faults -------------------------------------------------------------------------------
+    def pause(self, now: float) -> None:
+        """Stop the world: nothing here advances until `resume`."""
+        if self.up:
+            self.paused = True
+
+    def resume(self, now: float) -> None:
+        """Run, now and in order, what came due during the pause."""
+        if not self.paused:
+            return
+        self.paused = False
+        held, self._held = self._held, []
+        for handler, arg in held:
+            handler(now, arg)
+
+    def hold(self, handler, arg) -> None:
+        """Keep a message or timer for `handler(now, arg)` until the pause ends."""
+        self._held.append((handler, arg))
+
     def crash(self, now: float) -> None:
         """Stop: queued and in-service operations are lost (their clients time out)."""
         if not self.up:
             return
         self.up = False
+        if self.paused:  # what waited for the pause to end dies with the process
+            self.paused = False
+            held, self._held = self._held, []
+            clients = (self.on_request, self.on_fetch, self._read_done, self._write_done)
+            for handler, arg in held:
+                if handler in clients:
+                    self._lose(now, arg, NODE_DOWN)
         self.incarnation += 1
         self.crash_times.append(now)
         for _, op in self.client_queue:

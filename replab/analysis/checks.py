@@ -10,6 +10,10 @@ Definitions (ties: something that happens at the very instant a read starts does
 - read-your-writes violation: older than the session's own acknowledged write of the key;
 - monotonic-read violation: older than a read of the key the session had finished before.
 
+Given the run's Results as well (or through `check_run(results)`), it also finds the
+acknowledged writes not counted lost that nothing holds at the end of the run
+(replab.analysis.durability): a model that forgets to count a loss cannot hide it.
+
 Leader-leader runs have a second checker, `check_leader_leader(results)`: it replays every
 node's version vectors from the frames (`replab.analysis.leader_leader_replay`) and recomputes
 conflicts, lost updates, siblings, divergence, convergence and stranded writes, and checks
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from replab.analysis.durability import acked_writes_held_nowhere
 from replab.analysis.leader_leader_replay import LeaderLeaderReplay, replay_leader_leader
 from replab.core.codes import KEPT_BOTH, RESOLUTIONS
 
@@ -39,13 +44,23 @@ class HistoryReport:
     monotonic_read_violations: int
     lost_acked_writes: int
     acked_writes_not_accounted: int  # acknowledged, not lost, yet absent from the served history (must be 0)
+    acked_writes_held_nowhere: int | None  # acknowledged, not lost, held by nothing at the end (must be 0;
+    #                                        None: not checked, for want of the run's Results)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
 
 
-def check_history(requests: pd.DataFrame, writes: pd.DataFrame) -> HistoryReport:
-    """Replay the history and count what a client could have observed going wrong."""
+def check_run(results) -> HistoryReport:
+    """check_history with every frame it can use (and, for leader-leader, check_leader_leader)."""
+    if results.scenario.replication.kind == "leader-leader":
+        return check_leader_leader(results)
+    return check_history(results.requests, results.writes, results)
+
+
+def check_history(requests: pd.DataFrame, writes: pd.DataFrame, results=None) -> HistoryReport:
+    """Replay the history and count what a client could have observed going wrong; given the
+    run's `results` too, also the acknowledged writes that nothing holds at the end."""
     stream = []
     reads = requests[(requests["op"] == "read") & (requests["outcome"] == "served")]
     for row in reads.itertuples(index=False):
@@ -59,11 +74,11 @@ def check_history(requests: pd.DataFrame, writes: pd.DataFrame) -> HistoryReport
     newest_own: dict[tuple[int, int], int] = {}
     newest_seen: dict[tuple[int, int], int] = {}
     stale = ryw = monotonic = 0
-    for _t, kind, _rid, session, key, version in stream:
-        if kind == _ACK:
+    for _t, happened, _rid, session, key, version in stream:
+        if happened == _ACK:
             newest_acked[key] = max(newest_acked.get(key, 0), version)
             newest_own[session, key] = max(newest_own.get((session, key), 0), version)
-        elif kind == _READ_START:
+        elif happened == _READ_START:
             stale += version < newest_acked.get(key, 0)
             ryw += version < newest_own.get((session, key), 0)
             monotonic += version < newest_seen.get((session, key), 0)
@@ -81,6 +96,7 @@ def check_history(requests: pd.DataFrame, writes: pd.DataFrame) -> HistoryReport
         monotonic_read_violations=monotonic,
         lost_acked_writes=int((acked["lost"]).sum()),
         acked_writes_not_accounted=missing,
+        acked_writes_held_nowhere=None if results is None else len(acked_writes_held_nowhere(results)),
     )
 
 
@@ -112,7 +128,7 @@ def check_leader_leader(results) -> LeaderLeaderReport:
     lost updates, siblings, divergence and convergence recomputed by `replay_leader_leader`."""
     replay = replay_leader_leader(results)
     requests, writes = results.requests, results.writes
-    history = check_history(requests, writes)
+    history = check_history(requests, writes, results)
     served_writes = requests[(requests["op"] == "write") & (requests["outcome"] == "served")]
     acked = set(served_writes["version"].tolist())
     conflicts = replay.conflicts
@@ -142,5 +158,5 @@ def check_leader_leader(results) -> LeaderLeaderReport:
     })
 
 
-__all__ = ["HistoryReport", "LeaderLeaderReplay", "LeaderLeaderReport", "check_history", "check_leader_leader",
-           "replay_leader_leader"]
+__all__ = ["HistoryReport", "LeaderLeaderReplay", "LeaderLeaderReport", "acked_writes_held_nowhere", "check_history",
+           "check_leader_leader", "check_run", "replay_leader_leader"]

@@ -13,8 +13,8 @@
 - applies: one row per (write, replica): who shipped it (sender, sent_ms), when the
   replica received it and when it applied it (NaN/empty for entries re-applied from the
   relay log after a crash, whose receipt was before the crash).
-- receipts: leader-leader, one row per (write, node) that took it off its leader's stream
-  (write_id, node, received_ms), whether applied by the end or not.
+- receipts: one row per (write, node) that took it off its leader's stream (write_id, node,
+  received_ms), whether applied by the end or not (leader-follower and leader-leader).
 - timeline: per-node samples (role, up, depth in the replication tree (-1: not in it;
   leader-leader: 0 for leaders, 1 for followers), upstream (the node it replicates from;
   empty for leaders and nodes out of the tree), queue, utilisation, lag in ms and in

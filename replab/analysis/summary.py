@@ -17,6 +17,7 @@ import pandas as pd
 from replab.analysis.anomalies import find_anomalies, served_reads
 from replab.analysis.dc_results import DC_SUMMARY_DOC, dc_summary
 from replab.analysis.outages import outage_summary
+from replab.analysis.split_brain import PROMOTION_DOC, promotion_summary
 from replab.core.codes import CACHE_OUTCOMES, FAILED, HIT, MISS, READ, REFUSED, SERVED
 from replab.replication import STRATEGIES
 
@@ -41,7 +42,8 @@ SUMMARY_DOC = {
     "monotonic_read_violations": "served reads older than a read of that key the session finished earlier",
     "monotonic_sessions": "sessions with at least one monotonic-read violation",
     "read_only_ms": "time within the run with writes refused for want of a leader",
-    "failovers": "promotions of a follower", "failover_ms": "mean time from the leader's crash to a promotion",
+    "failovers": "promotions of a follower (with a realistic failover policy also of leaders that had not crashed)",
+    "failover_ms": "mean time from the leader's crash to a promotion",
     "mean_lag_ms": "mean replication lag of live followers (leader-leader: of every live node) over the timeline samples (NaN with pull and buddy replication: they follow no log)",
     "max_lag_ms": "largest replication lag of a live follower (leader-leader: of any live node) sampled (NaN with pull and buddy replication)",
     "messages": "network messages sent",
@@ -53,6 +55,7 @@ SUMMARY_DOC = {
     "longest_gap_ms": "longest stretch of the run (from its start to duration_ms) in which no operation succeeded",
     **{key: meaning for strategy in STRATEGIES.values() for key, meaning in strategy.summary_doc.items()},
     **DC_SUMMARY_DOC,
+    **PROMOTION_DOC,
     "cache_lookups": "pull: reads a follower looked up in its cache (hits + misses)",
     "cache_hits": "pull: reads a follower answered from an unexpired copy it held",
     "cache_misses": "pull: reads a follower had to fetch (no copy, or an expired one)",
@@ -74,6 +77,7 @@ def summarise(results, anomalies: pd.DataFrame | None = None) -> dict:
         summary |= strategy.summary(results)
     summary |= outage_summary(results)
     summary |= _propagation_summary(results)
+    summary |= promotion_summary(results)
     if results.scenario.dcs.count > 1:
         summary |= dc_summary(results, anomalies)
     return summary
@@ -167,7 +171,7 @@ def _core_summary(results, anomalies) -> dict:
 def _failover_times(events: pd.DataFrame, duration_ms: float) -> dict:
     """Read-only time (clipped to the run) and leader-crash-to-promotion times, from events."""
     read_only_ms, since = 0.0, None
-    failover_times, crashed_at = [], None
+    failover_times, crashed_at, promotions = [], None, 0
     for t, kind, _target, detail in events.itertuples(index=False):
         if kind == "read-only":
             since = t
@@ -176,15 +180,17 @@ def _failover_times(events: pd.DataFrame, duration_ms: float) -> dict:
             since = None
         elif kind == "crash" and detail.startswith("leader") and crashed_at is None:
             crashed_at = t
-        elif kind == "promote" and crashed_at is not None:
-            failover_times.append(t - crashed_at)
-            crashed_at = None
+        elif kind == "promote":
+            promotions += 1  # realistic failover policies also promote leaders that never crashed
+            if crashed_at is not None:
+                failover_times.append(t - crashed_at)
+                crashed_at = None
         elif kind == "recover" and crashed_at is not None and not failover_times:
             pass
     if since is not None:
         read_only_ms += max(0.0, duration_ms - since)
     return {
         "read_only_ms": read_only_ms,
-        "failovers": len(failover_times),
+        "failovers": promotions,
         "failover_ms": float(np.mean(failover_times)) if failover_times else math.nan,
     }

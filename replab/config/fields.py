@@ -15,6 +15,7 @@ from types import MappingProxyType
 
 from replab.core.field import DISTRIBUTIONS, FAULT_ACTIONS, LIST_KINDS, Fault, Field, ScenarioError
 from replab.replication import STRATEGIES
+from replab.replication.promotion_settings import ACK_FIELDS, PROMOTION_FIELDS
 from replab.topology.switching import SWITCHING
 
 
@@ -35,12 +36,14 @@ FIELDS: tuple[Field, ...] = (
     Field("topology.workers", "int", 4, "workers per data node (concurrent operations)", 1, 256),
     Field("topology.apply_concurrency", "int", 1, "workers a node may spend applying replicated writes (1 = single-threaded apply)", 1, 256),
     Field("topology.switches", "int", 1, "network switches (pairs of switches with a paired topology.switching); data nodes attach round-robin, clients and balancer to the first", 1, 16),
+    Field("topology.app_servers", "int", 1, "application servers, each with its clients and its own DB load balancer; session s uses app s mod app_servers (a partition can split them: faults on 'appN')", 1, 8),
     Field("topology.switching", "choice", "single", "each switch alone; or a redundant pair (switch 2k and 2k+1) with every host cabled to one member, or to both (it uses the first live one)", choices=SWITCHING),
     Field("replication.kind", "choice", "leader-follower", "the replication strategy: " + "; ".join(f"{kind}: {s.about}" for kind, s in STRATEGIES.items()), choices=tuple(STRATEGIES)),
-    Field("replication.ack", "choice", "async", "when the leader acknowledges a write (leader-leader sync: once every other live node has applied it)", choices=("async", "semi-sync", "sync")),
+    Field("replication.ack", "choice", "async", "when the leader acknowledges a write (leader-leader sync: once every other live node has applied it; majority: once a majority of the nodes, the leader's own copy included, have received it)", choices=("async", "semi-sync", "sync", "majority")),
     Field("replication.semi_sync_k", "int", 1, "other nodes that must have received a write before a semi-sync ack", 1, 32),
     Field("replication.ship_ms", "float", 0.05, "leader's time to put one entry on the wire to one follower, ms; its outbound link is shared by all followers, so shipping costs grow with their number", 0.0, 1e4),
     Field("replication.reads", "choice", "followers", "which nodes serve reads (leader: every leader with leader-leader)", choices=("leader", "followers", "any")),
+    *ACK_FIELDS,
     *(field for strategy in STRATEGIES.values() for field in strategy.fields),
     Field("balancer.policy", "choice", "round-robin", "how the DB load balancer picks a node (key-hash: always the same node for a key; sticky: a session stays on the node it was first sent to while that node is live)", choices=("round-robin", "random", "least-outstanding", "key-hash", "sticky")),
     Field("workload.sessions", "int", 100, "client sessions", 1, 100_000),
@@ -59,7 +62,8 @@ FIELDS: tuple[Field, ...] = (
     Field("failover.promote", "bool", True, "promote a follower when the leader dies (false: stay read-only)"),
     Field("failover.detection_ms", "float", 500.0, "time from the leader's death to its detection, ms", 0.0, 1e7),
     Field("failover.promotion_ms", "float", 500.0, "time from detection to a promoted follower taking writes, ms", 0.0, 1e7),
-    Field("faults.events", "faults", (), "scheduled faults: [[faults.events]] at_ms, action (crash/recover; partition/heal for a DC), target (leader (node0 with leader-leader), nodeN, switchN, dcN)"),
+    *PROMOTION_FIELDS,
+    Field("faults.events", "faults", (), "scheduled faults: [[faults.events]] at_ms, action (crash/recover; partition/heal for a DC or for hosts; pause, isolate, slow), target (leader (node0 with leader-leader), nodeN, switchN, dcN; hosts joined by '+': nodeN, appN, controller, balancer, clients), duration_ms (pause; heal a host fault after), delay_ms (slow)"),
     Field("faults.mttf_ms", "float", 0.0, "mean time to failure of each data node, ms (0 = no random failures)", 0.0, 1e10),
     Field("faults.mttr_ms", "float", 1_000.0, "mean time to repair a randomly failed node, ms", 0.0, 1e10, low_open=True),
     Field("record.sample_ms", "float", 100.0, "interval between timeline samples, ms", 1.0, 1e7),

@@ -10,7 +10,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from replab.config.fields import FIELDS_BY_PATH, ScenarioError
+from replab.config.host_faults import check_host_fault
 from replab.replication import STRATEGIES
+from replab.replication.promotion_settings import check_scope
 from replab.topology.switching import switch_count
 
 
@@ -32,18 +34,21 @@ def check_combinations(v: Mapping[str, Any]) -> None:
         raise ScenarioError("topology.apply_concurrency", v["topology.apply_concurrency"],
                             f"must be at most topology.workers ({v['topology.workers']})")
     _check_other_strategies_choices(v)
+    check_scope(v)
     strategy.check(v)
     _check_data_centres(v)
     last_node = node_count(v) - 1
+    switches = switch_count(v["topology.switches"], v["topology.switching"]) * v["dcs.count"]
     for i, fault in enumerate(v["faults.events"]):
-        if fault.target == "leader" and not strategy.has_leader:
+        if fault.on_hosts:  # pauses, host partitions and slow hosts: replab.config.host_faults
+            check_host_fault(i, fault, v, last_node)
+        elif fault.target == "leader" and not strategy.has_leader:
             raise ScenarioError(f"faults.events[{i}].target", "leader", "must name a node (node0 to "
                                 f"node{last_node}): {kind} replication has no leader")
-        if fault.target.startswith("node") and int(fault.target[4:]) > last_node:
+        elif fault.target.startswith("node") and int(fault.target[4:]) > last_node:
             nodes = f"node0 to node{last_node}" if last_node else "node0"
             raise ScenarioError(f"faults.events[{i}].target", fault.target, f"must name an existing node ({nodes}) or 'leader'")
-        switches = switch_count(v["topology.switches"], v["topology.switching"]) * v["dcs.count"]
-        if fault.target.startswith("switch") and int(fault.target[6:]) >= switches:
+        elif fault.target.startswith("switch") and int(fault.target[6:]) >= switches:
             last = switches - 1
             per_dc = "" if v["dcs.count"] == 1 else f" in {v['dcs.count']} data centres"
             raise ScenarioError(f"faults.events[{i}].target", fault.target,
@@ -51,7 +56,7 @@ def check_combinations(v: Mapping[str, Any]) -> None:
                                 + ("" if v["topology.switching"] == "single" else
                                    f" ({v['topology.switches']} pair(s) with topology.switching = {v['topology.switching']!r}{per_dc})")
                                 + ("" if v["topology.switching"] != "single" else per_dc))
-        if fault.target.startswith("dc") and int(fault.target[2:]) >= v["dcs.count"] or fault.target.startswith("dc") and v["dcs.count"] == 1:
+        elif fault.target.startswith("dc") and int(fault.target[2:]) >= v["dcs.count"] or fault.target.startswith("dc") and v["dcs.count"] == 1:
             raise ScenarioError(f"faults.events[{i}].target", fault.target,
                                 f"must name an existing data centre: dc0 to dc{v['dcs.count'] - 1}" if v["dcs.count"] > 1
                                 else "needs dcs.count of 2 or more (a whole-DC fault with one DC: crash its nodes or switches)")

@@ -19,20 +19,36 @@ from typing import Any
 import tomli_w
 
 from replab.config.fields import FIELDS, FIELDS_BY_PATH, Fault, Field, ScenarioError
+from replab.config.files import HIDDEN, MAX_DEPTH, load_tree
 from replab.config.rules import as_lists, check_combinations, node_count
 
 
-def _flatten(tree: Mapping, prefix: str = "") -> dict[str, Any]:
+def _flatten(tree: Mapping, prefix: str = "", depth: int = 1) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in tree.items():
+        if not isinstance(key, str):
+            raise ScenarioError(f"{prefix}{key!r}", value, "is not a scenario field: field names are text")
         path = f"{prefix}{key}"
         if isinstance(value, Mapping) and path not in FIELDS_BY_PATH:
+            if depth >= MAX_DEPTH:
+                raise ScenarioError(path[:100], HIDDEN, f"is not a scenario field (tables nested more than {MAX_DEPTH} deep)")
             if not value and not any(p.startswith(path + ".") for p in FIELDS_BY_PATH):
                 flat[path] = value
-            flat.update(_flatten(value, path + "."))
+            flat.update(_flatten(value, path + ".", depth + 1))
         else:
             flat[path] = value
     return flat
+
+
+def refuse_text_in_typed_fields(flat: Mapping[str, Any], where: str = "") -> None:
+    """A typed file (TOML, JSON) gives numbers, booleans and lists as such: "1000" or "yes"
+    there is a mistake (text is read as a field's kind only from --set and widgets)."""
+    for path, value in flat.items():
+        field = FIELDS_BY_PATH.get(path)
+        if field is not None and isinstance(value, str) and not field.takes_text:
+            kind = {"int": "an integer", "float": "a number", "bool": "true or false"}.get(field.kind, "a list")
+            raise ScenarioError(f"{where}{path}", value, f"must be {kind} in a file, not text in quotes "
+                                                         f"({field.allowed})")
 
 
 def _closest(path: str) -> str:
@@ -78,6 +94,9 @@ class Scenario:
 
     def __init__(self, values: Mapping[str, Any] | None = None, **dotted: Any):
         flat = {f.path: f.default for f in FIELDS}
+        if values is not None and not isinstance(values, Mapping):
+            raise ScenarioError("scenario", values, "must be a table (dict) of dotted fields, e.g. "
+                                                    "{'topology.followers': 2}, or nested tables as in a TOML file")
         given = {**_flatten(values or {}), **dotted}
         for path, value in given.items():
             if path not in FIELDS_BY_PATH:
@@ -91,7 +110,7 @@ class Scenario:
     def preset(cls, name: str) -> Scenario:
         """A named scenario from data/scenarios (see `Scenario.presets()`)."""
         names = cls.presets()
-        if name not in names:
+        if not isinstance(name, str) or name not in names:
             raise ScenarioError("preset", name, "must be one of " + ", ".join(repr(n) for n in names))
         return cls.load(_presets_dir() / f"{name}.toml")
 
@@ -101,28 +120,33 @@ class Scenario:
         found = {}
         for path in sorted(_presets_dir().iterdir(), key=lambda p: p.name):
             if path.name.endswith(".toml"):
-                found[path.name[:-5]] = tomllib.loads(path.read_text()).get("description", "")
+                found[path.name[:-5]] = tomllib.loads(path.read_text(encoding="utf-8")).get("description", "")
         return found
 
     @classmethod
     def load(cls, path: str | Path) -> Scenario:
-        """Read a scenario from a .toml or .json file; errors name the file and field."""
-        path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as err:
-            raise ScenarioError("path", str(path), f"cannot be read ({err.strerror})") from None
-        try:
-            tree = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-        except (ValueError, tomllib.TOMLDecodeError) as err:
-            raise ScenarioError("path", str(path), f"is not valid {path.suffix[1:].upper() or 'TOML'}: {err}") from None
-        return cls(tree)
+        """Read a scenario from a .toml or .json file; errors name the file and field.
+
+        Only a regular UTF-8 file of at most 2 MB is read (replab.config.files); numbers and
+        booleans must be typed as such, and an unknown key is named without its value (the
+        file may not be a scenario at all, and its values may be secrets)."""
+        return cls.from_file_tree(load_tree(path))
+
+    @classmethod
+    def from_file_tree(cls, tree: Mapping) -> Scenario:
+        """A scenario from the nested tables of a typed file (see `load`)."""
+        flat = _flatten(tree)
+        for path in flat:
+            if path not in FIELDS_BY_PATH:
+                raise ScenarioError(path, HIDDEN, _closest(path))
+        refuse_text_in_typed_fields(flat)
+        return cls(flat)
 
     def save(self, path: str | Path) -> None:
         """Write the scenario as .toml (or .json by suffix), every field included."""
         path = Path(path)
         tree = self.to_dict()
-        path.write_text(json.dumps(tree, indent=2) if path.suffix == ".json" else tomli_w.dumps(tree))
+        path.write_text(json.dumps(tree, indent=2) if path.suffix == ".json" else tomli_w.dumps(tree), encoding="utf-8")
 
     def replace(self, **dotted: Any) -> Scenario:
         """A new validated scenario with some dotted fields changed."""
@@ -135,12 +159,12 @@ class Scenario:
 
     @staticmethod
     def field(path: str) -> Field:
-        if path not in FIELDS_BY_PATH:
+        if not isinstance(path, str) or path not in FIELDS_BY_PATH:
             raise ScenarioError(path, None, _closest(path))
         return FIELDS_BY_PATH[path]
 
     def get(self, path: str) -> Any:
-        if path not in self._values:
+        if not isinstance(path, str) or path not in self._values:
             raise ScenarioError(path, None, _closest(path))
         return self._values[path]
 

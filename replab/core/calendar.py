@@ -14,6 +14,22 @@ from typing import Any
 
 Handler = Callable[[float, Any], None]
 
+# A loop of events that takes no simulated time (a crash every 1e-300 ms) would run forever
+# and grow the history without bound. Every STALL_EVENTS events the calendar checks that
+# simulated time has moved at least STALL_MIN_MS; no valid burst comes near that many events
+# in a nanosecond (100,000 sessions starting at once make ~500,000).
+STALL_EVENTS = 1 << 22
+STALL_MIN_MS = 1e-6
+
+
+class TimeStalled(RuntimeError):
+    """Simulated time stopped advancing: events keep coming at (nearly) the same instant."""
+
+    def __init__(self, at_ms: float, events: int):
+        self.at_ms, self.events = at_ms, events
+        super().__init__(f"simulated time stopped advancing at {at_ms:g} ms: {events:,} events within "
+                         f"{STALL_MIN_MS:g} ms of it")
+
 
 class EventCalendar:
     """Callbacks at simulated times in ms; ties run in the order they were scheduled."""
@@ -37,15 +53,26 @@ class EventCalendar:
         return self._heap, self._tiebreak.__next__
 
     def run_until(self, end_ms: float) -> None:
-        """Run every event due at or before ``end_ms``, then stand at ``end_ms``."""
+        """Run every event due at or before ``end_ms``, then stand at ``end_ms``.
+        Raises TimeStalled if simulated time stops advancing on the way."""
         heap, pop = self._heap, heappop
-        ran = 0
-        # The hot loop of the whole simulator: locals only, no attribute writes per event.
+        # The hot loop of the whole simulator: locals only, no attribute writes per event;
+        # the stall check costs nothing per event (it runs once per STALL_EVENTS).
         while heap and heap[0][0] <= end_ms:
-            at_ms, _, handler, arg = pop(heap)
-            handler(at_ms, arg)
-            ran += 1
-        self.events_run += ran
+            chunk_start_ms = heap[0][0]
+            for ran in range(STALL_EVENTS):  # noqa: B007 (read after a break: events run)
+                if not heap or heap[0][0] > end_ms:
+                    break
+                at_ms, _, handler, arg = pop(heap)
+                handler(at_ms, arg)
+            else:
+                self.events_run += STALL_EVENTS
+                if at_ms - chunk_start_ms < STALL_MIN_MS:
+                    self.now = at_ms
+                    raise TimeStalled(at_ms, STALL_EVENTS)
+                continue
+            self.events_run += ran
+            break
         self.now = end_ms
 
     @property

@@ -55,8 +55,9 @@ NO_REASON, READ_ONLY, NO_REPLICA, NODE_DOWN, TIMEOUT, NETWORK, NOT_LEADER, CONFL
 LOST_REASONS = Codes("why a committed write was lost", "", "never left the failed leader",
                      "only on replicas that were not promoted", "lost update (last writer wins)",
                      "session state not yet copied to a buddy",
-                     "the session's node and every node with a copy were down")
-NOT_LOST, NEVER_LEFT_LEADER, NOT_ON_PROMOTED, LOST_UPDATE, NOT_COPIED, ALL_COPIES_DOWN = range(6)
+                     "the session's node and every node with a copy were down",
+                     "on no live node when the run ended (its node was down, the death not yet detected)")
+NOT_LOST, NEVER_LEFT_LEADER, NOT_ON_PROMOTED, LOST_UPDATE, NOT_COPIED, ALL_COPIES_DOWN, ON_NO_LIVE_NODE = range(7)
 
 RESOLUTIONS = Codes("what a node kept of two concurrent versions", "kept the existing version",
                     "took the incoming version", "kept both as siblings")

@@ -9,6 +9,11 @@ switch-to-switch hop, unless the two are cut apart (`cut`). A message whose path
 live switch at either end, or crosses a cut, when it is sent is dropped; receivers drop
 what arrives while they are down. Replication streams are ordered (like TCP): a message
 on an ordered channel never overtakes the one sent before it.
+
+Inside a data centre, hosts can be split apart too (`split`: a set of hosts cut from every
+other host, as a node whose cable is pulled or a rack cut off its aggregation switch) and
+a host can be slow (`slow`: every message to or from it takes longer, as a congested link).
+Until the first such fault the fast path is taken, with the same draws either way.
 """
 
 from __future__ import annotations
@@ -34,7 +39,10 @@ class Network:
         self.cut: set[tuple[int, int]] = set()  # (a, b) and (b, a): data centres that cannot talk
         self.switch_of: list[int] = []  # each host's first (primary) switch
         self.switches_of: list[tuple[int, ...]] = []  # each host's switches, primary first
-        self._simple = True  # every host on one switch, one data centre: the fast path
+        self._simple = True  # every host on one switch, one data centre, no host fault: the fast path
+        self._simple_cabling = True  # what _simple is when no host is split off or slow
+        self.splits: list[frozenset[int]] = []  # sides of host partitions: each cut from every host outside it
+        self.slow_ms: dict[int, float] = {}  # host -> extra ms on every message to or from it
         self._channel_clear_ms: dict[tuple[int, int], float] = {}
         self.messages_sent = 0
         self.messages_dropped = 0
@@ -46,8 +54,40 @@ class Network:
         self.switch_of.append(switches[0])
         self.switches_of.append(tuple(switches))
         if len(switches) > 1 or self.switch_dc[switches[0]] != self.switch_dc[0]:
-            self._simple = False
+            self._simple = self._simple_cabling = False
         return len(self.switch_of) - 1
+
+    # host faults inside a data centre ---------------------------------------------------------
+    def split(self, hosts) -> frozenset[int]:
+        """Cut `hosts` off from every other host (they still reach each other); returns the side."""
+        side = frozenset(hosts)
+        self.splits.append(side)
+        self._simple = False
+        return side
+
+    def unsplit(self, side: frozenset[int]) -> None:
+        if side in self.splits:
+            self.splits.remove(side)
+        self._simple = self._simple_cabling and not self.splits and not self.slow_ms
+
+    def slow(self, hosts, delay_ms: float) -> None:
+        for host in hosts:
+            self.slow_ms[host] = delay_ms
+        self._simple = False
+
+    def heal_hosts(self, hosts) -> bool:
+        """Undo every split that cuts off any of `hosts`, and their slowness; True if anything changed."""
+        hosts = set(hosts)
+        kept = [side for side in self.splits if not side & hosts]
+        changed = len(kept) != len(self.splits) or any(h in self.slow_ms for h in hosts)
+        self.splits = kept
+        for host in hosts:
+            self.slow_ms.pop(host, None)
+        self._simple = self._simple_cabling and not self.splits and not self.slow_ms
+        return changed
+
+    def split_apart(self, src: int, dst: int) -> bool:
+        return any((src in side) != (dst in side) for side in self.splits)
 
     def dc_of(self, host: int) -> int:
         return self.switch_dc[self.switch_of[host]]
@@ -61,6 +101,19 @@ class Network:
             if not (up[a] and up[b]):
                 return None
             return hop() + hop() + hop() if a != b else hop() + hop()
+        if self.splits or self.slow_ms:
+            if self.splits and self.split_apart(src, dst):
+                return None
+            latency = self._switched_ms(src, dst)
+            if latency is None or not self.slow_ms:
+                return latency
+            return latency + self.slow_ms.get(src, 0.0) + self.slow_ms.get(dst, 0.0)
+        return self._switched_ms(src, dst)
+
+    def _switched_ms(self, src: int, dst: int) -> float | None:
+        """The path's latency through the switches (and the WAN), or None when none is live."""
+        hop = self.hop_ms
+        up = self.switch_up
         mine, theirs = self.switches_of[src], self.switches_of[dst]
         if len(mine) == 1 and len(theirs) == 1:  # one cable each (several DCs): no list to build
             a, b = mine[0], theirs[0]

@@ -14,18 +14,25 @@ How runs travel and are batched: replab.experiments.engines.
 
 With `out=`, every row lives in ONE Parquet file that is rewritten (temporary file, then
 an atomic rename) at most once a second while batches finish, and at the end, so an
-interrupted sweep leaves a readable file. Running the same sweep again skips the runs whose
-key is already there; the file's metadata records the base scenario and seed, and a sweep
-of another base or seed refuses to write into it.
+interrupted sweep leaves a readable file; one sweep at a time writes it (a lock), in plan
+order (replab.experiments.sweep_file). Running the same sweep again skips the runs whose
+key is already there (`retry_errors=True` runs the failed ones again); the file's metadata
+records the base scenario and seed, and a sweep of another base or seed refuses to write
+into it.
+
+Size: a sweep counts its runs before building them and refuses more than MAX_RUNS, and
+checks each run's size against the memory the machine has (replab.config.limits), unless
+`force=True`; it says how many runs it plans before it starts.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
-import os
-import time
+import math
+import sys
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -35,13 +42,15 @@ from typing import Any
 import pandas as pd
 
 from replab.config.arguments import whole
+from replab.config.limits import available_memory_bytes, check_size
 from replab.config.scenario import FIELDS_BY_PATH, Scenario, ScenarioError
-from replab.experiments.engines import execute
+from replab.experiments.engines import check_address, execute, local_workers
+from replab.experiments.sweep_file import FLUSH_EVERY_S, SweepFile, run_identity
+from replab.experiments.sweep_spec import SPEC_KEYS, load_spec
 
 ENGINES = ("serial", "processes", "dask")
-FLUSH_EVERY_S = 1.0
-SPEC_KEYS = ("description", "base", "base_path", "set", "grid", "samples", "replicates", "seed")
-_FILE_MARK = b"replab.sweep"
+MAX_RUNS = 100_000  # runs a sweep may plan without force=True (days of computing; a typo adds a zero)
+PLAN_BYTES_PER_RUN = 8_192  # a planned run and its row (measured: ~6 KB with every summary metric)
 
 
 @dataclass(frozen=True)
@@ -52,13 +61,26 @@ class Run:
     values: dict
     replicate: int
     seed: int
-    scenario: dict  # the whole scenario, nested as in a TOML file; what a worker receives
+    base: Scenario
+    point: dict  # the dotted fields this run changes in `base`
+
+    @property
+    def scenario(self) -> dict:
+        """The whole scenario, nested as in a TOML file: what a worker receives (built when
+        asked, so a plan of many runs does not hold a copy of the scenario per run)."""
+        return {**_tree(self.base, tuple(sorted(self.point.items(), key=lambda kv: kv[0]))), "seed": self.seed}
+
+
+@functools.lru_cache(maxsize=64)
+def _tree(base: Scenario, point: tuple) -> dict:
+    return base.replace(**dict(point)).to_dict()
 
 
 def sweep(base, grid: Mapping | None = None, samples: list[Mapping] | None = None, replicates: int = 1,
           seed: int = 0, engine: str = "processes", workers: int | None = None, address: str | None = None,
           out: str | Path | None = None, progress: bool = True,
-          runner: Callable[[Scenario], Any] | None = None) -> pd.DataFrame:
+          runner: Callable[[Scenario], Any] | None = None, retry_errors: bool = False,
+          force: bool = False) -> pd.DataFrame:
     """Run every combination of `grid` (and each of `samples`) `replicates` times; one row per run.
 
     base: a Scenario, a preset name or a scenario file. grid: dotted field -> list of values.
@@ -66,7 +88,9 @@ def sweep(base, grid: Mapping | None = None, samples: list[Mapping] | None = Non
     every summary metric, `wall_s` (seconds of real time), `error` ('' when the run was fine)
     and `run_key`. `runner` (a picklable function Scenario -> Results, default `replab.run`)
     exists for tests and other models. The frame's attrs say how many runs were executed and
-    how many were found in `out` already.
+    how many were found in `out` already. `retry_errors`: runs whose row in `out` has an
+    error run again. `force`: past MAX_RUNS, runs larger than the memory this machine has
+    available, and more local workers than CPUs.
     """
     if engine not in ENGINES:
         raise ScenarioError("engine", engine, "must be one of " + ", ".join(repr(e) for e in ENGINES))
@@ -74,13 +98,44 @@ def sweep(base, grid: Mapping | None = None, samples: list[Mapping] | None = Non
         whole("workers", workers)
     if address is not None and engine != "dask":
         raise ScenarioError("address", address, "needs engine='dask'")
+    if address is not None:
+        check_address(address)
+    workers = _workers(engine, workers, address, force)
     base = as_scenario(base)
-    runs = plan(base, grid, samples, replicates, seed)
-    store = _Store(Path(out), base, seed) if out is not None else None
-    done = store.rows_for(runs) if store else {}
+    at_once = 1 if engine == "serial" else workers or 1
+    runs = plan(base, grid, samples, replicates, seed, force=force, at_once=at_once)
+    store = SweepFile(Path(out), base, seed) if out is not None else None
+    try:
+        return _execute(runs, store, engine, workers, address, runner, retry_errors, progress)
+    finally:
+        if store:
+            store.close()
+
+
+def _workers(engine: str, workers: int | None, address: str | None, force: bool) -> int | None:
+    """Local worker processes: by default one per CPU this process may use; more only if forced."""
+    if engine == "serial" or (engine == "dask" and address is not None):
+        return workers
+    cpus = local_workers()
+    if workers is None:
+        return cpus
+    if workers > cpus and not force:
+        warnings.warn(f"workers={workers} capped at the {cpus} CPUs available (force=True to start {workers})",
+                      RuntimeWarning, stacklevel=3)
+        return cpus
+    return workers
+
+
+def _execute(runs: list[Run], store: SweepFile | None, engine: str, workers: int | None, address: str | None,
+             runner, retry_errors: bool, progress: bool) -> pd.DataFrame:
+    done = store.rows_for(runs, retry_errors) if store else {}
     todo = [run for run in runs if run.key not in done]
     by_key = {run.key: run for run in runs}
     rows = dict(done)
+    if progress:
+        where = f" ({len(done):,} already in {store.path})" if store else ""
+        print(f"sweep: {len(runs):,} runs planned{where}, {len(todo):,} to run on {engine}"
+              + (f" with {workers} workers" if engine != "serial" and workers else ""), file=sys.stderr)
 
     from tqdm.auto import tqdm
 
@@ -89,7 +144,7 @@ def sweep(base, grid: Mapping | None = None, samples: list[Mapping] | None = Non
         for records in execute(todo, engine, workers, address, runner):
             for record in records:
                 run = by_key[record.pop("run_key")]
-                rows[run.key] = row = {**_identity(run), **record, "run_key": run.key}
+                rows[run.key] = row = {**run_identity(run), **record, "run_key": run.key}
                 if store:
                     store.add(row)
             if store:
@@ -97,14 +152,12 @@ def sweep(base, grid: Mapping | None = None, samples: list[Mapping] | None = Non
             bar.update(len(records))
     finally:
         bar.close()
-        if store:
-            store.flush(force=True)
     frame = _frame(runs, rows)
     frame.attrs.update(runs_executed=len(rows) - len(done), runs_resumed=len(done))
     failed = frame[frame["error"] != ""] if len(frame) else frame
     if len(failed):
         warnings.warn(f"{len(failed)} of {len(frame)} sweep runs failed (see the 'error' column); "
-                      f"the first: {failed['error'].iloc[0]}", RuntimeWarning, stacklevel=2)
+                      f"the first: {failed['error'].iloc[0]}", RuntimeWarning, stacklevel=3)
     return frame
 
 
@@ -123,12 +176,16 @@ def as_scenario(base) -> Scenario:
 
 
 def plan(base: Scenario, grid: Mapping | None = None, samples: list[Mapping] | None = None,
-         replicates: int = 1, seed: int = 0) -> list[Run]:
-    """Every run of a sweep, validated: a bad combination raises ScenarioError naming the field."""
+         replicates: int = 1, seed: int = 0, force: bool = False, at_once: int = 1) -> list[Run]:
+    """Every run of a sweep, validated: a bad combination raises ScenarioError naming the field,
+    and so does a plan past MAX_RUNS or a run past what this machine holds (`at_once` runs of
+    it at a time), unless `force` (replab.config.limits)."""
     whole("replicates", replicates, 1, 1_000_000)
     whole("seed", seed, 0, 2**63 - 1)
     if grid is not None and not isinstance(grid, Mapping):
         raise ScenarioError("grid", grid, "must be a table of dotted field = [values]")
+    if grid is not None and not grid:
+        raise ScenarioError("grid", {}, "lists no field: give dotted field = [values], or no grid at all")
     grid = flatten(grid or {})
     for path, values in grid.items():
         _check_field(path, values)
@@ -136,6 +193,9 @@ def plan(base: Scenario, grid: Mapping | None = None, samples: list[Mapping] | N
             raise ScenarioError(f"grid.{path}", values, "must be a non-empty list of values")
     if samples is not None and (isinstance(samples, (str, bytes, Mapping)) or not isinstance(samples, (list, tuple))):
         raise ScenarioError("samples", samples, "must be a list of tables of dotted field = value")
+    if samples is not None and not samples:
+        raise ScenarioError("samples", [], "lists no sample: give at least one table, or no samples at all")
+    _check_plan_size(grid, samples, replicates, force)
     points = []
     for i, sample in enumerate(samples or [{}]):
         if not isinstance(sample, Mapping):
@@ -152,14 +212,17 @@ def plan(base: Scenario, grid: Mapping | None = None, samples: list[Mapping] | N
 
     runs, seen = [], set()
     for point in points:
+        where = ", ".join(f"{p}={v!r}" for p, v in point.items())
         try:
             scenario = base.replace(**point)
+            check_size(scenario, force, at_once, what="the run" + (f" with {where}" if where else ""))
         except ScenarioError as err:
-            where = ", ".join(f"{p}={v!r}" for p, v in point.items())
+            if err.allowed.startswith("the run"):
+                raise
             raise ScenarioError(err.field, err.value, f"{err.allowed} (in the run with {where})") from None
         flat = scenario.to_flat()
         values = {path: flat[path] for path in varied}
-        tree = scenario.to_dict()
+        point = {path: scenario.get(path) for path in point}  # validated (text read as a number), hashable
         for replicate in range(replicates):
             key = run_key(values, replicate)
             if key in seen:
@@ -167,9 +230,31 @@ def plan(base: Scenario, grid: Mapping | None = None, samples: list[Mapping] | N
                 raise ScenarioError("grid" if grid else "samples", where or "{}", "lists the same run twice")
             seen.add(key)
             run_seed = values["seed"] if "seed" in values else derived_seed(seed, key)
-            runs.append(Run(key, {p: _cell(v) for p, v in values.items()}, replicate, run_seed,
-                            {**tree, "seed": run_seed}))
+            runs.append(Run(key, {p: _cell(v) for p, v in values.items()}, replicate, run_seed, base, point))
     return runs
+
+
+def planned_runs(grid: Mapping, samples: list | None, replicates: int) -> int:
+    """How many runs a grid, samples and replicates make, counted without building them."""
+    combinations = math.prod(len(values) for values in grid.values())
+    return combinations * (len(samples) if samples else 1) * replicates
+
+
+def _check_plan_size(grid: Mapping, samples: list | None, replicates: int, force: bool) -> None:
+    count = planned_runs(grid, samples, replicates)
+    factors = {"grid": {p: f"{len(v)} values" for p, v in grid.items()}, "samples": f"{len(samples or [])} samples",
+               "replicates": replicates}
+    sizes = {"grid": math.prod(len(v) for v in grid.values()), "samples": len(samples or []), "replicates": replicates}
+    biggest = max(sizes, key=sizes.get)
+    shown = factors[biggest]
+    if count > MAX_RUNS and not force:
+        raise ScenarioError(biggest, shown, f"plans {count:,} runs, more than {MAX_RUNS:,}; sweep fewer values "
+                                            "or replicates, or force it (--force; force=True)")
+    available = available_memory_bytes()
+    if available is not None and count * PLAN_BYTES_PER_RUN > available:
+        raise ScenarioError(biggest, shown, f"plans {count:,} runs, whose plan and rows alone would need "
+                                            f"{count * PLAN_BYTES_PER_RUN / 2**30:,.1f} GB, more than this machine has "
+                                            f"available ({available / 2**30:,.1f} GB)")
 
 
 def run_key(values: Mapping[str, Any], replicate: int) -> str:
@@ -200,10 +285,6 @@ def _cell(value: Any) -> Any:
     return json.dumps(value) if isinstance(value, (list, tuple, dict)) else value
 
 
-def _identity(run: Run) -> dict:
-    return {**run.values, "replicate": run.replicate, "seed": run.seed}
-
-
 def _check_field(path: str, value: Any) -> None:
     """An unknown field: "is not a scenario field (did you mean ...)", naming the value given."""
     try:
@@ -222,104 +303,5 @@ def _frame(runs: list[Run], rows: Mapping[str, dict]) -> pd.DataFrame:
     return pd.DataFrame([rows[run.key] for run in runs], columns=columns)
 
 
-class _Store:
-    """The `out` Parquet file: rows of earlier runs, and new rows written as they arrive."""
-
-    def __init__(self, path: Path, base: Scenario, seed: int):
-        self.path, self.rows, self.dirty, self.flushed_at = path, [], False, 0.0
-        identity = {k: v for k, v in base.to_flat().items() if k not in ("seed", "description")}
-        self.mark = json.loads(json.dumps({"base": identity, "seed": seed}))
-        if path.exists():
-            self.rows = self._read()
-
-    def _read(self) -> list[dict]:
-        import pyarrow.parquet as pq
-
-        try:
-            table = pq.read_table(self.path)
-        except Exception as err:  # pyarrow raises several types for "not Parquet"
-            raise ScenarioError("out", str(self.path), f"exists but is not a Parquet file ({err})") from None
-        mark = (table.schema.metadata or {}).get(_FILE_MARK)
-        if mark is None:
-            raise ScenarioError("out", str(self.path), "exists but was not written by replab.sweep; choose another path")
-        if json.loads(mark) != self.mark:
-            raise ScenarioError("out", str(self.path), "holds a sweep of another base scenario or seed; "
-                                                        "choose another path or delete it")
-        return table.to_pandas().to_dict("records")
-
-    def rows_for(self, runs: list[Run]) -> dict[str, dict]:
-        """Rows already in the file for these runs (columns other sweeps varied left out)."""
-        wanted = {run.key: run for run in runs}
-        found = {}
-        for row in self.rows:
-            run = wanted.get(row["run_key"])
-            if run is not None:
-                kept = {k: v for k, v in row.items() if k not in FIELDS_BY_PATH or k in run.values}
-                found[run.key] = {**kept, **_identity(run)}
-        return found
-
-    def add(self, row: dict) -> None:
-        self.rows.append(row)
-        self.dirty = True
-
-    def flush(self, force: bool = False) -> None:
-        if not self.dirty or (not force and time.monotonic() - self.flushed_at < FLUSH_EVERY_S):
-            return
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        table = pa.Table.from_pandas(pd.DataFrame(self.rows), preserve_index=False)
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), _FILE_MARK: json.dumps(self.mark)})
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
-        pq.write_table(table, partial)
-        os.replace(partial, self.path)  # atomic: readers see the old file or the new one, never half
-        self.dirty, self.flushed_at = False, time.monotonic()
-
-
-# sweep specs ----------------------------------------------------------------------------------
-def load_spec(path: str | Path) -> dict:
-    """A sweep spec (.toml) as keyword arguments for `sweep`: base, grid, samples, replicates, seed.
-
-    Keys: base = "preset" or base_path = "file.toml" (relative to the spec), [set] dotted
-    fields for the base, [grid] dotted field = [values], [[samples]], replicates, seed.
-    """
-    import tomllib
-
-    path = Path(path)
-    try:
-        spec = tomllib.loads(path.read_text())
-    except OSError as err:
-        raise ScenarioError("spec", str(path), f"cannot be read ({err.strerror})") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ScenarioError("spec", str(path), f"is not valid TOML: {err}") from None
-    unknown = [key for key in spec if key not in SPEC_KEYS]
-    if unknown:
-        raise ScenarioError(unknown[0], spec[unknown[0]], "is not a sweep spec key; use " + ", ".join(SPEC_KEYS))
-    if ("base" in spec) == ("base_path" in spec):
-        raise ScenarioError("base", spec.get("base"), "give exactly one of base = 'preset' or base_path = 'file.toml'")
-    if "base" in spec:
-        if not isinstance(spec["base"], str):
-            raise ScenarioError("base", spec["base"], "must be a preset name")
-        try:
-            base = Scenario.preset(spec["base"])
-        except ScenarioError as err:
-            raise ScenarioError("base", spec["base"], err.allowed) from None
-    else:
-        if not isinstance(spec["base_path"], str):
-            raise ScenarioError("base_path", spec["base_path"], "must be the path of a scenario file")
-        try:
-            base = Scenario.load(path.parent / spec["base_path"])
-        except ScenarioError as err:
-            if err.field != "path":
-                raise
-            raise ScenarioError("base_path", spec["base_path"], err.allowed) from None
-    changes = spec.get("set", {})
-    if not isinstance(changes, Mapping):
-        raise ScenarioError("set", changes, "must be a table of dotted field = value")
-    for key in ("grid", "samples"):
-        if key in spec and not isinstance(spec[key], (Mapping if key == "grid" else list)):
-            raise ScenarioError(key, spec[key], "must be a table of dotted field = [values]" if key == "grid"
-                                else "must be an array of tables: [[samples]]")
-    return {"base": base.replace(**flatten(changes)), "grid": spec.get("grid"), "samples": spec.get("samples"),
-            "replicates": spec.get("replicates", 1), "seed": spec.get("seed", 0)}
+__all__ = ["ENGINES", "FLUSH_EVERY_S", "MAX_RUNS", "SPEC_KEYS", "Run", "as_scenario", "derived_seed", "flatten",
+           "load_spec", "plan", "planned_runs", "run_key", "sweep"]

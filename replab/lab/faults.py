@@ -7,6 +7,8 @@
     "fail-dc"       crash a chosen data centre at t: every switch and node in it (dcs.count > 1)
     "recover-dc"    bring a chosen data centre back at t
     "clear"         remove every scheduled fault
+    and the faults that fool a failure detector: "pause-leader", "cut-off", "heal", "slow-node"
+    (replab.lab.host_fault_buttons)
 
 `Lab(..., faults=True)` shows crash-leader, recover and clear; pass a list to choose.
 The time boxes only accept times inside the run (0 to duration_ms), as the Scenario does.
@@ -16,12 +18,13 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
+from replab.lab.host_fault_buttons import HOST_BUTTONS, SHARE_OF_RUN, host_fault, host_row, host_targets
 from replab.topology.switching import switch_names
 
-FAULT_BUTTONS = ("crash-leader", "recover", "crash-node", "crash-switch", "fail-dc", "recover-dc", "clear")
+FAULT_BUTTONS = ("crash-leader", "recover", "crash-node", "crash-switch", "fail-dc", "recover-dc", "clear", *HOST_BUTTONS)
 DEFAULT_BUTTONS = ("crash-leader", "recover", "clear")
 _SHARE_OF_RUN = {"crash-leader": 0.3, "recover": 0.6, "crash-node": 0.3, "crash-switch": 0.3, "fail-dc": 0.3,
-                 "recover-dc": 0.7}
+                 "recover-dc": 0.7, **SHARE_OF_RUN}
 
 
 class FaultPanel:
@@ -35,6 +38,7 @@ class FaultPanel:
         self.times: dict[str, widgets.BoundedFloatText] = {}
         self.targets: dict[str, widgets.Dropdown] = {}
         self.buttons: dict[str, widgets.Button] = {}
+        self.extras: dict[str, dict[str, widgets.BoundedFloatText]] = {}  # host faults' duration and delay boxes
         rows = []
         duration = lab.scenario.duration_ms
         for name in buttons:
@@ -48,6 +52,9 @@ class FaultPanel:
                                           step=100.0, description="at t (ms)", style={"description_width": "initial"},
                                           layout=widgets.Layout(width="150px"))
             self.times[name] = at
+            if name in HOST_BUTTONS:
+                rows.append(host_row(self, name, at))
+                continue
             row = [at]
             if name != "crash-leader":
                 self.targets[name] = widgets.Dropdown(layout=widgets.Layout(width="100px"))
@@ -68,6 +75,8 @@ class FaultPanel:
         """What the button `name` does, callable from code: add its fault and re-run."""
         if name == "clear":
             return self.lab.clear_faults()
+        if name in HOST_BUTTONS:
+            return self.lab.add_fault(**host_fault(self, name))
         target = "leader" if name == "crash-leader" else self.targets[name].value
         action = "recover" if name in ("recover", "recover-dc") else "crash"
         return self.lab.add_fault(self.times[name].value, action, target)
@@ -77,11 +86,15 @@ class FaultPanel:
         scenario = self.lab.scenario
         for at in self.times.values():
             at.max = scenario.duration_ms
+        for extras in self.extras.values():
+            if "duration_ms" in extras:
+                extras["duration_ms"].max = scenario.duration_ms
         nodes = scenario.node_names
         switches = switch_names(scenario.topology, scenario.dcs.count)
         dcs = [f"dc{d}" for d in range(scenario.dcs.count)] if scenario.dcs.count > 1 else []
         for name, dropdown in self.targets.items():
-            options = switches if name == "crash-switch" else dcs if name.endswith("-dc") else nodes
+            options = (host_targets(scenario, name) if name in HOST_BUTTONS else switches if name == "crash-switch"
+                       else dcs if name.endswith("-dc") else nodes)
             if list(dropdown.options) != options:
                 dropdown.options = options
             if dropdown.value not in options and options:
@@ -92,7 +105,9 @@ class FaultPanel:
                 self.targets["recover"].value = crashed
         faults = scenario.faults.events
         self.listing.value = ("<i>no faults scheduled</i>" if not faults else
-                              "scheduled: " + "; ".join(f"{f.action} {f.target} at {f.at_ms:g} ms" for f in faults))
+                              "scheduled: " + "; ".join(f"{f.action} {f.target} at {f.at_ms:g} ms"
+                                                        + (f" for {f.duration_ms:g} ms" if f.duration_ms else "")
+                                                        + (f" (+{f.delay_ms:g} ms)" if f.delay_ms else "") for f in faults))
 
     def _last_crashed(self) -> str | None:
         results = self.lab.results

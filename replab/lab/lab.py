@@ -128,10 +128,11 @@ class Lab:
         self._debouncer.flush()
         return self.results
 
-    def add_fault(self, at_ms: float, action: str = "crash", target: str = "leader") -> Lab:
-        """Schedule a fault ({at_ms, action, target}) in the scenario and re-run now."""
+    def add_fault(self, at_ms: float, action: str = "crash", target: str = "leader", **extra) -> Lab:
+        """Schedule a fault ({at_ms, action, target} and any of duration_ms, delay_ms) in the
+        scenario and re-run now."""
         events = [f.to_dict() for f in self._scenario.faults.events] + [
-            {"at_ms": at_ms, "action": action, "target": target}]
+            {"at_ms": at_ms, "action": action, "target": target, **extra}]
         if self._change("faults.events", events):
             self._debouncer.cancel()
             self._run_quietly()

@@ -8,12 +8,13 @@ A strategy is one class. What it declares (class attributes, read before any mod
     summary_doc    summary keys it adds, each with what it means
     tables         recorded tables of its own (replab.core.recorder.Table), frames of the Results
     node_class     the agent class of its data nodes
+    controller_class  the failure detector's agent class (the perfect one by default)
     has_leader     whether a fault may target 'leader'
     key_is_session a session's operations all touch one key: its session state (buddy)
     leader_per_dc  it can run one leader per data centre (dcs.placement = 'leader-per-dc')
 
 and, as class methods: `check(values)` (rules between fields, beyond each field's range),
-`node_count(values)`, `balancer_reads(scenario)`, `summary(results)` (its summary keys, for a
+`node_count(values)`, `balancer_reads(scenario)`, `copies_per_write(scenario)`, `summary(results)` (its summary keys, for a
 run of any kind, read from the Results alone) and `lag_figures(timeline)`.
 
 What a model calls, in simulated ms (every hook has a default that does nothing, or reports
@@ -41,6 +42,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from replab.agents.controller import FailoverController
 from replab.agents.node import DataNode
 from replab.core.field import Field
 
@@ -54,6 +56,7 @@ class Strategy:
     summary_doc: Mapping[str, str] = {}
     tables: tuple = ()
     node_class: type = DataNode
+    controller_class: type = FailoverController  # the failure detector the model builds
     has_leader = True
     key_is_session = False
     leader_per_dc = False
@@ -63,6 +66,12 @@ class Strategy:
         self.ship_ms = model.scenario.replication.ship_ms
 
     # declarations --------------------------------------------------------------------------
+    @classmethod
+    def for_scenario(cls, scenario) -> type[Strategy]:
+        """The class that runs `scenario`: this one, or one that runs some of its settings
+        (leader-follower with a realistic failover policy: replab.replication.terms)."""
+        return cls
+
     @classmethod
     def check(cls, values: Mapping[str, Any]) -> None:
         """Raise a ScenarioError for a combination of fields this strategy cannot run."""
@@ -75,6 +84,11 @@ class Strategy:
     def balancer_reads(cls, scenario) -> str:
         """Which nodes the DB load balancer may send reads to (replication.reads by default)."""
         return scenario.replication.reads
+
+    @classmethod
+    def copies_per_write(cls, scenario) -> float:
+        """How many nodes apply a copy of each write (for estimating a run's size)."""
+        return len(scenario.node_names) - 1
 
     @classmethod
     def summary(cls, results) -> dict:

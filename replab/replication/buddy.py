@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from replab.core.codes import ALL_COPIES_DOWN, NODE_DOWN, NOT_COPIED, REFUSED, SERVED, SESSION_MOVED
+from replab.core.codes import ALL_COPIES_DOWN, NODE_DOWN, NOT_COPIED, ON_NO_LIVE_NODE, REFUSED, SERVED, SESSION_MOVED
 from replab.core.field import Field, ScenarioError
 from replab.replication.base import Entry, Strategy, receipt_completes
 
@@ -111,6 +111,11 @@ class BuddyReplication(Strategy):
         return v["buddy.nodes"]
 
     @classmethod
+    def copies_per_write(cls, scenario) -> float:
+        nodes = scenario.buddy.nodes
+        return {"ring": scenario.buddy.copies, "pairs": 1, "all": nodes - 1}[scenario.buddy.layout]
+
+    @classmethod
     def balancer_reads(cls, scenario) -> str:
         return "any"  # a session's reads go to its own node, whatever replication.reads says
 
@@ -164,6 +169,7 @@ class BuddyReplication(Strategy):
         self.model.controller.leave_read_only(now)
 
     def close(self, now: float) -> None:
+        self.run_ended(now)
         self.model.recorder.totals |= {"sessions_moved": len(self.moved_sessions),
                                        "sessions_lost_state": self.sessions_lost_state,
                                        "state_copies": self.copies_sent}
@@ -296,6 +302,23 @@ class BuddyReplication(Strategy):
         if moved or lost:
             to = ", ".join(self.nodes[i].name for i in sorted(adopted)) or "nobody"
             recorder.event(now, "take-over", node.name, f"{moved} sessions moved to {to}; {lost} lost state")
+
+    def run_ended(self, now: float) -> None:
+        """The run is over, some deaths not yet detected: a session whose node is down lives on
+        only in the copies live nodes hold, so its writes newer than the newest such copy are
+        lost (counted now, with their own reason; nothing moves, as no one has noticed)."""
+        live = [n for n in self.nodes if n.up]
+        recorder = self.model.recorder
+        for session, owner in self.owner.items():
+            if owner.up:
+                continue
+            kept = max((n.store.get(session, 0) for n in live), default=0)
+            writes = self.writes_of.get(session, [])
+            if writes and writes[-1] > kept:
+                for write_id in writes:
+                    if write_id > kept:
+                        recorder.lose(write_id, ON_NO_LIVE_NODE, now)
+                self.writes_of[session] = [w for w in writes if w <= kept]
 
     # what the timeline and the summary ask of every replication strategy ---------------------
     def lag(self, now: float, node) -> tuple[float, int]:

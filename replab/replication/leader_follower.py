@@ -5,13 +5,16 @@ Ack modes, and what the client waits for after the leader's commit:
 - semi-sync(k): k followers, anywhere in the tree, have *received* the entry.
 - sync: every follower the leader believes alive, down to the last replica of the tree,
   has *applied* it.
+- majority: a majority of the nodes, the leader's own copy included, have received it
+  (semi-sync with k = nodes // 2).
 Followers replicate from the leader or from relays (see `replab.replication.tree`). With
 pull propagation nothing is shipped: followers are read-through caches
 (`replab.replication.read_through`).
 
 The log is one list of entries; a promotion (`replab.replication.failover`) cuts it at the
 promoted follower's received position and the entries past the cut are lost: counted,
-with the reason.
+with the reason. That is the perfect failover model (failover.policy = 'perfect'); every
+realistic policy runs in replab.replication.terms instead (`for_scenario`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from replab.core.codes import NEVER_LEFT_LEADER, NOT_ON_PROMOTED, SERVED
 from replab.core.field import Field, ScenarioError
 from replab.replication.base import Entry, Strategy, receipt_completes
 from replab.replication.failover import Failover
+from replab.replication.promotion_settings import check_promotion, majority_followers
 from replab.replication.read_through import ReadThrough
+from replab.replication.terms import TermLeaderFollower
 from replab.replication.tree import ReplicaTree
 
 PULL = "with replication.propagation = 'pull'"
@@ -46,6 +51,9 @@ class LeaderFollower(Strategy):
         self.ships = rep.propagation == "push"  # pull: followers are caches, nothing is shipped
         self.ack = rep.ack
         self.semi_sync_k = rep.semi_sync_k
+        if self.ack == "majority":  # a majority of the nodes, the leader's own copy included
+            self.semi_sync_k = majority_followers(len(model.nodes))
+            self.ack = "semi-sync" if self.semi_sync_k else "async"
         self.tree = ReplicaTree(rep.fanout)
         self.failover = Failover(self, model.scenario.failover)
         self.log: list[Entry] = []
@@ -58,6 +66,11 @@ class LeaderFollower(Strategy):
                 node.read_through = read_through
 
     # declarations ----------------------------------------------------------------------------
+    @classmethod
+    def for_scenario(cls, scenario) -> type[Strategy]:
+        """The perfect failover model runs here; every realistic policy in replab.replication.terms."""
+        return cls if scenario.failover.policy == "perfect" else TermLeaderFollower
+
     @classmethod
     def check(cls, v) -> None:
         followers, leaders = v["topology.followers"], v["topology.leaders"]
@@ -72,10 +85,14 @@ class LeaderFollower(Strategy):
                                     f"must be at most topology.followers ({followers}) with semi-sync acks")
         if v["replication.propagation"] == "pull":
             _check_pull(v)
+        check_promotion(v)
         if v["replication.reads"] == "followers" and followers == 0:
             raise ScenarioError("replication.reads", "followers", "needs at least one follower (topology.followers is 0); use 'leader' or 'any'")
-        if v["dcs.count"] > 1 and v["replication.fanout"]:
-            pass  # relays across data centres are allowed: a relay forwards over the WAN like the leader
+
+    @classmethod
+    def copies_per_write(cls, scenario) -> float:
+        # pull: followers fetch on a miss, at most once per read (counted with the requests)
+        return 0 if scenario.replication.propagation == "pull" else len(scenario.node_names) - 1
 
     # the model's hooks ---------------------------------------------------------------------
     def attach(self) -> None:
@@ -141,6 +158,7 @@ class LeaderFollower(Strategy):
         entry.op = op
 
     def on_received(self, now: float, follower, entry: Entry, sender, sent_ms: float) -> None:
+        self.model.recorder.receive(entry.write_id, follower.index, now)  # the relay log survives a crash: checks read it
         follower.enqueue_apply(now, entry, (sender.index, sent_ms))
         if self.ack == "semi-sync" and entry.op is not None:
             self._receipt(now, follower, entry)
@@ -243,14 +261,24 @@ class LeaderFollower(Strategy):
 
 def follower_receive(now: float, follower, entry: Entry, sender, sent_ms: float, term: int) -> None:
     """A replication message reaches a follower: accept it if it is the next entry of its term."""
+    if follower.paused:
+        follower.hold(_receive_after_pause, (follower, entry, sender, sent_ms, term))
+        return
     if not follower.up or term != follower.term or entry.index != follower.received:
         return  # down, from a deposed leader, or a duplicate after a resync
     follower.received += 1
     follower.model.replication.on_received(now, follower, entry, sender, sent_ms)
 
 
+def _receive_after_pause(now: float, message) -> None:
+    follower_receive(now, *message)
+
+
 def leader_receipt(now: float, message) -> None:
     protocol, entry, leader, follower = message
+    if leader.paused:
+        leader.hold(leader_receipt, message)
+        return
     protocol.on_receipt(now, entry, leader, follower)
 
 

@@ -12,17 +12,20 @@ from collections.abc import Callable
 
 import mesa
 
-from replab.agents import ClientSession, DataNode, FailoverController, LoadBalancer, Switch
+from replab.agents import ClientSession, DataNode, LoadBalancer, Switch
+from replab.agents.app_servers import AppServers
 from replab.agents.dc_balancer import DCBalancer, DCBalancers
 from replab.agents.dns import GlobalDNS
 from replab.analysis.results import Results
+from replab.config.limits import check_size, time_stopped
 from replab.config.scenario import Scenario
-from replab.core.calendar import EventCalendar
+from replab.core.calendar import EventCalendar, TimeStalled
 from replab.core.codes import FAILED, NETWORK, REFUSED, SERVED, TIMEOUT
 from replab.core.network import Network
 from replab.core.randomness import sampler, stream, uniform
 from replab.core.recorder import Recorder
 from replab.replication import STRATEGIES
+from replab.sim.host_faults import HostFaults
 from replab.sim.workload import Workload
 from replab.topology.datacentres import DataCentres
 from replab.topology.switching import switch_layout
@@ -40,7 +43,7 @@ class ReplicationModel(mesa.Model):
         self.end_ms = self.duration_ms + self.timeout_ms  # every operation has ended by then
         self.sample_ms = scenario.record.sample_ms
         self.calendar = EventCalendar()
-        strategy = STRATEGIES[scenario.replication.kind]
+        strategy = STRATEGIES[scenario.replication.kind].for_scenario(scenario)
         self.recorder = Recorder(strategy.tables)
         net = scenario.network.hop
         # several data centres: their switches, WAN and whole-DC faults (None: the one-DC model)
@@ -64,9 +67,15 @@ class ReplicationModel(mesa.Model):
                                          strategy.balancer_reads(scenario), uniform(stream(seed, "balancer")),
                                          rep.write_routing)
             self.client_host = self.network.attach(*self.switch_layout.clients)
+            self.machines = {"balancer": [self.balancer.host], "clients": [self.client_host],
+                             "app0": [self.balancer.host, self.client_host]}
+            self.apps = self._build_app_servers(scenario, strategy) if scenario.topology.app_servers > 1 else None
         else:
             self._build_data_centres(scenario)
-        self.controller = FailoverController(self, scenario.failover.detection_ms)
+            self.apps, self.machines = None, {}
+        # host names a fault may target -> their hosts (a strategy adds the hosts it runs, e.g. a controller)
+        self.machines |= {node.name: [node.host] for node in self.nodes}
+        self.controller = strategy.controller_class(self, scenario.failover.detection_ms)
         self.replication = strategy(self)
         self.sessions = [ClientSession(self, i) for i in range(scenario.workload.sessions)]
         self.think_ms = sampler("exponential", max(scenario.workload.think_ms, 1e-9), 0.0, stream(seed, "think"))
@@ -76,6 +85,7 @@ class ReplicationModel(mesa.Model):
             node.term = node.synced_term = self.term
         self.replication.attach()
         self.controller.publish(0.0)
+        self.host_faults = HostFaults(self) if any(f.on_hosts for f in scenario.faults.events) else None
         self._schedule_faults(scenario)
         if self.dns is not None:
             self.dns.begin()
@@ -93,6 +103,22 @@ class ReplicationModel(mesa.Model):
         host = self.network.attach(*(self.dcs.node_switches[index] if self.dcs else self.switch_layout.node(index)))
         return node_class(self, index, host, s.topology.workers, s.topology.apply_concurrency,
                           draws["read"], draws["write"], draws["apply"])
+
+    def _build_app_servers(self, scenario: Scenario, strategy) -> AppServers:
+        """Application servers 1..n-1 beside app0 (the balancer and clients built already)."""
+        rep, seed = scenario.replication, scenario.seed
+        balancers, client_hosts = [self.balancer], [self.client_host]
+        for app in range(1, scenario.topology.app_servers):
+            balancers.append(LoadBalancer(self, self.network.attach(*self.switch_layout.balancer), scenario.balancer.policy,
+                                          strategy.balancer_reads(scenario), uniform(stream(seed, f"balancer.app{app}")),
+                                          rep.write_routing))
+            balancers[-1].name = f"balancer{app}"
+            client_hosts.append(self.network.attach(*self.switch_layout.clients))
+        for app, (balancer, host) in enumerate(zip(balancers, client_hosts)):
+            self.machines[f"app{app}"] = [balancer.host, host]
+        apps = AppServers(balancers, client_hosts)
+        self.balancer = apps
+        return apps
 
     def _build_data_centres(self, scenario: Scenario) -> None:
         """One DB load balancer per DC, the regions' client hosts and the global DNS balancer."""
@@ -222,6 +248,9 @@ class ReplicationModel(mesa.Model):
             self._random_crash(node, up_ms, down_ms, now)
 
     def _scheduled_fault(self, now: float, fault) -> None:
+        if fault.on_hosts:  # pauses, partitions inside the DC, slow hosts
+            self.host_faults.apply(now, fault)
+            return
         if fault.target.startswith("dc"):
             self.dcs.fault(now, fault.action, int(fault.target[2:]))
             return
@@ -269,23 +298,31 @@ class ReplicationModel(mesa.Model):
         self._last_sample_ms = now
 
 
-def run(scenario: Scenario, progress: Callable[[float], None] | None = None, every_s: float = 0.1):
+def run(scenario: Scenario, progress: Callable[[float], None] | None = None, every_s: float = 0.1,
+        force: bool = False):
     """Run one scenario to the end and return its Results.
 
     `progress(fraction)`, if given, is called at most every `every_s` seconds of wall time
     with the share of simulated time done (0 to 1); it does not change the results.
+    A run larger than this machine can hold is refused before it starts (RunTooBig, naming
+    the fields), unless `force=True`; one whose simulated time stops advancing is stopped
+    (TimeStopped). Both are ScenarioErrors (replab.config.limits).
     """
     if not isinstance(scenario, Scenario):
         raise TypeError(f"replab.run needs a Scenario, not {type(scenario).__name__}; "
                         "build one with Scenario.preset(name), Scenario.load(path) or Scenario(**fields)")
+    check_size(scenario, force)
     model = ReplicationModel(scenario)
-    if progress is None:
-        model.run()
-    else:
-        last = time.perf_counter()
-        while model.running:
-            model.step()
-            if time.perf_counter() - last >= every_s:
-                last = time.perf_counter()
-                progress(min(1.0, model.now / model.end_ms))
+    try:
+        if progress is None:
+            model.run()
+        else:
+            last = time.perf_counter()
+            while model.running:
+                model.step()
+                if time.perf_counter() - last >= every_s:
+                    last = time.perf_counter()
+                    progress(min(1.0, model.now / model.end_ms))
+    except TimeStalled as stall:
+        raise time_stopped(scenario, stall.at_ms, stall.events) from None
     return Results.from_recorder(scenario, model.recorder)

@@ -55,7 +55,10 @@ class Workload:
         if model.dns is not None:  # several data centres: the global DNS says where it goes
             model.dns.send(now, op)
             return
-        op.balancer, op.client_host = balancer, client_host = model.balancer, model.client_host
+        if model.apps is None:
+            op.balancer, op.client_host = balancer, client_host = model.balancer, model.client_host
+        else:  # several application servers, each with its own balancer
+            op.balancer, op.client_host = balancer, client_host = model.apps.route(session)
         if not model.network.send(now, client_host, balancer.host, balancer.on_request, op):
             model.fail(now, op, NETWORK)
 

@@ -9,6 +9,9 @@ Each function takes a `Results` and returns a plotly figure:
     replication_lag(results, fig=None)               lag_ms of each follower over time
     spacetime(results, start_ms=0.0, max_ms=None, max_requests=12, fig=None)  Lamport diagram of messages
     dc_traffic(results, bin_ms=None, fig=None)        operations sent to / served by each DC per second, DC events
+    leadership_timeline(results, fig=None)           who believes it leads, split brain shaded, writes thrown away
+    semi_sync_timeline(results, fig=None)            write latency, acknowledged after a receipt or alone
+                                                     (replab.viz.leadership_chart)
 
 With `fig=None` a new `go.Figure` is returned. Given a figure (a `go.FigureWidget` in the
 Lab), the function fills it *in place* inside one `batch_update()` and returns it, so a
@@ -26,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from replab.analysis.results import Results
+from replab.viz.leadership_chart import leadership_timeline, semi_sync_timeline
 from replab.viz.style import OP_COLOURS, OUTCOME_COLOURS, PERCENTILES, ROLE_COLOURS, fill
 from replab.viz.topology_chart import topology
 
@@ -298,7 +302,8 @@ def dc_traffic(results: Results, bin_ms: float | None = None, fig=None):
 
 
 FIGURES = {"latency": latency_cdf, "throughput": throughput_timeline, "lag": replication_lag,
-           "topology": topology, "spacetime": spacetime, "traffic": dc_traffic}
+           "topology": topology, "spacetime": spacetime, "traffic": dc_traffic,
+           "leadership": leadership_timeline, "semi-sync": semi_sync_timeline}
 
 __all__ = ["FIGURES", "OP_COLOURS", "OUTCOME_COLOURS", "ROLE_COLOURS", "dc_traffic", "ecdf", "latency_cdf",
            "replication_lag", "spacetime", "spacetime_messages", "throughput_bins", "throughput_timeline", "topology",

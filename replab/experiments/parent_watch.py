@@ -1,0 +1,38 @@
+"""Worker processes end when the process that started them ends, however it ends.
+
+A sweep killed with SIGKILL cannot shut its pool down; its spawned workers (~210 MB each)
+would run on, orphaned. Each worker arms Linux's PR_SET_PDEATHSIG (the kernel kills it when
+its parent dies) and, on any OS, a thread that polls its parent's pid. Kept apart from the
+engines so a process can arm it without importing the model.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+PARENT_POLL_S = 0.5
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """A pool's initializer: end this process once `parent_pid` is no longer its parent."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):
+        pass  # not Linux: the thread below is enough
+    if os.getppid() != parent_pid:
+        os._exit(1)  # the parent died before the signal was armed
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="replab-parent-watch", daemon=True).start()
+
+
+__all__ = ["PARENT_POLL_S", "die_with_parent"]
