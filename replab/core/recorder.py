@@ -136,7 +136,8 @@ class Recorder:
         # For speed, the tables written on every request, write and apply keep their columns'
         # bound append methods, in declared order (~0.3 µs a row less than looking each
         # column up); analysis.frames.drain drops them so each array is freed as it is read.
-        for table, store in ((REQUESTS, self.requests), (WRITES, self.writes), (APPLIES, self.applies)):
+        for table, store in ((REQUESTS, self.requests), (WRITES, self.writes), (APPLIES, self.applies),
+                             (RECEIPTS, self.receipts)):
             store.appends = tuple(getattr(store, c.name).append for c in table.columns)
         # timeline samples, events and conflicts are few: plain rows
         self.samples: list[tuple] = []
@@ -202,10 +203,10 @@ class Recorder:
 
     def receive(self, write_id: int, node: int, at_ms: float) -> None:
         """A node took a replicated write off its stream (it is applied later, or never)."""
-        r = self.receipts
-        r.write_id.append(write_id)
-        r.node.append(node)
-        r.received_ms.append(at_ms)
+        received, by, received_ms = self.receipts.appends  # RECEIPTS' columns, in order
+        received(write_id)
+        by(node)
+        received_ms(at_ms)
 
     def lookup(self, request_id: int, node: int, hit: bool) -> None:
         """A follower looked a client's read up in its cache (pull)."""
