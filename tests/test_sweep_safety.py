@@ -15,6 +15,7 @@ from filelock import FileLock
 
 import replab
 from replab import Scenario, ScenarioError
+from replab.config import limits
 from replab.experiments import sweep as sweep_module
 from replab.experiments.engines import WORKER_DIED, check_address
 from replab.experiments.sweep import plan
@@ -68,7 +69,10 @@ def test_an_empty_grid_or_sample_list_is_refused_not_run_once():
         plan(BASE, samples=[])
 
 
-def test_a_run_too_big_for_the_machine_is_refused_naming_the_run():
+def test_a_run_too_big_for_the_machine_is_refused_naming_the_run(monkeypatch):
+    """A 1e8 ms run needs ~19 GB: too much for a machine with 8 GB free (the test fixes the
+    free memory, so it does not depend on what the machine it runs on has left)."""
+    monkeypatch.setattr(limits, "available_memory_bytes", lambda: 8 * 2**30)
     with pytest.raises(ScenarioError, match=r"the run with duration_ms=100000000.0 would need about"):
         plan(BASE, grid={"duration_ms": [300.0, 1e8]})
 

@@ -45,6 +45,7 @@ CHAPTERS: dict[str, tuple[str, str]] = {
     "10": ("Parameter sweeps", "many runs, one table: lag and stale reads over followers × write ratio, lost writes over ack mode × crash time with confidence bands; the same sweep from the shell and on Dask"),
     "11": ("Is the simulator right?", "the simulation beside M/M/1, M/M/c (Erlang C) and Little's law"),
     "12": ("Promotion logic: what goes wrong", "heartbeats instead of a perfect detector: a GC pause that fails over a live leader, split brain in a partition and the writes it throws away, fencing, why two nodes cannot fail over safely, semi-sync quietly turning async"),
+    "13": ("Leaderless quorums", "N replicas, W acks, R replies: the stale read and the quorum overlap, R + W > N and the latency it costs, t-visibility and k-staleness against PBS, a sloppy quorum's hinted handoff, read repair vs anti-entropy"),
 }
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}

@@ -18,6 +18,7 @@ from replab.analysis.anomalies import find_anomalies, served_reads
 from replab.analysis.dc_results import DC_SUMMARY_DOC, dc_summary
 from replab.analysis.outages import outage_summary
 from replab.analysis.split_brain import PROMOTION_DOC, promotion_summary
+from replab.analysis.staleness import STALENESS_DOC, staleness_summary
 from replab.core.codes import CACHE_OUTCOMES, FAILED, HIT, MISS, READ, REFUSED, SERVED
 from replab.replication import STRATEGIES
 
@@ -65,6 +66,7 @@ SUMMARY_DOC = {
     "origin_ops_per_s": "origin load: writes committed, client reads served and fetches answered by a leader, per simulated second of duration_ms (NaN for buddy replication)",
     "staleness_mean_ms": "mean staleness age of the stale reads: how long the version read had been superseded by an acknowledged write when the read started (NaN: no stale read)",
     "staleness_max_ms": "largest staleness age of a read (0: no stale read)",
+    **STALENESS_DOC,
 }
 
 def summarise(results, anomalies: pd.DataFrame | None = None) -> dict:
@@ -78,6 +80,7 @@ def summarise(results, anomalies: pd.DataFrame | None = None) -> dict:
     summary |= outage_summary(results)
     summary |= _propagation_summary(results)
     summary |= promotion_summary(results)
+    summary |= staleness_summary(results)
     if results.scenario.dcs.count > 1:
         summary |= dc_summary(results, anomalies)
     return summary

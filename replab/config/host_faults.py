@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from replab.core.field import ScenarioError
+from replab.replication import STRATEGIES
 
 CONTROLLED = ("naive", "manual")  # the failover policies that run a controller on a host of its own
 
@@ -24,15 +25,17 @@ def check_host_fault(i: int, fault, v: Mapping[str, Any], last_node: int) -> Non
     if v["dcs.count"] > 1:
         raise ScenarioError(f"{where}.action", fault.action, "acts on hosts inside one data centre: it needs dcs.count = 1 "
                             "(with several DCs, partition or crash a whole DC: target 'dcN')")
-    if fault.action == "pause" and v["replication.kind"] != "leader-follower":
-        raise ScenarioError(f"{where}.action", "pause", "needs replication.kind = 'leader-follower' (the pauses of the "
+    strategy = STRATEGIES[v["replication.kind"]]
+    if fault.action == "pause" and not strategy.pausable:
+        kinds = " or ".join(repr(k) for k, s in STRATEGIES.items() if s.pausable)
+        raise ScenarioError(f"{where}.action", "pause", f"needs replication.kind = {kinds} (the pauses of the "
                             "other strategies' nodes are not modelled)")
     apps = v["topology.app_servers"]
     for host in fault.hosts:
         if host.startswith("node") and int(host[4:]) > last_node:
             nodes = f"node0 to node{last_node}" if last_node else "node0"
             raise ScenarioError(f"{where}.target", fault.target, f"names {host}: must name existing nodes ({nodes}) or 'leader'")
-        if host == "leader" and v["replication.kind"] != "leader-follower":
+        if host == "leader" and not strategy.single_leader:
             raise ScenarioError(f"{where}.target", fault.target, f"names the leader: {v['replication.kind']} replication "
                                 "has no single leader; name a node")
         if host.startswith("app") and int(host[3:]) >= apps:

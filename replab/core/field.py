@@ -293,7 +293,7 @@ def _is_hosts(target: str) -> bool:
             continue
         prefix = next((p for p in HOST_PREFIXES if part.startswith(p)), None)
         number = part[len(prefix):] if prefix else ""
-        if not (number.isascii() and number.isdigit()):
+        if not (number.isascii() and number.isdigit() and len(number) <= 6):  # a host number, not 5,000 digits
             return False
     return True
 

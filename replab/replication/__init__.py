@@ -10,11 +10,13 @@ from replab.replication.base import Entry, Strategy
 from replab.replication.buddy import BuddyReplication
 from replab.replication.leader_follower import LeaderFollower
 from replab.replication.leader_leader import LeaderLeader
+from replab.replication.leaderless import Leaderless
 
 STRATEGIES: dict[str, type[Strategy]] = {
     LeaderFollower.kind: LeaderFollower,
     LeaderLeader.kind: LeaderLeader,
     BuddyReplication.kind: BuddyReplication,
+    Leaderless.kind: Leaderless,
 }
 
-__all__ = ["STRATEGIES", "BuddyReplication", "Entry", "LeaderFollower", "LeaderLeader", "Strategy"]
+__all__ = ["STRATEGIES", "BuddyReplication", "Entry", "LeaderFollower", "LeaderLeader", "Leaderless", "Strategy"]

@@ -12,6 +12,8 @@ A strategy is one class. What it declares (class attributes, read before any mod
     has_leader     whether a fault may target 'leader'
     key_is_session a session's operations all touch one key: its session state (buddy)
     leader_per_dc  it can run one leader per data centre (dcs.placement = 'leader-per-dc')
+    single_leader  one node leads at a time: a host fault on 'leader' finds it wherever it is
+    pausable       its nodes can be paused (a GC pause: faults with action 'pause')
 
 and, as class methods: `check(values)` (rules between fields, beyond each field's range),
 `node_count(values)`, `balancer_reads(scenario)`, `copies_per_write(scenario)`, `summary(results)` (its summary keys, for a
@@ -60,6 +62,8 @@ class Strategy:
     has_leader = True
     key_is_session = False
     leader_per_dc = False
+    single_leader = False
+    pausable = False
 
     def __init__(self, model):
         self.model = model

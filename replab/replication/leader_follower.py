@@ -38,6 +38,8 @@ class LeaderFollower(Strategy):
 
     kind = "leader-follower"
     about = "one leader ships every write to its followers (or relays, see replication.fanout)"
+    single_leader = True
+    pausable = True
     fields = (
         Field("replication.fanout", "int", 0, "followers each node ships to; relays pass entries on (0 = all from the leader; 1 = a chain)", 0, 32),
         Field("replication.propagation", "choice", "push", "push: the leader ships every write to its followers; pull: followers get nothing shipped and read through on a miss, keeping a copy for cache.ttl_ms", choices=("push", "pull")),

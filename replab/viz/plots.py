@@ -30,6 +30,7 @@ import pandas as pd
 
 from replab.analysis.results import Results
 from replab.viz.leadership_chart import leadership_timeline, semi_sync_timeline
+from replab.viz.staleness import FIGURES as STALENESS_FIGURES
 from replab.viz.style import OP_COLOURS, OUTCOME_COLOURS, PERCENTILES, ROLE_COLOURS, fill
 from replab.viz.topology_chart import topology
 
@@ -303,7 +304,7 @@ def dc_traffic(results: Results, bin_ms: float | None = None, fig=None):
 
 FIGURES = {"latency": latency_cdf, "throughput": throughput_timeline, "lag": replication_lag,
            "topology": topology, "spacetime": spacetime, "traffic": dc_traffic,
-           "leadership": leadership_timeline, "semi-sync": semi_sync_timeline}
+           "leadership": leadership_timeline, "semi-sync": semi_sync_timeline, **STALENESS_FIGURES}
 
 __all__ = ["FIGURES", "OP_COLOURS", "OUTCOME_COLOURS", "ROLE_COLOURS", "dc_traffic", "ecdf", "latency_cdf",
            "replication_lag", "spacetime", "spacetime_messages", "throughput_bins", "throughput_timeline", "topology",

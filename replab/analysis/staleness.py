@@ -1,0 +1,161 @@
+"""How stale reads are, measured from the history (the requests and writes frames) alone.
+
+A write *commits* when its node sends the acknowledgement (the answered_ms of its request,
+for an acknowledged write): under leaderless replication, when its coordinator has W acks;
+under leader-follower, the leader's ack in whatever ack mode. A read *starts* when it
+reaches its node (arrived_ms; leaderless: when its coordinator asks the replicas). For
+every served read, `read_staleness` gives
+
+- versions_behind: writes of its key committed before it started that are newer (a larger
+  write id) than the version it returned: 0 when it saw every committed write;
+- committed_before: writes of its key committed before it started;
+- t_ms: how long after the newest of them committed the read started (NaN: none had);
+- consistent: versions_behind == 0.
+
+and from those, as in Bailis et al.'s "Probabilistically Bounded Staleness" (VLDB 2012):
+
+- `t_visibility`: the probability that a read started t ms after a commit returns that
+  write (or a newer one), per bin of t, with a 95% interval;
+- `k_staleness`: the probability that a read misses the last k committed versions
+  (returns one at least k versions old), for k = 1, 2, ..., among reads with k committed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from replab.analysis.anomalies import served_reads
+
+STALENESS_DOC = {
+    "missed_commit_reads": "served reads that returned a version older than a write of their key committed (acknowledged by its node) before the read reached its node",
+    "missed_commit_rate": "missed_commit_reads / served reads",
+    "max_versions_behind": "most committed versions a served read was behind",
+}
+Z95 = 1.959964
+
+
+def read_staleness(requests: pd.DataFrame, writes: pd.DataFrame) -> pd.DataFrame:
+    """One row per served read (request_id order): request_id, key, start_ms, version,
+    committed_before, newest_committed, t_ms, versions_behind, consistent (see the module)."""
+    ids = requests["request_id"].to_numpy()
+    served = served_reads(requests)
+    reads = pd.DataFrame({"request_id": ids[served], "key": requests["key"].to_numpy()[served],
+                          "start_ms": requests["arrived_ms"].to_numpy()[served],
+                          "version": requests["version"].to_numpy()[served]})
+    acked = writes[writes["acked"].to_numpy()]
+    commit_ms = requests["answered_ms"].to_numpy()[np.searchsorted(ids, acked["request_id"].to_numpy())]
+    committed = pd.DataFrame({"key": acked["key"].to_numpy(), "write_id": acked["write_id"].to_numpy(),
+                              "commit_ms": commit_ms}).sort_values("commit_ms", kind="stable")
+    by_key = committed.groupby("key", sort=False)
+    committed["newest_committed"] = by_key["write_id"].cummax()
+    committed["committed_before"] = by_key.cumcount() + 1
+    # when the newest committed so far committed: carried forward from the commit that made it the newest
+    made_newest = committed["write_id"] == committed["newest_committed"]
+    committed["newest_ms"] = committed["commit_ms"].where(made_newest)
+    committed["newest_ms"] = committed.groupby("key", sort=False)["newest_ms"].ffill()
+    order = np.argsort(reads["start_ms"].to_numpy(), kind="stable")
+    joined = pd.merge_asof(reads.iloc[order], committed[["key", "commit_ms", "newest_committed", "committed_before", "newest_ms"]],
+                           left_on="start_ms", right_on="commit_ms", by="key", allow_exact_matches=False)
+    joined.index = order
+    joined = joined.sort_index()
+    frame = reads.copy()
+    frame["committed_before"] = joined["committed_before"].fillna(0).astype(np.int64).to_numpy()
+    frame["newest_committed"] = joined["newest_committed"].fillna(0).astype(np.int64).to_numpy()
+    frame["t_ms"] = frame["start_ms"].to_numpy() - joined["newest_ms"].to_numpy()
+    stale = frame["newest_committed"].to_numpy() > frame["version"].to_numpy()
+    behind = np.zeros(len(frame), dtype=np.int64)
+    behind[stale] = _versions_behind(frame[stale], committed)
+    frame["versions_behind"] = behind
+    frame["consistent"] = ~stale
+    return frame
+
+
+def _versions_behind(stale: pd.DataFrame, committed: pd.DataFrame) -> np.ndarray:
+    """For reads known to have missed a commit: how many committed writes they missed.
+    One join of those reads with their keys' commits when that stays small (the usual case:
+    a key has a few commits), else key by key in bounded memory."""
+    mine = committed[committed["key"].isin(stale["key"].unique())]
+    pairs = int((stale["key"].value_counts() * mine["key"].value_counts()).fillna(0).sum())
+    if pairs <= 4_000_000:
+        reads = pd.DataFrame({"read": np.arange(len(stale)), "key": stale["key"].to_numpy(),
+                              "start_ms": stale["start_ms"].to_numpy(), "version": stale["version"].to_numpy()})
+        both = reads.merge(mine[["key", "write_id", "commit_ms"]], on="key")
+        missed = both[(both["commit_ms"] < both["start_ms"]) & (both["write_id"] > both["version"])]
+        return np.bincount(missed["read"].to_numpy(), minlength=len(stale)).astype(np.int64)
+    out = np.zeros(len(stale), dtype=np.int64)
+    positions = stale.groupby("key", sort=False).indices
+    for key, rows in mine.groupby("key", sort=False):
+        times, write_ids = rows["commit_ms"].to_numpy(), rows["write_id"].to_numpy()
+        at = positions[key]
+        starts, versions = stale["start_ms"].to_numpy()[at], stale["version"].to_numpy()[at]
+        for chunk in range(0, len(at), 512):  # reads x writes at a time
+            part = slice(chunk, chunk + 512)
+            before = times[None, :] < starts[part, None]
+            newer = write_ids[None, :] > versions[part, None]
+            out[at[part]] = (before & newer).sum(axis=1)
+    return out
+
+
+def _interval(hits: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score 95% interval of hits / n (NaN where n is 0)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = hits / n
+        centre = (p + Z95**2 / (2 * n)) / (1 + Z95**2 / n)
+        half = Z95 * np.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / (1 + Z95**2 / n)
+    return centre - half, centre + half
+
+
+def t_visibility(staleness: pd.DataFrame, bin_ms: float | None = None, max_ms: float | None = None) -> pd.DataFrame:
+    """P(a read started t ms after the newest commit of its key returns it or newer), per bin of t.
+
+    Columns: t_ms (the bin's middle), t_from_ms, t_to_ms, reads, consistent (the share),
+    low and high (95% interval). Default: 25 bins up to the 99th percentile of t."""
+    t = staleness["t_ms"].to_numpy()
+    ok = ~np.isnan(t)
+    t, consistent = t[ok], staleness["consistent"].to_numpy()[ok]
+    if max_ms is None:
+        max_ms = float(np.percentile(t, 99)) if len(t) else 1.0
+    max_ms = max(max_ms, 1e-9)
+    if bin_ms is None:
+        bin_ms = max_ms / 25
+    edges = np.arange(0.0, max_ms + bin_ms * 0.5, bin_ms)
+    if len(edges) < 2:
+        edges = np.array([0.0, max_ms])
+    which = np.searchsorted(edges, t, side="right") - 1
+    inside = (which >= 0) & (which < len(edges) - 1)
+    reads = np.bincount(which[inside], minlength=len(edges) - 1).astype(float)
+    hits = np.bincount(which[inside], weights=consistent[inside], minlength=len(edges) - 1)
+    low, high = _interval(hits, reads)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = hits / reads
+    return pd.DataFrame({"t_ms": (edges[:-1] + edges[1:]) / 2, "t_from_ms": edges[:-1], "t_to_ms": edges[1:],
+                         "reads": reads.astype(np.int64), "consistent": share, "low": low, "high": high})
+
+
+def k_staleness(staleness: pd.DataFrame, k_max: int = 5) -> pd.DataFrame:
+    """P(a read misses the last k committed versions of its key), k = 1..k_max, among reads
+    that had at least k committed before them. Columns: k, reads, stale, probability, low, high."""
+    before = staleness["committed_before"].to_numpy()
+    behind = staleness["versions_behind"].to_numpy()
+    ks = np.arange(1, k_max + 1)
+    reads = np.array([(before >= k).sum() for k in ks], dtype=float)
+    stale = np.array([((before >= k) & (behind >= k)).sum() for k in ks], dtype=float)
+    low, high = _interval(stale, reads)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        probability = stale / reads
+    return pd.DataFrame({"k": ks, "reads": reads.astype(np.int64), "stale": stale.astype(np.int64),
+                         "probability": probability, "low": low, "high": high})
+
+
+def staleness_summary(results) -> dict:
+    """The summary's staleness keys (STALENESS_DOC), from the requests and writes frames."""
+    frame = read_staleness(results.requests, results.writes)
+    missed = int((~frame["consistent"]).sum())
+    return {
+        "missed_commit_reads": missed,
+        "missed_commit_rate": missed / len(frame) if len(frame) else math.nan,
+        "max_versions_behind": int(frame["versions_behind"].max()) if len(frame) else 0,
+    }

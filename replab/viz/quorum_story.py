@@ -1,0 +1,132 @@
+"""One quorum write and one later read of its key, message by message (leaderless runs).
+
+Time runs to the right; each data node is a lane. The write's versions travel from its
+coordinator to the replicas (purple), the replicas' acks come back (dashed), and a star marks
+the commit: the W-th ack. The read's requests go out (blue); each replica's answer comes back
+green if it carried the write (or newer) and red if not, solid if it was among the first R
+(what the client got), dotted if it came later; a filled circle on a lane marks a replica
+that held the write when it read, an open one a replica that lacked it, so the overlap of
+the two quorums is where the solid green arrows start. Read repairs of that read are orange.
+Everything is drawn from the frames (requests, writes, deliveries, responses).
+"""
+
+from __future__ import annotations
+
+import math
+
+from replab.analysis.results import Results
+from replab.analysis.staleness import read_staleness
+from replab.viz.style import fill
+
+FRESH, STALE, WRITE, REPAIR, READ = "#2ca02c", "#d62728", "#9467bd", "#ff7f0e", "#1f77b4"
+
+
+def _arrows(segments, colour: str, name: str, dash: str = "solid", hover=None, legend: bool = True) -> dict:
+    x, y, sizes, text = [], [], [], []
+    for i, (x0, y0, x1, y1) in enumerate(segments):
+        x += [x0, x1, None]
+        y += [y0, y1, None]
+        sizes += [0, 10, 0]
+        text += [hover[i] if hover else "", hover[i] if hover else "", ""]
+    return dict(name=name, x=x, y=y, mode="lines+markers", showlegend=legend and bool(segments),
+                line=dict(color=colour, dash=dash, width=2),
+                marker=dict(symbol="arrow", angleref="previous", size=sizes, color=colour, line=dict(width=0)),
+                hovertext=text, hoverinfo="text")
+
+
+def pick_story(results: Results) -> tuple[int | None, int | None]:
+    """(request_id of a read, write_id of the newest write of its key committed before it):
+    the first read that missed a committed write, else the read started soonest after a commit."""
+    staleness = read_staleness(results.requests, results.writes)
+    after = staleness[staleness["newest_committed"] > 0]
+    if not len(after):
+        return None, None
+    missed = after[~after["consistent"]]
+    row = missed.iloc[0] if len(missed) else after.loc[after["t_ms"].idxmin()]
+    return int(row["request_id"]), int(row["newest_committed"])
+
+
+def quorum_story(results: Results, request_id: int | None = None, write_id: int | None = None, fig=None):
+    """The messages of one write and one read of its key (default: `pick_story`)."""
+    if (request_id is None or write_id is None) and results.scenario.replication.kind == "leaderless":
+        request_id, write_id = pick_story(results)
+    names = [str(n) for n in results.requests["node"].cat.categories]
+    lane = {name: i for i, name in enumerate(names)}
+    traces: list[dict] = []
+    if results.scenario.replication.kind != "leaderless":
+        title = "Quorum reads and writes: a leaderless run's story (replication.kind = 'leaderless')"
+    elif request_id is None:
+        title = "No read of a key after one of its writes committed in this run"
+    else:
+        traces, title = _story_traces(results, request_id, write_id, lane)
+    layout = dict(title=dict(text=title, y=0.96), height=440, margin=dict(l=60, r=20, t=80, b=40),
+                  legend=dict(orientation="h", yanchor="top", y=-0.22, x=0.0, font=dict(size=10)),
+                  xaxis=dict(title=dict(text="time, ms")),
+                  yaxis=dict(tickvals=list(lane.values()), ticktext=names, range=[-0.6, len(names) - 0.4],
+                             autorange="reversed", title=dict(text="node")))
+    return fill(fig, traces, layout)
+
+
+def _story_traces(results: Results, request_id: int, write_id: int, lane: dict) -> tuple[list[dict], str]:
+    requests = results.requests.set_index("request_id")
+    read = requests.loc[request_id]
+    write = results.writes.set_index("write_id").loc[write_id]
+    committed_ms = float(requests.loc[write["request_id"], "answered_ms"])
+    deliveries, responses = results.tables["deliveries"], results.tables["responses"]
+    sent = deliveries[(deliveries["write_id"] == write_id) & deliveries["kind"].isin(["write", "hinted write"])]
+    asked = responses[responses["request_id"] == request_id]
+    repairs = deliveries[(deliveries["kind"] == "read repair") & (deliveries["sent_ms"] >= read["arrived_ms"])
+                         & (deliveries["sender"] == read["node"]) & (deliveries["key"] == read["key"])]
+    repairs = repairs[repairs["sent_ms"] <= asked["arrived_ms"].max()] if len(asked) else repairs.iloc[:0]
+
+    def y(node) -> int:
+        return lane[str(node)]
+
+    taken = sent.dropna(subset=["applied_ms"])
+    traces = [_arrows([(r.sent_ms, y(r.sender), r.applied_ms, y(r.receiver)) for r in taken.itertuples()], WRITE,
+                      f"write {write_id} → replica",
+                      hover=[f"write {write_id} to {r.receiver} ({r.kind}): sent {r.sent_ms:.2f}, applied {r.applied_ms:.2f} ms"
+                             for r in taken.itertuples()])]
+    acks = taken.dropna(subset=["acked_ms"])
+    traces.append(_arrows([(r.applied_ms, y(r.receiver), r.acked_ms, y(r.sender)) for r in acks.itertuples()], WRITE,
+                          "ack", dash="dash", hover=[f"ack from {r.receiver} at {r.acked_ms:.2f} ms" for r in acks.itertuples()]))
+    traces.append(dict(name=f"committed ({results.scenario.quorum.w} acks)", x=[committed_ms], y=[y(write["leader"])],
+                       mode="markers+text", text=["commit"], textposition="top center", showlegend=False,
+                       marker=dict(symbol="star", size=16, color=WRITE), hoverinfo="text",
+                       hovertext=[f"write {write_id} committed at {committed_ms:.2f} ms"]))
+    read_on = asked.dropna(subset=["read_ms"])
+    traces.append(_arrows([(r.asked_ms, y(read["node"]), r.read_ms, y(r.replica)) for r in read_on.itertuples()], READ,
+                          f"read of key {read['key']}"))
+    answered = read_on.dropna(subset=["arrived_ms"])
+    for counted, dash in ((1, "solid"), (0, "dot")):
+        for fresh, colour in ((True, FRESH), (False, STALE)):
+            part = answered[(answered["counted"] == counted) & ((answered["version"] >= write_id) == fresh)]
+            label = ("answer has it" if fresh else "answer lacks it") + ("" if counted else " (late)")
+            traces.append(_arrows([(r.read_ms, y(r.replica), r.arrived_ms, y(read["node"])) for r in part.itertuples()],
+                                  colour, label, dash=dash,
+                                  hover=[f"{r.replica} read v{r.version} at {r.read_ms:.2f} ms" for r in part.itertuples()]))
+    had = read_on["version"].to_numpy() >= write_id
+    for held, colour, symbol, label in ((True, FRESH, "circle", "had it when it read"),
+                                        (False, STALE, "circle-open", "lacked it")):
+        part = read_on[had == held]
+        traces.append(dict(name=label, x=part["read_ms"].tolist(), y=[y(r) for r in part["replica"]],
+                           mode="markers+text", text=[f"v{v}" for v in part["version"]], textposition="top center",
+                           marker=dict(size=12, color=colour, symbol=symbol, line=dict(width=2, color=colour)),
+                           showlegend=bool(len(part)), hoverinfo="skip"))
+    traces.append(_arrows([(r.sent_ms, y(r.sender), r.applied_ms if not math.isnan(r.applied_ms) else r.sent_ms,
+                            y(r.receiver)) for r in repairs.itertuples()], REPAIR, "read repair"))
+    version = int(read["version"])
+    stale = version < write_id
+    # just under the coordinator's lane, so it does not hide the coordinator's own answer
+    traces.append(dict(name="the client's answer", x=[read["answered_ms"]], y=[y(read["node"]) + 0.3], mode="markers+text",
+                       text=[f"client gets v{version}"], textposition="middle right", showlegend=False,
+                       marker=dict(symbol="square", size=12, color=STALE if stale else FRESH), hoverinfo="skip"))
+    q = results.scenario.quorum
+    t_ms = float(read["arrived_ms"]) - committed_ms
+    verdict = "stale: it missed the write" if stale else "it saw the write"
+    title = (f"Write {write_id} (W = {q.w}) and a read of its key (R = {q.r}, N = {q.n})<br>"
+             f"{t_ms:.1f} ms after its commit: {verdict}")
+    return traces, title
+
+
+__all__ = ["pick_story", "quorum_story"]
