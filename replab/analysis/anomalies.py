@@ -84,8 +84,8 @@ def find_anomalies(requests: pd.DataFrame, writes: pd.DataFrame) -> pd.DataFrame
 
 
 def newest_before(place: np.ndarray, group: np.ndarray, value: np.ndarray, read_group: np.ndarray) -> np.ndarray:
-    """For each read i (in start order) of group read_group[i]: the largest `value` (>= 0)
-    among the known rows of its group whose `place` is at most i; 0 when there is none.
+    """For each read i (in start order) of group read_group[i]: the largest `value` among the
+    known rows of its group whose `place` is at most i; 0 when there is none.
 
     (group, place) is one int64 to sort and search; a running maximum over the sorted rows,
     lifted by group so it restarts at each. In-place steps keep the peak memory low.
@@ -101,7 +101,9 @@ def newest_before(place: np.ndarray, group: np.ndarray, value: np.ndarray, read_
     order = np.argsort(known)  # ties (same group and place) need no order: the running max covers them all
     known = known[order]
     known_group = group[order]
-    lift = known_group * (int(value.max()) + 1)
+    low = int(value.min())  # lifted from the least value, so a negative one (-1: none) cannot carry across groups
+    lift = known_group * (int(value.max()) - low + 1)
+    lift -= low
     running = value[order]
     running += lift
     np.maximum.accumulate(running, out=running)
