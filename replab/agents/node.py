@@ -75,9 +75,17 @@ class DataNode(mesa.Agent):
             # routed before a failover changed who leads: a follower must not commit
             self.model.reply(now, self, op, REFUSED, -1, NOT_LEADER)
             return
-        if self.busy < self.workers:
-            self._set_busy(now, self.busy + 1)
-            self._serve(now, op)
+        busy = self.busy
+        if busy < self.workers:
+            # _set_busy(now, busy + 1) and _serve(now, op), inlined: every client operation passes here
+            self.busy_area_ms += busy * (now - self._busy_changed_ms)
+            self._busy_changed_ms = now
+            self.busy = busy + 1
+            op.incarnation = self.incarnation
+            if op.is_write:
+                self.model.calendar.schedule(now + self.write_ms(), self._write_done, op)
+            else:
+                self.model.calendar.schedule(now + self.read_ms(), self._read_done, op)
         else:
             self.client_queue.append((now, op))
 
@@ -132,9 +140,15 @@ class DataNode(mesa.Agent):
     # replicated writes --------------------------------------------------------------------
     def enqueue_apply(self, now: float, entry, origin: tuple[int, float] | None = None) -> None:
         """An entry to apply arrived now; `origin` is (sending node, sent_ms) when known."""
-        if self.busy < self.workers and self.applying < self.apply_concurrency:
-            self._set_busy(now, self.busy + 1)
-            self._start_apply(now, now, entry, origin)
+        busy = self.busy
+        if busy < self.workers and self.applying < self.apply_concurrency:
+            # _set_busy(now, busy + 1) and _start_apply(now, now, entry, origin), inlined: every
+            # replicated write passes here on every replica
+            self.busy_area_ms += busy * (now - self._busy_changed_ms)
+            self._busy_changed_ms = now
+            self.busy = busy + 1
+            self.applying += 1
+            self.model.calendar.schedule(now + self.apply_ms(), self._apply_done, (entry, self.incarnation, now, origin))
         else:
             self.apply_queue.append((now, entry, origin))
 
@@ -178,8 +192,11 @@ class DataNode(mesa.Agent):
             self._start_apply(now, received_ms, entry, origin)
         elif clients:
             self._serve(now, clients.popleft()[1])
-        else:
-            self._set_busy(now, self.busy - 1)
+        else:  # _set_busy(now, self.busy - 1), inlined: a worker idles after most jobs
+            busy = self.busy
+            self.busy_area_ms += busy * (now - self._busy_changed_ms)
+            self._busy_changed_ms = now
+            self.busy = busy - 1
 
     def _set_busy(self, now: float, busy: int) -> None:
         self.busy_area_ms += self.busy * (now - self._busy_changed_ms)

@@ -19,7 +19,7 @@ from replab.analysis.dc_results import DC_SUMMARY_DOC, dc_summary
 from replab.analysis.outages import outage_summary
 from replab.analysis.split_brain import PROMOTION_DOC, promotion_summary
 from replab.analysis.staleness import STALENESS_DOC, staleness_summary
-from replab.core.codes import CACHE_OUTCOMES, HIT, MISS
+from replab.core.codes import CACHE_OUTCOMES, FAILED, HIT, MISS, READ, REFUSED, SERVED
 from replab.replication import STRATEGIES
 
 SUMMARY_DOC = {
@@ -135,20 +135,23 @@ def _percentiles(latency: np.ndarray, prefix: str) -> dict:
 def _core_summary(results, anomalies) -> dict:
     requests, writes, sessions = results.requests, results.writes, results.sessions
     duration = results.scenario.duration_ms
-    outcome = requests["outcome"]
-    served = requests[outcome == "served"]
-    is_read = served["op"] == "read"
+    # numpy arrays by category codes: selecting the served rows of the whole frame copied every column
+    outcome = requests["outcome"].cat.codes.to_numpy()
+    served = outcome == SERVED
+    is_read = requests["op"].cat.codes.to_numpy()[served] == READ
+    latency = requests["latency_ms"].to_numpy()[served]
     n = len(requests)
+    served_count = int(served.sum())
     summary = {
         "operations": n,
-        "served": int(len(served)),
-        "refused": int((outcome == "refused").sum()),
-        "failed": int((outcome == "failed").sum()),
-        "availability": len(served) / n if n else math.nan,
-        "throughput_per_s": float((served["start_ms"] < duration).sum() / (duration / 1000.0)),
+        "served": served_count,
+        "refused": int((outcome == REFUSED).sum()),
+        "failed": int((outcome == FAILED).sum()),
+        "availability": served_count / n if n else math.nan,
+        "throughput_per_s": float((requests["start_ms"].to_numpy()[served] < duration).sum() / (duration / 1000.0)),
     }
-    summary |= _percentiles(served.loc[is_read, "latency_ms"].to_numpy(), "read")
-    summary |= _percentiles(served.loc[~is_read, "latency_ms"].to_numpy(), "write")
+    summary |= _percentiles(latency[is_read], "read")
+    summary |= _percentiles(latency[~is_read], "write")
     reads_served = int(is_read.sum())
     summary |= {
         "writes_acked": int(writes["acked"].sum()),

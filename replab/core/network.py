@@ -19,6 +19,7 @@ Until the first such fault the fast path is taken, with the same draws either wa
 from __future__ import annotations
 
 from collections.abc import Callable
+from heapq import heappush
 from typing import Any
 
 from replab.core.calendar import EventCalendar, Handler
@@ -30,6 +31,7 @@ class Network:
     def __init__(self, calendar: EventCalendar, hop_ms: Callable[[], float], switches: int,
                  switch_dc: list[int] | None = None, wan_ms: Callable[[int, int], float] | None = None):
         self.calendar = calendar
+        self._heap, self._ticket = calendar.pusher()  # send schedules its deliveries itself (see EventCalendar.pusher)
         self.hop_ms = hop_ms
         self.switch_up = [True] * switches
         self.switch_dc = list(switch_dc) if switch_dc is not None else [0] * switches
@@ -134,29 +136,27 @@ class Network:
             return None
         return hop() + self.wan_ms(dc_a, dc_b) + hop()
 
-    def _departing(self, src: int, dst: int) -> float | None:
-        """Count a message leaving `src` and draw its latency; None when it is dropped."""
+    # send and send_ordered count the message and draw its latency inline (no helper call):
+    # they carry every message of a run, ~2.6 per client request.
+    def send(self, now: float, src: int, dst: int, handler: Handler, arg: Any) -> bool:
+        """Deliver `arg` to `handler` after the path latency; False when dropped on the way."""
         self.messages_sent += 1
         lat = self.latency_ms(src, dst)
         if lat is None:
             self.messages_dropped += 1
-        return lat
-
-    def send(self, now: float, src: int, dst: int, handler: Handler, arg: Any) -> bool:
-        """Deliver `arg` to `handler` after the path latency; False when dropped on the way."""
-        lat = self._departing(src, dst)
-        if lat is None:
             return False
-        self.calendar.schedule(now + lat, handler, arg)
+        heappush(self._heap, (now + lat, self._ticket(), handler, arg))  # calendar.schedule, inlined
         return True
 
     def send_ordered(self, now: float, src: int, dst: int, handler: Handler, arg: Any) -> bool:
         """Like `send`, but never delivered before an earlier message on the same channel."""
-        lat = self._departing(src, dst)
+        self.messages_sent += 1
+        lat = self.latency_ms(src, dst)
         if lat is None:
+            self.messages_dropped += 1
             return False
         channel = (src, dst)
         at = max(now + lat, self._channel_clear_ms.get(channel, 0.0))
         self._channel_clear_ms[channel] = at
-        self.calendar.schedule(at, handler, arg)
+        heappush(self._heap, (at, self._ticket(), handler, arg))  # calendar.schedule, inlined
         return True

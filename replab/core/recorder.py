@@ -133,6 +133,12 @@ class Recorder:
         self.tables = TABLES + tuple(extra_tables)
         for table in self.tables:
             setattr(self, table.attribute, table.make())
+        # For speed, the tables written on every request, write and apply keep their columns'
+        # bound append methods, in declared order (~0.3 µs a row less than looking each
+        # column up); analysis.frames.drain drops them so each array is freed as it is read.
+        for table, store in ((REQUESTS, self.requests), (WRITES, self.writes), (APPLIES, self.applies),
+                             (RECEIPTS, self.receipts)):
+            store.appends = tuple(getattr(store, c.name).append for c in table.columns)
         # timeline samples, events and conflicts are few: plain rows
         self.samples: list[tuple] = []
         self.events: list[tuple[float, str, str, str]] = []
@@ -140,33 +146,35 @@ class Recorder:
         self.totals: dict[str, float] = {}  # counts kept by the model, not rows: messages, ...
 
     def operation(self, op, end_ms: float, outcome: int, reason: int, version: int) -> None:
-        r = self.requests
-        r.request_id.append(op.id)
-        r.session.append(op.session)
-        r.op.append(op.is_write)
-        r.key.append(op.key)
-        r.node.append(op.node)
-        r.start_ms.append(op.start)
-        r.end_ms.append(end_ms)
-        r.outcome.append(outcome)
-        r.reason.append(reason)
-        r.version.append(version)
-        r.arrived_ms.append(op.arrived)
-        r.answered_ms.append(op.answered)
+        (request_id, session, is_write, key, node, start_ms, end, outcome_code, reason_code, version_seen,
+         arrived_ms, answered_ms) = self.requests.appends  # REQUESTS' columns, in order
+        request_id(op.id)
+        session(op.session)
+        is_write(op.is_write)
+        key(op.key)
+        node(op.node)
+        start_ms(op.start)
+        end(end_ms)
+        outcome_code(outcome)
+        reason_code(reason)
+        version_seen(version)
+        arrived_ms(op.arrived)
+        answered_ms(op.answered)
 
     def commit(self, write_id: int, op, leader: int, term: int, index: int, at_ms: float) -> None:
-        w = self.writes
-        w.request_id.append(op.id)
-        w.session.append(op.session)
-        w.key.append(op.key)
-        w.leader.append(leader)
-        w.term.append(term)
-        w.log_index.append(index)
-        w.commit_ms.append(at_ms)
-        w.ack_ms.append(NAN)
-        w.lost_reason.append(NOT_LOST)
-        w.lost_ms.append(NAN)
-        w.applies_before.append(len(self.applies.write_id))
+        (request_id, session, key, by, leader_term, log_index, commit_ms, ack_ms, lost_reason, lost_ms,
+         applies_before) = self.writes.appends  # WRITES' columns, in order
+        request_id(op.id)
+        session(op.session)
+        key(op.key)
+        by(leader)
+        leader_term(term)
+        log_index(index)
+        commit_ms(at_ms)
+        ack_ms(NAN)
+        lost_reason(NOT_LOST)
+        lost_ms(NAN)
+        applies_before(len(self.applies.write_id))
 
     def ack(self, write_id: int, at_ms: float) -> None:
         self.writes.ack_ms[write_id - 1] = at_ms
@@ -185,20 +193,20 @@ class Recorder:
         self.conflicts.append((at_ms, node, key, incoming, existing, resolution))
 
     def apply(self, write_id: int, node: int, at_ms: float, received_ms: float, origin: tuple[int, float]) -> None:
-        a = self.applies
-        a.write_id.append(write_id)
-        a.node.append(node)
-        a.sender.append(origin[0])
-        a.sent_ms.append(origin[1])
-        a.received_ms.append(received_ms)
-        a.applied_ms.append(at_ms)
+        written, by, sender, sent_ms, received, applied_ms = self.applies.appends  # APPLIES' columns, in order
+        written(write_id)
+        by(node)
+        sender(origin[0])
+        sent_ms(origin[1])
+        received(received_ms)
+        applied_ms(at_ms)
 
     def receive(self, write_id: int, node: int, at_ms: float) -> None:
         """A node took a replicated write off its stream (it is applied later, or never)."""
-        r = self.receipts
-        r.write_id.append(write_id)
-        r.node.append(node)
-        r.received_ms.append(at_ms)
+        received, by, received_ms = self.receipts.appends  # RECEIPTS' columns, in order
+        received(write_id)
+        by(node)
+        received_ms(at_ms)
 
     def lookup(self, request_id: int, node: int, hit: bool) -> None:
         """A follower looked a client's read up in its cache (pull)."""
