@@ -41,8 +41,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check replab tests benchmarks tools
 	$(BIN)/lint-imports --no-cache
 
+# speed and memory; the SimPy peer needs the bench extra (simpy), installed here on demand
 bench: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[bench]' 2>&1 | grep -v '^WARNING: Location' || true
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/simpy_peer.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis test-output
