@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: lab test test-fast lint bench clean
+.PHONY: lab test test-fast test-binder lint bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test: lint
 # The fast layer: unit tests and small stories, no notebooks, browser, sweeps on processes.
 test-fast: lint
 	$(BIN)/python -m pytest -m "not slow"
+
+# Binder's whole rehearsal: a fresh venv from binder/requirements.txt runs chapter 00 (minutes)
+test-binder: $(STAMP)
+	REPLAB_BINDER_TEST=1 $(BIN)/python -m pytest tests/test_binder.py
 
 # ruff (style and likely bugs) and import-linter (packages import one way only: pyproject.toml)
 lint: $(STAMP)

@@ -1,6 +1,12 @@
 """The Binder configuration works: a fresh venv built from binder/requirements.txt alone
 imports replab and runs chapter 00.
 
+`make test` checks what can break Binder without installing 150 packages: the pins agree
+with pyproject.toml, and a non-editable build (what Binder installs) holds every package and
+the presets. The whole rehearsal (a fresh venv, pip install -r binder/requirements.txt,
+chapter 00 executed in it) takes one to three minutes on a 2-core machine, so it runs with
+`make test-binder` (REPLAB_BINDER_TEST=1), not in every `make test`.
+
 Binder clones the repository, installs binder/requirements.txt with pip from the root (so
 its last line, ".", installs replab non-editable) on the Python of binder/runtime.txt, and
 opens JupyterLab on notebooks/00_start_here.ipynb. This test does the same in a temporary
@@ -17,6 +23,7 @@ import subprocess
 import sys
 import time
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -64,7 +71,24 @@ def _tracked_copy(dest: Path) -> None:
             shutil.copy2(source, dest / name)
 
 
+def test_a_built_wheel_holds_every_package_and_the_presets(tmp_path):
+    """What Binder's `pip install .` installs: every package of the source tree (a package
+    missing from pyproject's list would import in the editable checkout and fail on Binder)
+    and the preset and sweep files."""
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
+                            "-q", "-w", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = tmp_path.glob("replab-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    packages = {str(p.parent.relative_to(ROOT)) for p in (ROOT / "replab").rglob("__init__.py")}
+    assert {f"{package}/__init__.py" for package in packages} <= names
+    presets = {p.name for p in (ROOT / "data" / "scenarios").glob("*.toml")}
+    assert presets and {f"replab/data/scenarios/{name}" for name in presets} <= names
+    assert any(name.startswith("replab/data/sweeps/") for name in names)
+
+
 @pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("REPLAB_BINDER_TEST"), reason="the full Binder rehearsal runs with make test-binder")
 def test_fresh_venv_from_binder_requirements_runs_chapter_00(tmp_path):
     if sys.version_info[:2] != _runtime_version():
         pytest.skip(f"binder/runtime.txt asks for Python {_runtime_version()}, this is {sys.version_info[:2]}")
