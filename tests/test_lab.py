@@ -148,7 +148,7 @@ def test_a_fault_time_past_the_run_is_refused_with_the_message(lab):
 def test_topology_time_slider_replays_the_state(lab):
     lab.add_fault(600.0)
     slider = lab.topology_t
-    assert slider.value == slider.max == lab.results.timeline["t_ms"].max()
+    assert slider.value == slider.max == lab.scenario.duration_ms  # the workload's end, not the drain after it
     slider.value = 500.0
     nodes = [t for t in lab.figures["topology"].data if t.name == "nodes"][0]
     assert nodes.text[0] == "node0<br>leader"
@@ -203,7 +203,8 @@ def test_a_lab_in_a_headless_kernel_reruns_on_its_own():
         "lab.controls['topology.followers'].value = 4",
         "import time; time.sleep(0.5)",  # past the debounce; the kernel runs it once this cell ends
         "pass",
-        "print(lab.results.scenario.topology.followers, len(lab.figures['lag'].data), lab.error)",
+        "print(lab.results.scenario.topology.followers, sum(t.name.startswith('node') for t in lab.figures['lag'].data),"
+        " lab.error)",
     ]
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     nbclient.NotebookClient(notebook, timeout=60, kernel_name="python3").execute()
@@ -222,3 +223,33 @@ def test_every_fault_button_starts_with_a_target_to_hit():
 def test_a_list_field_asked_for_as_a_control_says_how_to_set_it():
     with pytest.raises(ScenarioError, match=r"dns.weights = \[\]: is a list and has no control; set it in the scenario"):
         Lab(Scenario.preset("three-dc"), controls=["dns.weights"], run=False, live=False)
+
+
+def test_in_a_kernel_a_run_shows_its_first_seconds_and_a_newer_change_cancels_it():
+    """A long run started by a slider goes on in the background: the kernel answers the next cell
+    while it runs, the charts show the simulated part with the rest shaded, and moving another
+    control mid-run replaces the stale run with a new one."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    cells = [
+        "import asyncio\nfrom replab import Scenario\nfrom replab.lab import Lab\n"
+        "lab = Lab(Scenario.preset('leader-follower').replace(duration_ms=1000.0), charts=['throughput', 'replay'])\n"
+        "lab.set('duration_ms', 30_000.0)",  # half a minute of simulated time: a second or more of work
+        "async def until(condition):\n"
+        "    for _ in range(60_000):  # only a hang stops this loop\n"
+        "        if condition():\n"
+        "            return\n"
+        "        await asyncio.sleep(0.005)\n"
+        "await until(lambda: lab.status.value.startswith('running:'))\n"
+        "shaded = [a.text for a in lab.figures['throughput'].layout.annotations]\n"
+        "print(lab.running, 'simulating…' in shaded, len(lab.figures['replay'].data['times']) > 0)",
+        "lab.controls['topology.followers'].value = 5\n"
+        "await until(lambda: lab.running)\n"
+        "print(lab.running)",
+        "results = lab.wait()\n"
+        "print(results.scenario.topology.followers, results.scenario.duration_ms, lab.running, lab.error)",
+    ]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3").execute()
+    said = [cell.outputs[0]["text"] for cell in notebook.cells[1:]]
+    assert said == ["True True True\n", "True\n", "5 30000.0 False None\n"]

@@ -173,8 +173,10 @@ def place(scenario, upstream: dict[str, str | None] | None = None, width_px: flo
     right = max((p[0] for p in nodes.values()), default=0.0)
     nodes |= {n: (right + 1.2 + i, low) for i, n in enumerate(outside)}
     side |= {n: "bottom center" for n in outside}
+    # the balancer beside the top row, so its lines to the nodes below do not run through the leader
     top = max(p[1] for p in nodes.values())
-    return Drawing("replication", nodes, {"clients": (0.0, top + 1.65), "balancer": (0.0, top + 1.05)},
+    left = min(p[0] for p in nodes.values()) - 1.4
+    return Drawing("replication", nodes, {"clients": (left, top + 0.9), "balancer": (left, top)},
                    text_position=side)
 
 

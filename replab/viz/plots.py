@@ -8,6 +8,7 @@ Each function takes a `Results` and returns a plotly figure:
     throughput_timeline(results, bin_ms=None, fig=None)  served/refused/failed per second, availability, events
     replication_lag(results, fig=None)               lag_ms of each follower over time, events
     session_state(results, fig=None)                 buddy replication: session state each node holds over time
+    replay(results, fig=None)                        the run replayed on a canvas (replab.viz.replay)
     spacetime(results, start_ms=0.0, max_ms=None, max_requests=12, fig=None)  Lamport diagram of messages
                                                     (replab.viz.spacetime)
     dc_traffic(results, bin_ms=None, fig=None)        operations sent to / served by each DC per second, events
@@ -32,6 +33,7 @@ import pandas as pd
 
 from replab.analysis.results import Results
 from replab.viz import events as event_lane
+from replab.viz.replay import replay
 from replab.viz.spacetime import spacetime, spacetime_messages
 from replab.viz.style import BLACK, OP_COLOURS, OUTCOME_COLOURS, PALETTE, PERCENTILES, ROLE_COLOURS, fill
 from replab.viz.topology_chart import topology
@@ -224,9 +226,20 @@ def dc_traffic(results: Results, bin_ms: float | None = None, fig=None):
     return fill(fig, traces, _with_lane(results, traces, layout))
 
 
+def mark_not_yet_simulated(fig, from_ms: float, to_ms: float) -> None:
+    """Shade a time chart from `from_ms` to `to_ms`: a run still going has not simulated that yet."""
+    if from_ms >= to_ms:
+        return
+    fig.add_shape(type="rect", xref="x", yref="paper", x0=from_ms, x1=to_ms, y0=0.0, y1=1.0, layer="above",
+                  fillcolor="white", opacity=0.75, line=dict(width=0))
+    fig.add_annotation(x=(from_ms + to_ms) / 2, y=0.5, xref="x", yref="paper", text="simulating…",
+                       showarrow=False, font=dict(size=12, color="#666666"))
+
+
 FIGURES = {"latency": latency_cdf, "throughput": throughput_timeline, "lag": replication_lag,
-           "topology": topology, "spacetime": spacetime, "traffic": dc_traffic, "state": session_state}
+           "topology": topology, "spacetime": spacetime, "traffic": dc_traffic, "state": session_state,
+           "replay": replay}
 
 __all__ = ["FIGURES", "OP_COLOURS", "OUTCOME_COLOURS", "ROLE_COLOURS", "dc_traffic", "ecdf", "latency_cdf",
-           "replication_lag", "session_state", "spacetime", "spacetime_messages", "throughput_bins",
+           "mark_not_yet_simulated", "replay", "replication_lag", "session_state", "spacetime", "spacetime_messages", "throughput_bins",
            "throughput_timeline", "topology", "traffic_bins"]

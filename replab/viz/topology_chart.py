@@ -218,8 +218,9 @@ def _hosts(results: Results, drawing: Drawing, down: set[str]) -> list[dict]:
     text = [labels.get(n, n.replace("region", "region ") if n.startswith("region") else "") for n in names]
     traces = [dict(name="clients & balancer", x=[drawing.hosts[n][0] for n in names],
                    y=[drawing.hosts[n][1] for n in names], mode="markers+text", text=text, showlegend=False,
-                   textposition=["top center" if n.startswith("region") else "middle left" if n == "clients"
-                                 and drawing.kind == "network" else "middle right" for n in names],
+                   textposition=["middle left" if n == "clients" and drawing.kind == "network" else "middle right"
+                                 if drawing.kind == "network" else "bottom center" if n == "balancer" else "top center"
+                                 for n in names],
                    textfont=dict(size=10), hovertext=[n.replace("region", "clients of region ") if n.startswith("region")
                                                       else n.replace("balancer", "load balancer") for n in names],
                    hoverinfo="text",
@@ -240,26 +241,31 @@ def _hosts(results: Results, drawing: Drawing, down: set[str]) -> list[dict]:
     return traces
 
 
-def _cables(results: Results, drawing: Drawing, down: set[str]) -> list[dict]:
-    """The network's cables: primary solid, second dashed, a pair's link thick, to a dead switch red dots."""
-    layouts, node_switches, tops = cabling(results.scenario)
-    cables: dict[str, list] = {"primary": [], "second": [], "dead": [], "pair": []}
+def cable_segments(scenario, drawing: Drawing) -> list[tuple[str, tuple, tuple, tuple[int, ...]]]:
+    """The network's cables as (kind, from, to, switches it depends on): a host's "primary" and
+    "second" cable to a switch, and each redundant pair's own "pair" link."""
+    layouts, node_switches, tops = cabling(scenario)
+    out = []
     hosts = [(drawing.nodes[f"node{i}"], s) for i, s in enumerate(node_switches)]
     hosts += [(drawing.hosts[label], s) for label, s in tops]
     for at, switches in hosts:
         for m, switch in enumerate(switches):
-            segment = (at, drawing.switches[switch])
-            cables["primary" if m == 0 else "second"].append(segment)
-            if f"switch{switch}" in down:
-                cables["dead"].append(segment)
+            out.append(("primary" if m == 0 else "second", at, drawing.switches[switch], (switch,)))
     for group in (g for layout in layouts for g in layout.groups if len(g) == 2):
-        segment = (drawing.switches[group[0]], drawing.switches[group[1]])
-        cables["pair"].append(segment)
-        if any(f"switch{s}" in down for s in group):
-            cables["dead"].append(segment)
+        out.append(("pair", drawing.switches[group[0]], drawing.switches[group[1]], tuple(group)))
+    return out
+
+
+def _cables(results: Results, drawing: Drawing, down: set[str]) -> list[dict]:
+    """The network's cables: primary solid, second dashed, a pair's link thick, to a dead switch red dots."""
+    cables: dict[str, list] = {"primary": [], "second": [], "dead": [], "pair": []}
+    for kind, a, b, switches in cable_segments(results.scenario, drawing):
+        cables[kind].append((a, b))
+        if any(f"switch{s}" in down for s in switches):
+            cables["dead"].append((a, b))
     return [_lines(cables["primary"], "links", "#BBBBBB"), _lines(cables["second"], "second links", "#BBBBBB", dash="dash"),
             _lines(cables["pair"], "pair link", "#888888", width=4),
             _lines(cables["dead"], "links to a dead switch", VERMILLION, width=1.5, dash="dot")]
 
 
-__all__ = ["down_at", "replication_edges", "state_at", "topology", "upstream_of"]
+__all__ = ["cable_segments", "down_at", "replication_edges", "state_at", "topology", "upstream_of", "wan_links"]
