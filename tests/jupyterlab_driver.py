@@ -44,8 +44,9 @@ DONE_JS = r"""
 () => {
   const prompts = Array.from(document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')).map((p) => p.innerText);
   if (!prompts.length || prompts.some((p) => p.includes('*'))) return false;
-  const error = document.querySelector('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"] .jp-RenderedText, .jp-RenderedText[data-mime-type="application/vnd.jupyter.error"]');
-  return prompts.every((p) => /\[\d+\]/.test(p)) || !!error;
+  const error = Array.from(document.querySelectorAll('.jp-OutputArea-output'))
+    .some((o) => /Traceback \(most recent call last\)/.test(o.innerText));  // Run All stops at an error
+  return prompts.every((p) => /\[\d+\]/.test(p)) || error;
 }
 """
 # Trouble a reader would see: tracebacks, a Lab's red message, charts with no data, replays never drawn.
@@ -54,16 +55,16 @@ PROBLEMS_JS = r"""
   const out = [];
   document.querySelectorAll('.jp-OutputArea-output').forEach((o) => {
     const text = o.innerText || '';
-    if (/Traceback|Error:|Exception/.test(text) && o.getAttribute('data-mime-type') !== 'text/html')
-      out.push('error output: ' + text.slice(0, 300));
+    if (/Traceback \(most recent call last\)/.test(text)) out.push('error output: ' + text.slice(0, 600));
   });
   document.querySelectorAll('.replab-lab').forEach((lab) => {
     const message = lab.querySelector('.replab-lab-message');
     if (message && message.innerText.trim()) out.push('a Lab says: ' + message.innerText.trim().slice(0, 300));
   });
   document.querySelectorAll('.js-plotly-plot').forEach((gd, i) => {
-    const points = (gd.data || []).reduce((n, t) => n + (t.x ? Array.from(t.x).length : 0)
-                                             + (t.z ? Array.from(t.z).length : 0) + (t.values ? t.values.length : 0), 0);
+    // _fullData: the traces as plotly drew them (px sends arrays packed as base64, decoded there)
+    const points = (gd._fullData || []).reduce((n, t) => n + (t._length || (t.x && t.x.length) || (t.z && t.z.length)
+                                                               || (t.values && t.values.length) || 0), 0);
     if (!points) out.push(`chart ${i} (${(gd.layout && gd.layout.title && gd.layout.title.text) || 'untitled'}) has no data`);
   });
   document.querySelectorAll('.replab-replay canvas').forEach((c, i) => {
@@ -126,7 +127,8 @@ def jupyterlab_server(root: Path, home: Path, log_path: Path, env_extra: dict | 
     port = free_port()
     command = [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", f"--port={port}",
                "--ServerApp.token=", "--ServerApp.password=", "--ServerApp.ip=127.0.0.1",
-               f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0"]
+               f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0",
+               "--ServerApp.disable_check_xsrf=True"]  # shut_down_kernels DELETEs without a browser's cookie
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")  # containers and CI often run as root
     log = open(log_path, "w")  # noqa: SIM115 - the server writes to it until the context ends
@@ -173,7 +175,7 @@ def shut_down_kernels(url: str) -> None:
 
 def run_notebook(page, url: str, path: str, hang_s: float = 600.0) -> float:
     """Open `path` in JupyterLab, wait for its kernel, Run All, and wait until it has finished; seconds taken."""
-    page.goto(f"{url}/lab/tree/{path}")
+    page.goto(f"{url}/lab/tree/{path}?reset")  # a fresh workspace: no tab left from the last notebook
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
     # The status bar says "<kernel> | Idle" only once the kernel is connected and ready.
     page.wait_for_function(r"""() => { const bar = document.querySelector('#jp-main-statusbar');

@@ -1,8 +1,9 @@
-"""The chapters: committed clean, and every one runs top to bottom headless in fast mode.
+"""The chapters: committed clean, normalised, with a kernelspec and the template's headings.
 
-Fast mode (REPLAB_FAST=1) shortens simulated durations. How long each chapter takes is a
-benchmark (benchmarks/notebook_times.py), not a test: a busy laptop is slower, not wrong. A
-cell's timeout here only catches a hang.
+Every chapter runs top to bottom once per `make test`: in a real browser
+(tests/test_browser.py, which proves everything a headless run does and more), or, on a
+machine without Chromium, headless here (nbclient, fast mode). How long each chapter takes
+is a benchmark (benchmarks/notebook_times.py), not a test. A cell's timeout only catches a hang.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ def kernel_name():
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(Path("/usr/bin/chromium").exists(), reason="run in the browser by tests/test_browser.py")
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_runs_headless_in_fast_mode(path, kernel_name, monkeypatch):
     from nbclient import NotebookClient

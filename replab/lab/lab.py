@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Iterable, Mapping
@@ -71,8 +72,12 @@ class Lab:
         if unknown:
             raise ValueError(f"unknown chart {unknown[0]!r}; choose from {', '.join(plots.FIGURES)}")
         self.chart_options = charts
-        self.figures: dict[str, go.FigureWidget | ReplayWidget] = {
-            name: ReplayWidget(width=CHART_WIDTH_PX, height=360) if name == "replay" else go.FigureWidget()
+        # A chart's widget is made at its first drawing, holding that drawing from the start: a
+        # widget's state sent right after it is created can be lost while the browser loads its
+        # code (plotly's FigureWidget, anywidget), so the first state travels with its creation.
+        self.figures: dict[str, go.FigureWidget | ReplayWidget] = {}
+        self._cells: dict[str, widgets.VBox] = {
+            name: widgets.VBox([widgets.HTML("<i>not run yet</i>")], layout=widgets.Layout(min_width="0"))
             for name in charts}
         self.summary_keys = tuple(summary) if summary is not None else tuple(SUMMARY_DOC)
         self.run_button = widgets.Button(description="Run", icon="play", button_style="primary",
@@ -176,7 +181,21 @@ class Lab:
         return self
 
     def _repr_mimebundle_(self, **kwargs):
+        self._sync_figures()
         return self.widget._repr_mimebundle_(**kwargs)
+
+    def _sync_figures(self) -> None:
+        """Give each chart's widget its whole current state, not only the changes.
+
+        plotly's FigureWidget sends changes as messages that only a view already on screen
+        takes in, and its full state only when it is displayed on its own; inside the Lab's
+        boxes its views would start from the empty figure it was created as. So the full
+        state is written where a new view reads it (what FigureWidget._repr_mimebundle_ does).
+        """
+        for fig in self.figures.values():
+            if isinstance(fig, go.FigureWidget):
+                fig._widget_layout = copy.deepcopy(fig._layout_obj._props)
+                fig._widget_data = copy.deepcopy(fig._data)
 
     # reacting to controls --------------------------------------------------------------------
     def _on_control(self, path: str, value: Any) -> None:
@@ -261,7 +280,7 @@ class Lab:
 
     def _draw(self, results: Results, until_ms: float | None = None) -> None:
         """Every chart from `results`; `until_ms`: a run still going, simulated up to then (the rest shaded)."""
-        for name, fig in self.figures.items():
+        for name in self.chart_options:
             if name == "topology":
                 self._reset_topology_slider(results)
                 self._draw_topology(results, until_ms)
@@ -270,9 +289,27 @@ class Lab:
             if name == "replay" and until_ms is not None:
                 options["messages_ms"] = None
                 options["slow_motion"] = False
-            plots.FIGURES[name](results, fig=fig, **options)
+            fig = self._chart(name, results, options)
             if until_ms is not None and name in TIME_CHARTS:
                 plots.mark_not_yet_simulated(fig, until_ms, results.scenario.duration_ms)
+        self._sync_figures()
+
+    def _chart(self, name: str, results: Results, options: dict):
+        """Draw one chart in place, or make its widget with the drawing in it and put it in its cell."""
+        fig = self.figures.get(name)
+        if fig is not None:
+            return plots.FIGURES[name](results, fig=fig, **options)
+        if name == "replay":
+            fig = plots.replay(results, width=CHART_WIDTH_PX, height=360, **options)
+        else:
+            drawing = plots.FIGURES[name](results, **options)
+            # a fixed width: plotly's autosize measures the grid cell before it is laid out and overflows it
+            drawing.layout.width = CHART_WIDTH_PX
+            fig = go.FigureWidget(drawing)
+        self.figures[name] = fig
+        cell = self._cells[name]
+        cell.children = (fig, *cell.children[1:]) if name == "topology" else (fig,)
+        return fig
 
     def _reset_topology_slider(self, results: Results) -> None:
         slider, end = self.topology_t, results.scenario.duration_ms
@@ -292,7 +329,7 @@ class Lab:
             options = dict(self.chart_options["topology"])
             at = self.topology_t.value if until_ms is None else min(self.topology_t.value, until_ms)
             options.setdefault("t_ms", at)
-            plots.topology(results, fig=self.figures["topology"], **options)
+            self._chart("topology", results, options)
 
     def _summary_html(self) -> str:
         now, before = self.results.summary, self.previous.summary if self.previous else {}
@@ -311,14 +348,9 @@ class Lab:
         if self.fault_panel is not None:
             left.append(self.fault_panel.widget)
         top = widgets.HBox([widgets.VBox(left, layout=widgets.Layout(width="380px")), self.summary])
-        cells = []
-        for name, fig in self.figures.items():
-            if isinstance(fig, go.FigureWidget):
-                # a fixed width: plotly's autosize measures the grid cell before it is laid out and overflows it
-                fig.layout.width = CHART_WIDTH_PX
-            cell = [fig] + ([self.topology_t] if name == "topology" else [])
-            cells.append(widgets.VBox(cell, layout=widgets.Layout(min_width="0")))
-        grid = widgets.GridBox(cells, layout=widgets.Layout(grid_template_columns=f"repeat(auto-fill, minmax({CHART_WIDTH_PX + 10}px, 1fr))",
+        if self.topology_t is not None:
+            self._cells["topology"].children = (*self._cells["topology"].children, self.topology_t)
+        grid = widgets.GridBox(list(self._cells.values()), layout=widgets.Layout(grid_template_columns=f"repeat(auto-fill, minmax({CHART_WIDTH_PX + 10}px, 1fr))",
                                                             width="100%"))
         return widgets.VBox([top, grid])
 

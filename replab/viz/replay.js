@@ -73,6 +73,7 @@ function render({model, el}) {
 
   let data = null, t = 0, playing = false, last = null, rate = 1, frameCount = 0, hosts = [], paths = {};
   let running = true, dirty = true;  // paused, the canvas is drawn again only when something changed
+  let touched = false;  // the reader moved the slider or pressed play
   let view = null;  // drawing units -> canvas pixels
 
   function setup() {
@@ -81,8 +82,10 @@ function render({model, el}) {
     const slow = data.messages && data.messages.length;
     const [lo, hi] = slow ? data.messages_ms : [0, data.duration_ms];
     slider.min = lo; slider.max = hi;
-    t = Math.min(Math.max(t, lo), hi);
-    if (t <= lo || t >= hi) t = slow ? lo : data.times[0];
+    // start at the moment worth seeing (the read-only window, the stale answer, ...) unless the
+    // reader has already moved the slider; a run still going has frames only up to its present
+    const latest = slow ? hi : data.times[data.times.length - 1];
+    t = touched ? Math.min(Math.max(t, lo), latest) : Math.min(Math.max(data.moment_ms, lo), latest);
     // one "1x": a whole run in about 15 s of real time; message by message, a typical message
     // takes about a second to cross (and stretches where nothing is in flight go by 20x faster)
     if (slow) {
@@ -305,8 +308,9 @@ function render({model, el}) {
     if (on && t >= Number(slider.max)) t = Number(slider.min);
   }
 
-  play.onclick = () => { setPlaying(!playing); dirty = true; };
-  slider.oninput = () => { t = Number(slider.value); dirty = true; };
+  // the first view is a poster (the moment worth seeing); play tells the story from its start
+  play.onclick = () => { if (!touched) t = Number(slider.min); touched = true; setPlaying(!playing); dirty = true; };
+  slider.oninput = () => { touched = true; t = Number(slider.value); dirty = true; };
   speed.onchange = () => { dirty = true; };
   model.on("change:data", () => { setup(); dirty = true; });
   setup();

@@ -44,13 +44,15 @@ def replay(results: Results, fig: ReplayWidget | None = None, frames: int = 150,
     `slow_motion`: message by message (True), traffic as flows (False), or by the run's size (None:
     message by message for short runs, such as the chapters' scripted stories).
     """
-    widget = fig if fig is not None else ReplayWidget(width=width or 640, height=height or 440)
+    data = replay_data(results, frames=frames, messages_ms=messages_ms, slow_motion=slow_motion)
+    if fig is None:  # created holding its data: a state sent right after creation can be lost in the browser
+        return ReplayWidget(data=data, width=width or 640, height=height or 440)
     if width:
-        widget.width = width
+        fig.width = width
     if height:
-        widget.height = height
-    widget.data = replay_data(results, frames=frames, messages_ms=messages_ms, slow_motion=slow_motion)
-    return widget
+        fig.height = height
+    fig.data = data
+    return fig
 
 
 __all__ = ["ReplayWidget", "replay"]

@@ -305,6 +305,32 @@ def _static(results: Results, drawing, hosts: list[str]) -> dict:
             "routes": _routes(results, hosts, drawing, links)}
 
 
+def moment_ms(results: Results, messages: list[list]) -> float:
+    """An instant worth showing first: the middle of the read-only window, a DC's traffic moving,
+    just after the first fault; message by message, the first stale answer or conflict."""
+    events, duration = results.events, results.scenario.duration_ms
+    if messages:
+        stale = [m for m in messages if KINDS[m[0]] == "stale reply"]
+        if stale:
+            return float(stale[0][4])
+        conflicts = results.conflicts
+        if conflicts is not None and len(conflicts):
+            return float(conflicts["t_ms"].min()) - 1.0
+        return float(messages[0][4])
+    times = {k: events.loc[events["kind"] == k, "t_ms"].tolist() for k in ("read-only", "writable", "dns-down", "take-over")}
+    if times["read-only"]:
+        start = times["read-only"][0]
+        end = next((t for t in times["writable"] if t >= start), duration)
+        return min((start + end) / 2, duration)
+    if times["dns-down"]:
+        return min(times["dns-down"][0] + 0.25 * max(results.scenario.dns.ttl_ms, 500.0), duration)
+    if times["take-over"]:
+        return min(times["take-over"][0] + 0.05 * duration, duration)
+    if len(events):
+        return min(float(events["t_ms"].iloc[0]) + 0.1 * duration, duration)
+    return duration / 2
+
+
 def replay_data(results: Results, frames: int = 150, messages_ms: tuple[float, float] | None = None,
                 slow_motion: bool | None = None) -> dict:
     """Everything a replay draws, as plain JSON (see the module's docstring). `slow_motion` False: never
@@ -322,7 +348,7 @@ def replay_data(results: Results, frames: int = 150, messages_ms: tuple[float, f
     conflicts = results.conflicts
     if conflicts is not None and len(conflicts):  # leader-leader: who met which two versions, and what it kept
         said = conflicts.assign(kind="conflict", target=conflicts["node"].astype(str), detail=[
-            f"key {k}: write {i} met write {e}, {r}" for k, i, e, r in
+            f"key {k}: write {i} arrived, write {e} held; {r}" for k, i, e, r in
             zip(conflicts["key"], conflicts["incoming"], conflicts["existing"], conflicts["resolution"])])
         events = pd.concat([events, said[["t_ms", "kind", "target", "detail"]]]).sort_values("t_ms", kind="stable")
     data = {
@@ -336,7 +362,8 @@ def replay_data(results: Results, frames: int = 150, messages_ms: tuple[float, f
         "flows": _flows(legs, times),
         "events": [[round(float(t), 3), str(k), str(g), str(d)] for t, k, g, d in
                    events.itertuples(index=False)],
-        "messages": messages_in(results, *messages_ms, legs=legs) if messages_ms else [],
+        "messages": (messages := messages_in(results, *messages_ms, legs=legs) if messages_ms else []),
+        "moment_ms": round(moment_ms(results, messages), 3),
         "messages_ms": list(messages_ms) if messages_ms else None,
     }
     data |= _per_node(results, times, names) | _down(results, times) | _regions(results, times)

@@ -31,7 +31,9 @@ PERCENTILES = (50, 95, 99)
 _TEMPLATE = "replab"
 pio.templates[_TEMPLATE] = go.layout.Template(pio.templates["plotly_white"])
 pio.templates[_TEMPLATE].layout.update(colorway=list(PALETTE), font=dict(size=12),
-                                       hoverlabel=dict(namelength=-1))
+                                       hoverlabel=dict(namelength=-1),
+                                       # the axes' first tick labels meet at the origin: keep them apart
+                                       xaxis=dict(ticklabelstandoff=3), yaxis=dict(ticklabelstandoff=5))
 _BASE_LAYOUT = dict(height=350, margin=dict(l=55, r=20, t=75, b=45),  # room for a legend wrapped on two rows
                     legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0.0, font=dict(size=10), title=None))
 
@@ -154,11 +156,10 @@ def fill(fig, traces: list[dict], layout: dict):
             fig.add_traces([_trace(spec) for spec in traces])
             fig.update_layout(template=_TEMPLATE)  # costly to re-apply (deep copies), so only when new
         title = {"y": 0.98, "yanchor": "top", "x": 0.02, "xanchor": "left", **layout.pop("title", {})}
-        fig.update_layout({**_BASE_LAYOUT, **layout, "title": title}, overwrite=False)  # title above the legend row
-        if "shapes" not in layout:
-            fig.layout.shapes = ()
-        if "annotations" not in layout:
-            fig.layout.annotations = ()
+        # shapes and annotations replace the old ones whole (an empty list given to update_layout changes nothing)
+        fig.layout.shapes = layout.pop("shapes", ())
+        fig.layout.annotations = layout.pop("annotations", ())
+        fig.update_layout({**_BASE_LAYOUT, **layout, "title": title})  # title above the legend row
     return fig
 
 
