@@ -1,4 +1,4 @@
-"""The replay drawn two ways, measured in headless Chromium: plotly frames vs a canvas (anywidget).
+"""The replay drawn two ways, measured in headless Chromium: plotly frames vs replab's canvas.
 
 For one run (default: the `failover` preset, 10 s, ~20,000 operations) it measures
 
@@ -6,8 +6,8 @@ For one run (default: the `failover` preset, 10 s, ~20,000 operations) it measur
 - the same replay as a plotly Figure with one frame per timeline sample (nodes coloured by
   role and up/down, replication arrows, a dot for each message in flight at the frame's
   instant): building it, its size, and how many frames per second `Plotly.animate` shows;
-- replab's canvas (replab/viz/replay.js, run in a plain page with a stand-in for the widget
-  model): how many frames per second it draws while playing.
+- replab's canvas (the HTML output replab.viz.replay gives a notebook, in a plain page): its
+  size and how many frames per second it draws while playing.
 
     .venv/bin/python benchmarks/replay_render.py [--preset failover] [--seconds 4]
 """
@@ -15,7 +15,6 @@ For one run (default: the `failover` preset, 10 s, ~20,000 operations) it measur
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ import plotly
 import plotly.graph_objects as go
 
 from replab import Scenario, run
+from replab.viz.replay import Replay
 from replab.viz.replay_data import _hosts, _legs, replay_data
 from replab.viz.style import ROLE_COLOURS
 
@@ -81,13 +81,8 @@ Plotly.newPlot('fig', fig.data, fig.layout).then(() => Plotly.addFrames('fig', f
 }});
 </script></body></html>"""
 
-CANVAS_PAGE = """<html><body><div id="el"></div><script type="module">
-import widget from "./replay.js";
-const data = {data};
-const model = {{get: (k) => ({{data, width: 420, height: 360}})[k], on: () => {{}}}};
-widget.render({{model, el: document.getElementById("el")}});
-document.querySelector("#el button").click();
-window.started = performance.now();
+CANVAS_PAGE = """<html><body>{replay}<script>
+document.querySelector(".replab-replay button").click();
 </script></body></html>"""
 
 
@@ -128,20 +123,20 @@ def main() -> None:
     started = time.perf_counter()
     data = replay_data(results)
     data_s = time.perf_counter() - started
-    canvas_bytes = len(json.dumps(data))
+    canvas_html = Replay(data, 420, 360)._repr_html_()
+    canvas_bytes = len(canvas_html)
     started = time.perf_counter()
     fig = plotly_frames(results, data)
     frames_s = time.perf_counter() - started
     fig_json = fig.to_json()
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        (folder / "replay.js").write_text((HERE.parent / "replab" / "viz" / "replay.js").read_text())
         plotly_fps, plotly_first = measure(PLOTLY_PAGE.format(js=JS.read_text(), fig=fig_json), folder, args.seconds, False)
-        canvas_fps, canvas_first = measure(CANVAS_PAGE.format(data=json.dumps(data)), folder, args.seconds, True)
+        canvas_fps, canvas_first = measure(CANVAS_PAGE.format(replay=canvas_html), folder, args.seconds, True)
     print(f"{args.preset}: {results.summary['operations']:,} operations, {len(data['times'])} frames")
     print(f"{'':24}{'build s':>9}{'KiB':>8}{'first frame s':>15}{'frames/s':>10}")
     print(f"{'plotly frames':24}{frames_s:>9.3f}{len(fig_json) / 1024:>8.0f}{plotly_first:>15.2f}{plotly_fps:>10.1f}")
-    print(f"{'canvas (anywidget)':24}{data_s:>9.3f}{canvas_bytes / 1024:>8.0f}{canvas_first:>15.2f}{canvas_fps:>10.1f}")
+    print(f"{'canvas (HTML output)':24}{data_s:>9.3f}{canvas_bytes / 1024:>8.0f}{canvas_first:>15.2f}{canvas_fps:>10.1f}")
 
 
 if __name__ == "__main__":

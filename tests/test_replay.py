@@ -112,8 +112,10 @@ def test_several_dcs_show_where_each_region_was_sent_and_the_moves():
     assert len(route) > 2
 
 
-def test_the_widget_carries_its_data_from_its_creation_and_takes_new_results_in_place(failover):
-    widget = replay(failover)
-    assert widget.data["times"][-1] == 2000.0 and widget.width == 640
-    same = replay(stale_hit_story(), fig=widget)
-    assert same is widget and widget.data["messages"]
+def test_a_replay_is_html_holding_its_data_and_takes_new_results_in_place(failover):
+    shown = replay(failover)
+    assert shown.data["times"][-1] == 2000.0 and shown.width == 640
+    page = shown._repr_html_()
+    assert "<canvas" not in page and "function render(" in page and '"moment_ms":1300.0' in page
+    same = replay(stale_hit_story(), fig=shown)
+    assert same is shown and shown.data["messages"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import copy
+import json
 import math
 import time
 from collections.abc import Iterable, Mapping
@@ -10,6 +10,7 @@ from typing import Any
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
+import plotly.io as pio
 
 from replab.analysis.results import Results
 from replab.analysis.summary import SUMMARY_DOC
@@ -20,7 +21,8 @@ from replab.lab.notes import notes
 from replab.lab.running import Debouncer, ProgressiveRun
 from replab.sim.model import ReplicationModel
 from replab.viz import plots
-from replab.viz.replay import ReplayWidget
+from replab.viz.replay import Replay
+from replab.viz.replay_data import moment_ms
 
 DEFAULT_CONTROLS = ("topology.followers", "workload.write_ratio", "replication.ack")
 DEFAULT_CHARTS = ("latency", "throughput", "lag", "topology")
@@ -72,10 +74,12 @@ class Lab:
         if unknown:
             raise ValueError(f"unknown chart {unknown[0]!r}; choose from {', '.join(plots.FIGURES)}")
         self.chart_options = charts
-        # A chart's widget is made at its first drawing, holding that drawing from the start: a
-        # widget's state sent right after it is created can be lost while the browser loads its
-        # code (plotly's FigureWidget, anywidget), so the first state travels with its creation.
-        self.figures: dict[str, go.FigureWidget | ReplayWidget] = {}
+        # Each chart is drawn in place (a plotly Figure, the replay's data) and shown through an
+        # Output widget, as a notebook shows any figure. Not a FigureWidget: its browser side
+        # must load plotly's 3.5 MB module within anywidget's 2 s limit, and on a busy machine
+        # it does not (the charts stayed blank in the browser test).
+        self.figures: dict[str, go.Figure | Replay] = {}
+        self._outputs: dict[str, widgets.Output] = {}
         self._cells: dict[str, widgets.VBox] = {
             name: widgets.VBox([widgets.HTML("<i>not run yet</i>")], layout=widgets.Layout(min_width="0"))
             for name in charts}
@@ -93,7 +97,8 @@ class Lab:
             self.topology_t = widgets.FloatSlider(description="topology at t (ms)", min=0.0, max=1.0, value=1.0, step=1.0,
                                                   readout_format=".0f", continuous_update=False,
                                                   style={"description_width": "initial"}, layout=widgets.Layout(width="95%"))
-            self.topology_t.observe(lambda _c: self._draw_topology(), names="value")
+            self.topology_t.observe(self._on_topology_t, names="value")
+        self._topology_t_moved = False  # the reader chose an instant; until then it shows the telling one
         buttons = DEFAULT_BUTTONS if faults is True else tuple(faults) if faults else ()
         self.fault_panel = FaultPanel(self, buttons) if buttons else None
         self._debouncer = Debouncer(debounce_s, self._start_run)
@@ -181,21 +186,7 @@ class Lab:
         return self
 
     def _repr_mimebundle_(self, **kwargs):
-        self._sync_figures()
         return self.widget._repr_mimebundle_(**kwargs)
-
-    def _sync_figures(self) -> None:
-        """Give each chart's widget its whole current state, not only the changes.
-
-        plotly's FigureWidget sends changes as messages that only a view already on screen
-        takes in, and its full state only when it is displayed on its own; inside the Lab's
-        boxes its views would start from the empty figure it was created as. So the full
-        state is written where a new view reads it (what FigureWidget._repr_mimebundle_ does).
-        """
-        for fig in self.figures.values():
-            if isinstance(fig, go.FigureWidget):
-                fig._widget_layout = copy.deepcopy(fig._layout_obj._props)
-                fig._widget_data = copy.deepcopy(fig._data)
 
     # reacting to controls --------------------------------------------------------------------
     def _on_control(self, path: str, value: Any) -> None:
@@ -292,33 +283,54 @@ class Lab:
             fig = self._chart(name, results, options)
             if until_ms is not None and name in TIME_CHARTS:
                 plots.mark_not_yet_simulated(fig, until_ms, results.scenario.duration_ms)
-        self._sync_figures()
+            self._show(name)
 
     def _chart(self, name: str, results: Results, options: dict):
-        """Draw one chart in place, or make its widget with the drawing in it and put it in its cell."""
+        """Draw one chart in place, or make it (and its place in its cell) at its first drawing."""
         fig = self.figures.get(name)
         if fig is not None:
             return plots.FIGURES[name](results, fig=fig, **options)
         if name == "replay":
             fig = plots.replay(results, width=CHART_WIDTH_PX, height=360, **options)
+            height = fig.height + 60
         else:
-            drawing = plots.FIGURES[name](results, **options)
+            fig = plots.FIGURES[name](results, **options)
             # a fixed width: plotly's autosize measures the grid cell before it is laid out and overflows it
-            drawing.layout.width = CHART_WIDTH_PX
-            fig = go.FigureWidget(drawing)
+            fig.layout.width = CHART_WIDTH_PX
+            height = fig.layout.height
+        shown = self._outputs[name] = widgets.Output(layout=widgets.Layout(min_height=f"{height}px"))
         self.figures[name] = fig
         cell = self._cells[name]
-        cell.children = (fig, *cell.children[1:]) if name == "topology" else (fig,)
+        cell.children = (shown, *cell.children[1:]) if name == "topology" else (shown,)
         return fig
 
+    def _show(self, name: str) -> None:
+        """Put a chart's current drawing in its Output (the notebook's own plotly renderer draws it)."""
+        output, fig = self._outputs[name], self.figures[name]
+        if isinstance(fig, Replay):
+            data = fig._repr_mimebundle_()
+        else:
+            figure = json.loads(pio.to_json(fig, validate=False))
+            data = {"application/vnd.plotly.v1+json": {**figure, "config": {"displaylogo": False}},
+                    "text/plain": f"<{name} chart>"}
+        output.outputs = ({"output_type": "display_data", "metadata": {}, "data": data},)
+
+    def _on_topology_t(self, _change) -> None:
+        if not self._syncing:
+            self._topology_t_moved = True
+            self._draw_topology()
+
     def _reset_topology_slider(self, results: Results) -> None:
+        """The slider spans the workload; it starts at the moment worth seeing (a fault's effect), or the end."""
         slider, end = self.topology_t, results.scenario.duration_ms
-        at_end = slider.value >= slider.max
         self._syncing = True
         try:
             slider.max = end
             slider.step = results.scenario.record.sample_ms
-            if at_end or slider.value > end:
+            if not self._topology_t_moved:
+                telling = moment_ms(results, []) if len(results.events) else end
+                slider.value = round(telling / slider.step) * slider.step
+            elif slider.value > end:
                 slider.value = end
         finally:
             self._syncing = False
@@ -330,6 +342,7 @@ class Lab:
             at = self.topology_t.value if until_ms is None else min(self.topology_t.value, until_ms)
             options.setdefault("t_ms", at)
             self._chart("topology", results, options)
+            self._show("topology")
 
     def _summary_html(self) -> str:
         now, before = self.results.summary, self.previous.summary if self.previous else {}

@@ -5,7 +5,7 @@
     house(px.line(...))      any plotly figure in replab's house style (replab.viz.style)
 """
 
-from replab.viz.replay import ReplayWidget, replay
+from replab.viz.replay import Replay, replay
 from replab.viz.style import house, words
 
-__all__ = ["ReplayWidget", "house", "replay", "words"]
+__all__ = ["Replay", "house", "replay", "words"]

@@ -1,5 +1,6 @@
-// The replay of one run on a canvas: replab.viz.replay_data() sends everything once, the browser
-// animates it (60 frames a second, no round trip to the kernel while it plays).
+// The replay of one run on a canvas: replab.viz.replay writes an HTML output holding this code and
+// replab.viz.replay_data()'s dict; the browser animates it (60 frames a second, no round trip to
+// the kernel, no widget runtime: it plays wherever a notebook's HTML output is shown).
 //
 // Whole runs: node states step from timeline sample to sample; the traffic of each window is
 // drawn as dots flowing along their cables, as many as the measured rate calls for.
@@ -46,9 +47,10 @@ function along(path, share) {
   return path.points[0];
 }
 
-function render({model, el}) {
+function render(el, given, width, height, key) {
   el.classList.add("replab-replay");
-  const width = model.get("width"), height = model.get("height");
+  // where the reader left the slider survives the Lab drawing a new run (a new output each time)
+  const memory = ((window.replabReplay = window.replabReplay || {})[key] = window.replabReplay[key] || {});
   const root = document.createElement("div");
   root.style.cssText = `width:${width}px;font:12px sans-serif;color:#333`;
   const title = document.createElement("div");
@@ -73,11 +75,12 @@ function render({model, el}) {
 
   let data = null, t = 0, playing = false, last = null, rate = 1, frameCount = 0, hosts = [], paths = {};
   let running = true, dirty = true;  // paused, the canvas is drawn again only when something changed
-  let touched = false;  // the reader moved the slider or pressed play
+  let touched = !!memory.touched;  // the reader moved the slider or pressed play
+  let wasConnected = false;
   let view = null;  // drawing units -> canvas pixels
 
   function setup() {
-    data = model.get("data") || {};
+    data = given || {};
     if (!data.times || !data.times.length) { data = null; title.textContent = "Replay: no run yet"; return; }
     const slow = data.messages && data.messages.length;
     const [lo, hi] = slow ? data.messages_ms : [0, data.duration_ms];
@@ -85,7 +88,8 @@ function render({model, el}) {
     // start at the moment worth seeing (the read-only window, the stale answer, ...) unless the
     // reader has already moved the slider; a run still going has frames only up to its present
     const latest = slow ? hi : data.times[data.times.length - 1];
-    t = touched ? Math.min(Math.max(t, lo), latest) : Math.min(Math.max(data.moment_ms, lo), latest);
+    const kept = memory.t !== undefined ? memory.t : t;
+    t = touched ? Math.min(Math.max(kept, lo), latest) : Math.min(Math.max(data.moment_ms, lo), latest);
     // one "1x": a whole run in about 15 s of real time; message by message, a typical message
     // takes about a second to cross (and stretches where nothing is in flight go by 20x faster)
     if (slow) {
@@ -299,7 +303,9 @@ function render({model, el}) {
       if (t >= Number(slider.max)) { t = Number(slider.max); setPlaying(false); }
     }
     last = now;
-    if (playing || dirty) { draw(now); dirty = false; }
+    if (playing || dirty) { draw(now); dirty = false; memory.t = t; memory.touched = touched; }
+    wasConnected = wasConnected || el.isConnected;
+    if (wasConnected && !el.isConnected) running = false;  // a newer drawing replaced this one
     if (running) requestAnimationFrame(tick);
   }
 
@@ -312,11 +318,7 @@ function render({model, el}) {
   play.onclick = () => { if (!touched) t = Number(slider.min); touched = true; setPlaying(!playing); dirty = true; };
   slider.oninput = () => { touched = true; t = Number(slider.value); dirty = true; };
   speed.onchange = () => { dirty = true; };
-  model.on("change:data", () => { setup(); dirty = true; });
   setup();
   setPlaying(false);
   requestAnimationFrame(tick);
-  return () => { running = false; };
 }
-
-export default {render};

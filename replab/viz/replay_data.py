@@ -308,7 +308,8 @@ def _static(results: Results, drawing, hosts: list[str]) -> dict:
 def moment_ms(results: Results, messages: list[list]) -> float:
     """An instant worth showing first: the middle of the read-only window, a DC's traffic moving,
     just after the first fault; message by message, the first stale answer or conflict."""
-    events, duration = results.events, results.scenario.duration_ms
+    duration = results.scenario.duration_ms
+    events = results.events[results.events["t_ms"] <= duration]
     if messages:
         stale = [m for m in messages if KINDS[m[0]] == "stale reply"]
         if stale:

@@ -140,6 +140,9 @@ def house(fig, words_for: dict[str, str] | None = None):
         if trace.type == "bar" and getattr(trace, "texttemplate", None) is not None:
             trace.textposition = "inside"
     fig.for_each_annotation(lambda a: a.update(text=say(a.text.split("=", 1)[-1])))
+    colorbar = fig.layout.coloraxis.colorbar.title.text
+    if colorbar:
+        fig.update_coloraxes(colorbar_title_text=say(colorbar))
     return fig
 
 
