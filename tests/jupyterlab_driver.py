@@ -173,15 +173,14 @@ def shut_down_kernels(url: str) -> None:
         urllib.request.urlopen(request, timeout=30).close()
 
 
-def run_notebook(page, url: str, path: str, hang_s: float = 600.0) -> float:
-    """Open `path` in JupyterLab, wait for its kernel, Run All, and wait until it has finished; seconds taken."""
-    page.goto(f"{url}/lab/tree/{path}?reset")  # a fresh workspace: no tab left from the last notebook
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+def start_notebook(page, url: str, path: str, workspace: str = "default") -> None:
+    """Open `path` in JupyterLab (its own workspace, fresh), wait for its kernel, and press Run All."""
+    page.goto(f"{url}/lab/workspaces/{workspace}/tree/{path}?reset")  # nothing left from the last notebook
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
     # The status bar says "<kernel> | Idle" only once the kernel is connected and ready.
     page.wait_for_function(r"""() => { const bar = document.querySelector('#jp-main-statusbar');
-                                   return !!bar && /\| Idle/.test(bar.innerText); }""", timeout=90_000)
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
-    started = time.perf_counter()
+                                   return !!bar && /\| Idle/.test(bar.innerText); }""", timeout=120_000)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
     for attempt in (1, 2):  # a click that lands while the kernel is still settling may do nothing
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
@@ -192,9 +191,30 @@ def run_notebook(page, url: str, path: str, hang_s: float = 600.0) -> float:
         except Exception:
             if attempt == 2:
                 raise
+
+
+def finished(page) -> bool:
+    """Run All has finished (every cell ran, or an error stopped it) and the kernel is idle."""
+    return page.evaluate(DONE_JS) and page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count() > 0
+
+
+def run_notebook(page, url: str, path: str, hang_s: float = 600.0) -> float:
+    """Open `path`, Run All, and wait until it has finished; seconds taken."""
+    start_notebook(page, url, path)
+    started = time.perf_counter()
     page.wait_for_function(DONE_JS, timeout=hang_s * 1000, polling=250)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
     return time.perf_counter() - started
+
+
+def shut_down_session(url: str, path: str) -> None:
+    """Stop the kernel of the notebook at `path` (it must not slow down the next chapter)."""
+    with urllib.request.urlopen(f"{url}/api/sessions", timeout=10) as response:
+        sessions = json.load(response)
+    for session in sessions:
+        if session.get("path", "").endswith(path):
+            request = urllib.request.Request(f"{url}/api/sessions/{session['id']}", method="DELETE")
+            urllib.request.urlopen(request, timeout=30).close()
 
 
 def problems_in(page) -> list[str]:

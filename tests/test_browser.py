@@ -1,8 +1,9 @@
 """Every chapter in a real browser: JupyterLab + headless Chromium, driven by Playwright.
 
-One JupyterLab server (REPLAB_FAST=1) over a copy of notebooks/, one Chromium page; each
-chapter found in notebooks/ (tools/make_chapters.py's list, so a new chapter is picked up
-without touching this file) is opened in turn and run with Run ▸ Run All Cells. Then:
+One JupyterLab server (REPLAB_FAST=1) over a copy of notebooks/, one Chromium with two tabs;
+each chapter found in notebooks/ (tools/make_chapters.py's list, so a new chapter is picked
+up without touching this file) is opened in a free tab and run with Run ▸ Run All Cells, two
+chapters at a time (two kernels for two cores), each once. Then:
 
 - no cell shows a traceback, and no Lab shows an error (a cell appended to each copy asks
   every Lab in the kernel, as tests/test_notebooks.py used to);
@@ -33,11 +34,12 @@ from jupyterlab_driver import (
     CHROMIUM,
     PLOT_DATA_JS,
     chromium,
+    finished,
     jupyterlab_server,
     overlapping_text,
     problems_in,
-    run_notebook,
-    shut_down_kernels,
+    shut_down_session,
+    start_notebook,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -79,6 +81,7 @@ def jupyterlab(tmp_path_factory):
     home = tmp_path_factory.mktemp("jupyter")
     root = home / "root"
     shutil.copytree(ROOT / "notebooks", root / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    shutil.copytree(ROOT / "data", root / "data")  # chapters read ../data/sweeps/*.toml
     for path in (root / "notebooks").glob("*.ipynb"):
         nb = nbformat.read(path, as_version=4)
         nb.cells.append(nbformat.v4.new_code_cell(LABS_HAVE_NO_ERROR))
@@ -87,27 +90,21 @@ def jupyterlab(tmp_path_factory):
         yield url
 
 
-@pytest.fixture(scope="module")
-def page(jupyterlab):
-    with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 1900})  # a whole Lab fits in one screenshot
-        page.errors = []
-        page.on("pageerror", lambda err: page.errors.append(str(err)))
-        yield page
-
-
 def _screenshots(page, stem: str) -> int:
     """Each Lab, each chart outside a Lab and each replay outside a Lab, one PNG each; how many."""
     taken = 0
-    for k, lab in enumerate(page.locator(".jp-CodeCell:has(.replab-lab) .jp-OutputArea").all()):
+    for k, lab in enumerate(page.locator(".replab-lab").all()):
         lab.scroll_into_view_if_needed()
         lab.screenshot(path=str(OUT / f"{stem}_lab{'' if k == 0 else k + 1}.png"))
         taken += 1
     for kind, selector in (("figure", ".js-plotly-plot"), ("replay", ".replab-replay")):
-        outside = page.locator(f".jp-OutputArea-output:not(:has(.replab-lab)) {selector}").all()
-        for k, element in enumerate(outside):
+        count = page.evaluate("""([selector, kind]) => { let k = 0;
+            document.querySelectorAll(selector).forEach((e) => { if (!e.closest('.replab-lab')) e.dataset.shot = kind + (++k); });
+            return k; }""", [selector, kind])
+        for k in range(1, count + 1):
+            element = page.locator(f"[data-shot='{kind}{k}']")
             element.scroll_into_view_if_needed()
-            element.screenshot(path=str(OUT / f"{stem}_{kind}_{k + 1}.png"))
+            element.screenshot(path=str(OUT / f"{stem}_{kind}_{k}.png"))
             taken += 1
     return taken
 
@@ -134,28 +131,72 @@ def _move_followers_slider(page) -> tuple[str, str, int, int]:
     return readout_before, readout.inner_text(), len(after), changed
 
 
-@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
-def test_chapter_runs_in_the_browser(jupyterlab, page, chapter):
+LANES = 2  # chapters run two at a time, one per tab (each with its own kernel): the machine has two cores
+
+
+def _check(page, url: str, chapter: Path, took: float) -> dict:
+    """After a chapter's Run All: what a reader would see go wrong, screenshots, chapter 01's slider."""
     stem = chapter.name[:2]
-    started = time.perf_counter()
-    try:
-        took = run_notebook(page, jupyterlab, f"notebooks/{chapter.name}", hang_s=HANG_S)
-        page.wait_for_timeout(800)  # the last widget messages land and plotly finishes drawing
-        problems = problems_in(page)
-        overlaps = overlapping_text(page)
-        slider = _move_followers_slider(page) if stem == "01" else None
-        shots = _screenshots(page, stem)
-    except Exception:
-        page.screenshot(path=str(OUT / f"{stem}_failed.png"), full_page=False)
-        raise
-    finally:
-        page.goto("about:blank")
-        shut_down_kernels(jupyterlab)
-    print(f"\n{chapter.stem}: ran in {took:.1f} s ({time.perf_counter() - started:.1f} s with the checks), "
-          f"{shots} screenshots; page errors: {page.errors or 'none'}")
-    assert problems == [], f"{chapter.name}: {problems}"
-    assert overlaps == [], f"{chapter.name}: text drawn over text: {overlaps}"
-    if slider is not None:
-        readout_before, readout_after, charts, changed = slider
+    page.wait_for_timeout(800)  # the last widget messages land and plotly finishes drawing
+    outcome = {"took": took, "problems": problems_in(page), "overlaps": overlapping_text(page), "slider": None}
+    if stem == "01":
+        outcome["slider"] = _move_followers_slider(page)
+    outcome["shots"] = _screenshots(page, stem)
+    return outcome
+
+
+@pytest.fixture(scope="module")
+def outcomes(jupyterlab):
+    """Every chapter run in the browser, LANES at a time; chapter file -> what was seen (or the failure)."""
+    seen: dict[Path, dict] = {}
+    waiting = list(CHAPTERS)
+    with chromium() as browser:
+        pages = []
+        for lane in range(LANES):
+            page = browser.new_page(viewport={"width": 1400, "height": 1900})  # a whole Lab fits in one screenshot
+            page.errors = []
+            page.on("pageerror", lambda err, page=page: page.errors.append(str(err)))
+            pages.append({"page": page, "workspace": f"lane{lane}", "chapter": None})
+        started = time.perf_counter()
+        while waiting or any(p["chapter"] for p in pages):
+            for lane in pages:
+                page, chapter = lane["page"], lane["chapter"]
+                try:
+                    if chapter is None and waiting:
+                        lane["chapter"], lane["since"] = waiting.pop(0), time.perf_counter()
+                        start_notebook(page, jupyterlab, f"notebooks/{lane['chapter'].name}", lane["workspace"])
+                        lane["ran"] = time.perf_counter()
+                    elif chapter is not None and finished(page):
+                        seen[chapter] = _check(page, jupyterlab, chapter, time.perf_counter() - lane["ran"])
+                        seen[chapter]["wall"] = time.perf_counter() - lane["since"]
+                    elif chapter is not None and time.perf_counter() - lane["ran"] > HANG_S:
+                        raise TimeoutError(f"still running after {HANG_S} s")
+                    else:
+                        continue
+                except Exception as err:  # this chapter failed; the others go on
+                    chapter = lane["chapter"]
+                    page.screenshot(path=str(OUT / f"{chapter.name[:2]}_failed.png"))
+                    seen[chapter] = {"failure": f"{type(err).__name__}: {err}"}
+                if lane["chapter"] in seen:
+                    seen[lane["chapter"]]["page_errors"] = list(page.errors)
+                    page.errors.clear()
+                    page.goto("about:blank")
+                    shut_down_session(jupyterlab, f"notebooks/{lane['chapter'].name}")
+                    lane["chapter"] = None
+            time.sleep(0.25)
+        print(f"\nall {len(CHAPTERS)} chapters in the browser, {LANES} at a time: {time.perf_counter() - started:.1f} s")
+    return seen
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_runs_in_the_browser(outcomes, chapter):
+    outcome = outcomes[chapter]
+    assert "failure" not in outcome, f"{chapter.name}: {outcome.get('failure')} (screenshot and server log in {OUT})"
+    print(f"\n{chapter.stem}: ran in {outcome['took']:.1f} s ({outcome['wall']:.1f} s with opening and checks), "
+          f"{outcome['shots']} screenshots; page errors: {outcome['page_errors'] or 'none'}")
+    assert outcome["problems"] == [], f"{chapter.name}: {outcome['problems']}"
+    assert outcome["overlaps"] == [], f"{chapter.name}: text drawn over text: {outcome['overlaps']}"
+    if outcome["slider"] is not None:
+        readout_before, readout_after, charts, changed = outcome["slider"]
         assert int(readout_after) == int(readout_before) + 1, (readout_before, readout_after)
-        assert charts >= 4 and changed > 0, "no chart changed after moving the followers slider"
+        assert charts >= 3 and changed > 0, "no chart changed after moving the followers slider"

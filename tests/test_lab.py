@@ -254,3 +254,14 @@ def test_in_a_kernel_a_run_shows_its_first_seconds_and_a_newer_change_cancels_it
     nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3").execute()
     said = [cell.outputs[0]["text"] for cell in notebook.cells[1:]]
     assert said == ["True True True\n", "True\n", "5 30000.0 False None\n"]
+
+
+def test_an_overloaded_run_says_why_everything_failed():
+    """Past capacity (one worker, 1,000 reads a second at most, 3,000 asked for) the queue grows
+    until operations time out; the Lab says so under its controls."""
+    lab = Lab(Scenario.preset("single-node").replace(duration_ms=2_000.0),
+              controls=["workload.rate_per_s"], charts=["throughput"])
+    assert lab.notes.value == ""
+    lab.set("workload.rate_per_s", 3_000.0)
+    lab.wait()
+    assert "Overloaded." in lab.notes.value and "workload.timeout_ms" in lab.notes.value

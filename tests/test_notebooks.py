@@ -74,6 +74,16 @@ def test_chapter_is_clean_and_uniform(path):
         assert "<details>" in text, f"{path.name}: the check-yourself answer is hidden in a <details> block"
 
 
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_every_chart_a_chapter_draws_is_in_the_house_style(path):
+    """A cell that makes a plotly figure puts it through replab.viz.house (labels in words, one palette)."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and any(m in cell.source for m in ("px.", "make_subplots(", "go.Figure(")):
+            assert "house(" in cell.source, f"{path.name}: a chart not in the house style:\n{cell.source}"
+            assert "plotly_white" not in cell.source, f"{path.name}: house() sets the template"
+
+
 @pytest.fixture(scope="session")
 def kernel_name():
     """The notebooks' kernel (python3) must be this interpreter, which has replab installed."""

@@ -227,3 +227,29 @@ def _same(a, b) -> bool:
     return len(a) == len(b) and all(x == y or (x is None and y is None) or
                                     (isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y))
                                     for x, y in zip(a, b))
+
+
+def test_house_puts_a_notebooks_own_chart_in_words_and_the_palette():
+    import pandas as pd
+    import plotly.express as px
+
+    from replab.viz import house
+    from replab.viz.style import PALETTE
+
+    frame = pd.DataFrame({"followers": [1, 2, 1, 2], "mean_lag_ms": [1.0, 2.0, 3.0, 4.0], "ack": ["a", "a", "b", "b"]})
+    fig = house(px.line(frame, x="followers", y="mean_lag_ms", color="ack", facet_col="ack"))
+    assert fig.layout.yaxis.title.text == "mean replication lag, ms"
+    assert [a.text for a in fig.layout.annotations] == ["a", "b"]  # not "ack=a"
+    assert [t.line.color for t in fig.data] == list(PALETTE[:2])
+    assert fig.layout.legend.title.text == "acknowledgement"
+
+
+def test_tables_write_counts_as_whole_numbers():
+    import pandas as pd
+
+    from replab.viz import tables
+
+    assert [tables.number(v) for v in (4065, 4065.0, 0.012345, 1234.5678, float("nan"))] == [
+        "4,065", "4,065", "0.0123", "1,235", "–"]
+    shown = tables.readable(pd.DataFrame({"served": [4065.0], "availability": [0.99912]}))
+    assert shown.iloc[0].tolist() == ["4,065", "0.999"]

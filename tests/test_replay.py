@@ -94,7 +94,7 @@ def test_a_conflict_shows_among_the_events():
     data = replay_data(Results.from_model(model.run()))
     conflicts = [e for e in data["events"] if e[1] == "conflict"]
     assert [c[2] for c in conflicts] == ["node1", "node0"]
-    assert conflicts[0][3] == "key 7: write 1 arrived, write 2 held; kept the existing version"
+    assert conflicts[0][3] == "key 7: write 1 arrived, write 2 held; kept the one it held"
 
 
 def test_several_dcs_show_where_each_region_was_sent_and_the_moves():

@@ -26,15 +26,19 @@ SPANS = (("crash", "recover", "down", GREY), ("read-only", "writable", "read-onl
 # an instant: kind -> (words, marker symbol, colour)
 INSTANTS = {"detect": ("detected", "diamond", VERMILLION), "promote": ("promoted", "triangle-up", GREEN),
             "take-over": ("take-over", "triangle-up", GREEN), "health-check-failed": ("check failed", "x-thin", SKY)}
-LANE_SHARE = 0.2  # of the chart's height, at the top
 _CHAR_PX = 5.6  # width of one character of the lane's 9-px font, a little generous
-_MAX_ROWS = 5
+_MAX_ROWS = 4  # each row needs ~14 px of a 350-px chart for its label not to touch the next
 
 
-def _row_of(kind: str, target: str, detail: str) -> str | None:
+def lane_share(rows: int) -> float:
+    """The lane's share of the chart's height, at the top: enough for `rows` rows and no more."""
+    return 0.0 if rows == 0 else 0.07 + 0.045 * rows
+
+
+def _row_of(kind: str, target: str, at_dc_fault: bool) -> str | None:
     """Which lane row an event belongs to (None: folded into its DC's row)."""
-    if detail.startswith("dc") and detail.endswith(("down", "back")) and not target.startswith("dc"):
-        return None  # a node of a crashed DC: the DC's own row says it
+    if at_dc_fault and kind in ("crash", "recover") and not target.startswith("dc"):
+        return None  # a node or switch of a crashed DC, at the same instant: the DC's own row says it
     if kind in ("dns-down", "dns-up", "health-check-failed"):
         return f"DNS {target}"
     return target
@@ -47,8 +51,10 @@ def stretches_and_instants(results: Results) -> tuple[pd.DataFrame, pd.DataFrame
     spans, points = [], []
     starts = {s[0]: s for s in SPANS}
     ends = {s[1]: s for s in SPANS}
-    for t, kind, target, detail in results.events[["t_ms", "kind", "target", "detail"]].itertuples(index=False):
-        row = _row_of(kind, str(target), str(detail))
+    events = results.events
+    dc_faults = set(events.loc[events["target"].astype(str).str.startswith("dc"), "t_ms"])
+    for t, kind, target, detail in events[["t_ms", "kind", "target", "detail"]].itertuples(index=False):
+        row = _row_of(kind, str(target), t in dc_faults)
         if row is None:
             continue
         if kind in starts:
@@ -141,18 +147,19 @@ def lane(results: Results, width_px: float = 420.0, yaxis: str = "y3") -> tuple[
     traces.append(dict(name="event labels", x=text_x, y=text_y, yaxis=yaxis, mode="text", text=text,
                        textposition="middle right", textfont=dict(size=9, color="#333333"), showlegend=False,
                        hoverinfo="skip"))
-    axis = dict(visible=bool(len(stretches) or len(instants)), domain=[1.0 - LANE_SHARE + 0.03, 1.0], range=[-0.6, len(rows) - 0.4], tickvals=list(y_of.values()),
+    share = lane_share(len(rows)) if len(stretches) or len(instants) else 0.0
+    axis = dict(visible=share > 0, domain=[1.0 - max(share, 0.1) + 0.03, 1.0], range=[-0.6, len(rows) - 0.4], tickvals=list(y_of.values()),
                 ticktext=list(y_of),
                 tickfont=dict(size=9), showgrid=False, zeroline=False, fixedrange=True)
-    shading = [dict(type="rect", xref="x", yref="paper", x0=a, x1=b, y0=0.0, y1=1.0 - LANE_SHARE,
+    shading = [dict(type="rect", xref="x", yref="paper", x0=a, x1=b, y0=0.0, y1=1.0 - share,
                     fillcolor=c, opacity=0.12, line=dict(width=0), layer="below")
                for (a, b), c in zip(bars_x, bar_colour)]
     return traces, axis, shading
 
 
-def main_domain(has_lane: bool) -> list[float]:
-    """The vertical room left for the chart itself under the lane."""
-    return [0.0, 1.0 - LANE_SHARE - 0.02] if has_lane else [0.0, 1.0]
+def main_domain(lane_axis: dict) -> list[float]:
+    """The vertical room left for the chart itself under the lane (its axis from `lane`)."""
+    return [0.0, lane_axis["domain"][0] - 0.05] if lane_axis["visible"] else [0.0, 1.0]
 
 
-__all__ = ["INSTANTS", "LANE_SHARE", "SPANS", "lane", "main_domain", "stretches_and_instants"]
+__all__ = ["INSTANTS", "SPANS", "lane", "lane_share", "main_domain", "stretches_and_instants"]

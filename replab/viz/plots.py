@@ -45,7 +45,7 @@ def _with_lane(results: Results, traces: list[dict], layout: dict, axes: tuple[s
     """Add the event lane above a time chart: its traces, its axis, the shading, and room below it."""
     lane_traces, lane_axis, shading = event_lane.lane(results, LAB_WIDTH_PX)
     traces += lane_traces
-    domain = event_lane.main_domain(lane_axis["visible"])
+    domain = event_lane.main_domain(lane_axis)
     for axis in axes:
         layout.setdefault(axis, {})["domain"] = domain
     layout["yaxis3"] = lane_axis
@@ -177,7 +177,7 @@ def session_state(results: Results, fig=None):
         traces.append(dict(name=str(node), x=rows["t_ms"].to_numpy(), y=kib, mode="lines",
                            line=dict(color=PALETTE[i % len(PALETTE)]),
                            hovertemplate="%{y:,.0f} KiB<extra>" + str(node) + "</extra>"))
-    layout = dict(title=dict(text="Session state held by each node (its own and its copies)"),
+    layout = dict(title=dict(text="Session state each node holds"),
                   xaxis=dict(title=dict(text="time, ms")),
                   yaxis=dict(title=dict(text="state held, KiB"), rangemode="tozero"))
     return fill(fig, traces, _with_lane(results, traces, layout))

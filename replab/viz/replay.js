@@ -117,11 +117,22 @@ function render(el, given, width, height, key) {
     paths = {};
   }
 
-  function pathOf(src, via, dst) {
-    const key = `${src}/${via}/${dst}`;
+  function pathOf(src, via, dst, down) {
+    const key = `${src}/${via}/${dst}/${down ? [...down].join() : ""}`;
     if (!paths[key]) {
       const routes = data.drawing.routes;  // across DCs: along the WAN link
-      const leg = (a, b) => routes[`${a}/${b}`] || [hosts[a], hosts[b]];
+      const attach = data.drawing.attach;  // several switches: through each end's first live switch
+      const hop = (h) => {
+        const options = attach[data.hosts[h]] || [];
+        return options.find((s) => !down.has(s)) || options[0];
+      };
+      const leg = (a, b) => {
+        if (routes[`${a}/${b}`]) return routes[`${a}/${b}`];
+        const sa = attach && hop(a), sb = attach && hop(b);
+        if (!sa || !sb) return [hosts[a], hosts[b]];
+        const by = data.drawing.switches;
+        return sa === sb ? [hosts[a], by[sa], hosts[b]] : [hosts[a], by[sa], by[sb], hosts[b]];
+      };
       const points = via >= 0 ? [...leg(src, via), ...leg(via, dst).slice(1)] : leg(src, dst);
       paths[key] = polyline(points.map(([x, y]) => [view.px(x), view.py(y)]));
     }
@@ -204,7 +215,7 @@ function render(el, given, width, height, key) {
     if (slow) {
       for (const [kind, src, via, dst, sent, received, what] of data.messages) {
         if (sent <= t && t <= received) {
-          const [x, y] = along(pathOf(src, via, dst), (t - sent) / Math.max(received - sent, 1e-9));
+          const [x, y] = along(pathOf(src, via, dst, down), (t - sent) / Math.max(received - sent, 1e-9));
           ctx.beginPath(); ctx.arc(x, y, 4.5, 0, 2 * Math.PI);
           ctx.fillStyle = KIND_COLOUR[data.message_kinds[kind]]; ctx.fill();
           text(what, x + 7, y - 7, "left", KIND_COLOUR[data.message_kinds[kind]], 10);
@@ -213,7 +224,7 @@ function render(el, given, width, height, key) {
     } else {
       const flows = data.flows[f], busiest = Math.max(1, ...flows.map((x) => x[4]));
       for (const [kind, src, via, dst, perSecond] of flows) {
-        const path = pathOf(src, via, dst), dots = Math.max(1, Math.round(8 * perSecond / busiest));
+        const path = pathOf(src, via, dst, down), dots = Math.max(1, Math.round(8 * perSecond / busiest));
         const phase = ((now / 1000) * DOT_PX_PER_S / Math.max(path.total, 1)) % 1;
         ctx.fillStyle = KIND_COLOUR[data.message_kinds[kind]];
         for (let i = 0; i < dots; i++) {
@@ -238,10 +249,10 @@ function render(el, given, width, height, key) {
         ctx.beginPath(); ctx.moveTo(px, py - 8); ctx.lineTo(px + 8, py); ctx.lineTo(px, py + 8); ctx.lineTo(px - 8, py);
         ctx.closePath(); ctx.fillStyle = "#666"; ctx.fill();
         if (name === "balancer") {
-          text("load balancer", px + 12, py, "left", "#333", 10);
+          text("load balancer", px, py + 16, "center", "#333", 10);
           if (data.read_only[f]) {
-            ctx.fillStyle = "#E69F00"; ctx.fillRect(px + 12, py + 8, 96, 15);
-            text("READ-ONLY", px + 60, py + 16, "center", "white", 10);
+            ctx.fillStyle = "#E69F00"; ctx.fillRect(px + 12, py - 7, 80, 15);
+            text("READ-ONLY", px + 52, py + 1, "center", "white", 10);
           }
         }
       }
@@ -265,17 +276,24 @@ function render(el, given, width, height, key) {
       const dy = side[0] === "top" ? -18 : side[0] === "middle" ? -5 : 18;
       const dx = side[1] === "right" ? 15 : side[1] === "left" ? -15 : 0;
       const align = side[1] === "right" ? "left" : side[1] === "left" ? "right" : "center";
-      const roleName = !up[i] ? "DOWN" : ["leader", "follower", "server"][role[i]];
-      text(d.with_role[name] ? `${name} ${roleName}` : name, px + dx, py + dy, align, "#222", 10);
+      text(up[i] || d.kind === "datacentres" ? name : `${name} DOWN`, px + dx, py + dy, align, up[i] ? "#222" : "#B00020", 10);
       const behind = lagWrites[i];
       const position = role[i] === 0 ? `log ${fmt(applied[i])}` :
         `${fmt(applied[i])}` + (behind ? ` (−${fmt(behind)})` : "");
       text(position, px + dx, py + dy + 11, align, behind > 50 ? "#D55E00" : "#666", 9);
     });
+    // what the node colours mean, top left
+    let rx = 6;
+    for (const [i, roleName] of ["leader", "follower", "server"].entries()) {
+      if (!role.some((r, k) => r === i && up[k])) continue;
+      ctx.beginPath(); ctx.arc(rx + 4, 9, 4, 0, 2 * Math.PI); ctx.fillStyle = ROLE[i]; ctx.fill();
+      text(roleName, rx + 11, 9, "left", "#333", 10);
+      ctx.font = "10px sans-serif"; rx += ctx.measureText(roleName).width + 24;
+    }
     // the latest events, and what moved
     const recent = data.events.filter((e) => e[0] <= t).slice(-2);
     recent.forEach(([at, kind, target, detail], k) => {
-      text(`${at.toLocaleString("en-US")} ms  ${kind} ${target}${detail ? ` (${detail})` : ""}`.slice(0, 80), 6,
+      text(`${at.toLocaleString("en-US")} ms  ${kind} ${target}${detail ? ` (${detail})` : ""}`.slice(0, 96), 6,
            height - 53 + 13 * k, "left", k === recent.length - 1 ? "#B00020" : "#666", 10);
     });
     if (data.moves) text(`sessions moved to another DC: ${fmt(data.moves[f])}`, width - 6, 9, "right", "#333", 10);

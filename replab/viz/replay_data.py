@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from replab.analysis.results import Results
+from replab.topology.datacentres import cabling
 from replab.viz.layout import place
 from replab.viz.topology_chart import cable_segments, replication_edges, upstream_of, wan_links
 
@@ -295,6 +296,11 @@ def _static(results: Results, drawing, hosts: list[str]) -> dict:
            for a, b, ms, pieces, label in links]
     cables = [{"kind": kind, "points": [a, b], "switches": [f"switch{s}" for s in switches]}
               for kind, a, b, switches in cable_segments(results.scenario, drawing)] if drawing.kind == "network" else []
+    attach = {}
+    if drawing.kind == "network":  # each host's switches, primary first: the replay routes through the live one
+        _layouts, node_switches, tops = cabling(results.scenario)
+        attach = {f"node{i}": [f"switch{s}" for s in sw] for i, sw in enumerate(node_switches)}
+        attach |= {label: [f"switch{s}" for s in sw] for label, sw in tops}
     rows: dict[float, int] = {}
     for _x, y in drawing.nodes.values():
         rows[round(y, 2)] = rows.get(round(y, 2), 0) + 1
@@ -302,7 +308,7 @@ def _static(results: Results, drawing, hosts: list[str]) -> dict:
     return {"kind": drawing.kind, "nodes": drawing.nodes, "hosts": drawing.hosts,
             "switches": {f"switch{s}": p for s, p in drawing.switches.items()}, "text_position": drawing.text_position,
             "with_role": roomy, "boxes": drawing.boxes, "wan": wan, "cables": cables, "bounds": drawing.bounds(0.9),
-            "routes": _routes(results, hosts, drawing, links)}
+            "routes": _routes(results, hosts, drawing, links), "attach": attach or None}
 
 
 def moment_ms(results: Results, messages: list[list]) -> float:
@@ -315,8 +321,8 @@ def moment_ms(results: Results, messages: list[list]) -> float:
         if stale:
             return float(stale[0][4])
         conflicts = results.conflicts
-        if conflicts is not None and len(conflicts):
-            return float(conflicts["t_ms"].min()) - 1.0
+        if conflicts is not None and len(conflicts):  # just after the first node met the two versions
+            return float(conflicts["t_ms"].min()) + 0.05
         return float(messages[0][4])
     times = {k: events.loc[events["kind"] == k, "t_ms"].tolist() for k in ("read-only", "writable", "dns-down", "take-over")}
     if times["read-only"]:
@@ -348,9 +354,11 @@ def replay_data(results: Results, frames: int = 150, messages_ms: tuple[float, f
     events = results.events[results.events["t_ms"] <= scenario.duration_ms][["t_ms", "kind", "target", "detail"]]
     conflicts = results.conflicts
     if conflicts is not None and len(conflicts):  # leader-leader: who met which two versions, and what it kept
+        kept = {"kept the existing version": "kept the one it held", "took the incoming version": "took the new one",
+                "kept both as siblings": "kept both"}
         said = conflicts.assign(kind="conflict", target=conflicts["node"].astype(str), detail=[
-            f"key {k}: write {i} arrived, write {e} held; {r}" for k, i, e, r in
-            zip(conflicts["key"], conflicts["incoming"], conflicts["existing"], conflicts["resolution"])])
+            f"key {k}: write {i} arrived, write {e} held; {kept.get(r, r)}" for k, i, e, r in
+            zip(conflicts["key"], conflicts["incoming"], conflicts["existing"], conflicts["resolution"].astype(str))])
         events = pd.concat([events, said[["t_ms", "kind", "target", "detail"]]]).sort_values("t_ms", kind="stable")
     data = {
         "duration_ms": scenario.duration_ms,

@@ -106,8 +106,8 @@ def words(name: str) -> str:
 
 def _is_name(text: str | None) -> bool:
     """Does this look like a column name (snake_case or dotted) rather than words?"""
-    return bool(text) and re.fullmatch(r"[A-Za-z0-9_.]+", text) is not None and ("_" in text or "." in text
-                                                                                  or text in WORDS)
+    return bool(text) and re.fullmatch(r"[A-Za-z][A-Za-z0-9_.]*", text) is not None and (
+        "_" in text or "." in text or text in WORDS)  # "0.1" is a value, not a name
 
 
 def house(fig, words_for: dict[str, str] | None = None):
@@ -132,6 +132,15 @@ def house(fig, words_for: dict[str, str] | None = None):
     fig.for_each_xaxis(lambda axis: axis.update(title_text=say(axis.title.text)))
     fig.for_each_yaxis(lambda axis: axis.update(title_text=say(axis.title.text) if axis.title.text != "value"
                                                 else extra.get("value", "")))
+    recoloured: dict[str, str] = {}  # px coloured the traces with its own palette: map it onto ours, in order
+    for trace in fig.data:
+        for part in ("line", "marker"):
+            holder = getattr(trace, part, None)
+            colour = getattr(holder, "color", None) if holder is not None else None
+            if isinstance(colour, str) and colour.startswith("#"):
+                holder.color = recoloured.setdefault(colour, PALETTE[len(recoloured) % len(PALETTE)])
+        if trace.type == "scatter" and getattr(trace, "fillcolor", None) and trace.fillcolor in recoloured:
+            trace.fillcolor = recoloured[trace.fillcolor]
     for trace in fig.data:
         if trace.name:
             trace.name = say(trace.name)

@@ -58,6 +58,8 @@ def replication_edges(results: Results, state: pd.DataFrame) -> list[tuple[str, 
     if scenario.replication.kind == "leader-leader":
         edges = [(a, b) for a in leaders for b in leaders if a != b]  # each ships to every other
         return edges + [(leaders[0], n) for n in names if n not in leaders] if leaders else edges
+    if scenario.replication.propagation == "pull":
+        return []  # caches follow no stream: each fetches what it is asked for (the replay shows the fetches)
     recorded = [(u, n) for n, u in upstream_of(state).items() if u]
     if recorded:
         return recorded
