@@ -12,6 +12,7 @@ import time
 
 import ipywidgets as widgets
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 
 from replab import Scenario, ScenarioError
@@ -80,18 +81,24 @@ def test_setting_a_choice_the_rules_took_off_the_dropdown_shows_why():
     assert lab.scenario.replication.ack == "async" and lab.controls["replication.ack"].value == "async"
 
 
+def chart(lab, name) -> go.Figure:
+    """A Lab chart as a plotly graph object, to look into (the Lab keeps it as plain data)."""
+    return go.Figure(lab.figures[name])
+
+
 def test_changing_a_control_reruns_and_redraws_in_place(lab):
-    figure = lab.figures["lag"]
-    traces_before = len(figure.data)
-    latency = lab.figures["latency"].data[0]
-    x_before = np.array(latency.x)
+    traces_before = len(chart(lab, "lag").data)
+    x_before = np.array(chart(lab, "latency").data[0].x)
+    shown = lab._outputs["latency"]
     lab.controls["topology.followers"].value = 5  # what a student's slider does
     assert lab.results.scenario.topology.followers == 3  # the old result stays until the new one is ready
     results = lab.wait()
     assert results.scenario.topology.followers == 5 and lab.scenario == results.scenario
-    assert len(figure.data) == traces_before + 2  # two more followers, two more lag curves
-    assert lab.figures["latency"].data[0] is latency  # same trace object, new numbers
-    assert not np.array_equal(np.array(latency.x), x_before)
+    assert len(chart(lab, "lag").data) == traces_before + 2  # two more followers, two more lag curves
+    assert not np.array_equal(np.array(chart(lab, "latency").data[0].x), x_before)
+    assert lab._outputs["latency"] is shown  # the same Output on screen, showing the new drawing
+    plotted = shown.outputs[0]["data"]["application/vnd.plotly.v1+json"]
+    assert plotted["layout"]["title"]["text"] == "How long served operations took" and plotted["layout"]["width"] == 420
     assert ">operations</td>" in lab.summary.value
     assert lab.previous.scenario.topology.followers == 3
 
@@ -103,7 +110,7 @@ def test_live_off_waits_for_an_explicit_run():
     assert lab.wait() is first  # nothing pending: not live
     results = lab.run()
     assert results.scenario.workload.write_ratio == 0.5
-    assert lab.figures["throughput"].data[0].y is not None
+    assert chart(lab, "throughput").data[0].y is not None
 
 
 def test_a_forced_bad_value_is_shown_not_raised(lab):
@@ -151,9 +158,10 @@ def test_topology_time_slider_replays_the_state(lab):
     assert slider.max == lab.scenario.duration_ms  # the workload's end, not the drain after it
     assert slider.value == 1300.0  # it opens in the middle of the read-only window, where there is something to see
     slider.value = 500.0
-    nodes = [t for t in lab.figures["topology"].data if t.name == "nodes"][0]
+    nodes = [t for t in chart(lab, "topology").data if t.name == "nodes"][0]
     assert nodes.text[0] == "node0<br>leader"
     slider.value = 1500.0
+    nodes = [t for t in chart(lab, "topology").data if t.name == "nodes"][0]
     assert nodes.text[0] == "node0<br>DOWN"
 
 
@@ -204,7 +212,7 @@ def test_a_lab_in_a_headless_kernel_reruns_on_its_own():
         "lab.controls['topology.followers'].value = 4",
         "import time; time.sleep(0.5)",  # past the debounce; the kernel runs it once this cell ends
         "pass",
-        "print(lab.results.scenario.topology.followers, sum(t.name.startswith('node') for t in lab.figures['lag'].data),"
+        "print(lab.results.scenario.topology.followers, sum(t['name'].startswith('node') for t in lab.figures['lag']['data']),"
         " lab.error)",
     ]
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
@@ -242,7 +250,7 @@ def test_in_a_kernel_a_run_shows_its_first_seconds_and_a_newer_change_cancels_it
         "            return\n"
         "        await asyncio.sleep(0.005)\n"
         "await until(lambda: lab.status.value.startswith('running:'))\n"
-        "shaded = [a.text for a in lab.figures['throughput'].layout.annotations]\n"
+        "shaded = [a['text'] for a in lab.figures['throughput']['layout']['annotations']]\n"
         "print(lab.running, 'simulating…' in shaded, len(lab.figures['replay'].data['times']) > 0)",
         "lab.controls['topology.followers'].value = 5\n"
         "await until(lambda: lab.running)\n"

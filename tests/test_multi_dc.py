@@ -282,5 +282,5 @@ def test_the_fail_dc_button_crashes_a_whole_dc_and_the_traffic_chart_shows_it_mo
     assert [f.to_dict() for f in lab.scenario.faults.events] == [{"at_ms": 1_000.0, "action": "crash", "target": "dc2"}]
     assert ("crash", "dc2") in set(zip(lab.results.events["kind"], lab.results.events["target"]))
     assert lab.results.summary["traffic_moved_90_ms"] > 0
-    assert "dc2" in lab.figures["traffic"].layout.yaxis3.ticktext  # the events lane has the DC's row
+    assert "dc2" in lab.figures["traffic"]["layout"]["yaxis3"]["ticktext"]  # the events lane has the DC's row
     assert "traffic_moved_90_ms" in lab.summary.value

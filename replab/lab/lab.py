@@ -9,8 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import ipywidgets as widgets
-import plotly.graph_objects as go
-import plotly.io as pio
+from plotly.io.json import to_json_plotly
 
 from replab.analysis.results import Results
 from replab.analysis.summary import SUMMARY_DOC
@@ -23,6 +22,7 @@ from replab.sim.model import ReplicationModel
 from replab.viz import plots
 from replab.viz.replay import Replay
 from replab.viz.replay_data import moment_ms
+from replab.viz.style import PlainFigure
 
 DEFAULT_CONTROLS = ("topology.followers", "workload.write_ratio", "replication.ack")
 DEFAULT_CHARTS = ("latency", "throughput", "lag", "topology")
@@ -74,11 +74,11 @@ class Lab:
         if unknown:
             raise ValueError(f"unknown chart {unknown[0]!r}; choose from {', '.join(plots.FIGURES)}")
         self.chart_options = charts
-        # Each chart is drawn in place (a plotly Figure, the replay's data) and shown through an
-        # Output widget, as a notebook shows any figure. Not a FigureWidget: its browser side
+        # Each chart is drawn in place (a plotly figure as plain data, the replay's data) and shown
+        # through an Output widget, as a notebook shows any figure. Not a FigureWidget: its browser side
         # must load plotly's 3.5 MB module within anywidget's 2 s limit, and on a busy machine
         # it does not (the charts stayed blank in the browser test).
-        self.figures: dict[str, go.Figure | Replay] = {}
+        self.figures: dict[str, PlainFigure | Replay] = {}
         self._outputs: dict[str, widgets.Output] = {}
         self._cells: dict[str, widgets.VBox] = {
             name: widgets.VBox([widgets.HTML("<i>not run yet</i>")], layout=widgets.Layout(min_width="0"))
@@ -294,10 +294,8 @@ class Lab:
             fig = plots.replay(results, width=CHART_WIDTH_PX, height=360, **options)
             height = fig.height + 60
         else:
-            fig = plots.FIGURES[name](results, **options)
-            # a fixed width: plotly's autosize measures the grid cell before it is laid out and overflows it
-            fig.layout.width = CHART_WIDTH_PX
-            height = fig.layout.height
+            fig = plots.FIGURES[name](results, fig=PlainFigure(), **options)
+            height = fig["layout"]["height"]
         shown = self._outputs[name] = widgets.Output(layout=widgets.Layout(min_height=f"{height}px"))
         self.figures[name] = fig
         cell = self._cells[name]
@@ -310,7 +308,9 @@ class Lab:
         if isinstance(fig, Replay):
             data = fig._repr_mimebundle_()
         else:
-            figure = json.loads(pio.to_json(fig, validate=False))
+            figure = json.loads(to_json_plotly(fig))  # numpy arrays and NaN written as JSON
+            # a fixed width: plotly's autosize measures the grid cell before it is laid out and overflows it
+            figure["layout"]["width"] = CHART_WIDTH_PX
             data = {"application/vnd.plotly.v1+json": {**figure, "config": {"displaylogo": False}},
                     "text/plain": f"<{name} chart>"}
         output.outputs = ({"output_type": "display_data", "metadata": {}, "data": data},)

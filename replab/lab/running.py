@@ -12,7 +12,9 @@ Progressive runs (`ProgressiveRun`): inside a kernel a run is a task on the kern
 that steps the model in slices of a few tens of ms and yields between them, so the kernel
 keeps handling widget messages (a slider moved mid-run is taken at once, and its new run
 cancels the stale one). Once the run has taken `first_partial_s` it shows what it has so
-far (replab.lab.snapshot), then again every `every_s`; at the end, the whole Results.
+far (replab.lab.snapshot), then again every `every_s` (or four times what a partial drawing
+cost, if more); at the end, the whole Results. A run whose remaining work, extrapolated from
+its progress, is under `worth_it_s` draws no partial: it will show itself whole sooner.
 Without a running loop (plain Python) a run is simply done to the end.
 """
 
@@ -94,9 +96,10 @@ class ProgressiveRun:
 
     def __init__(self, on_partial: Callable[[Results, float], None], on_done: Callable[[Results], None],
                  on_error: Callable[[BaseException], None], slice_s: float = 0.025, first_partial_s: float = 0.06,
-                 every_s: float = 0.35):
+                 every_s: float = 0.35, worth_it_s: float = 0.25):
         self.on_partial, self.on_done, self.on_error = on_partial, on_done, on_error
         self.slice_s, self.first_partial_s, self.every_s = slice_s, first_partial_s, every_s
+        self.worth_it_s = worth_it_s  # partial drawings only while more than this much work remains
         self._task: asyncio.Task | None = None
         self._model: ReplicationModel | None = None
 
@@ -150,11 +153,16 @@ class ProgressiveRun:
                 slice_ends = time.perf_counter() + self.slice_s
                 while model.running and time.perf_counter() < slice_ends:
                     model.step()
-                if model.running and time.perf_counter() >= next_partial:
-                    drawing = time.perf_counter()
+                now = time.perf_counter()
+                if model.running and now >= next_partial:
+                    # a run about to end shows itself whole sooner than a partial drawing would
+                    done = max(model.now / model.end_ms, 1e-6)
+                    if (now - started) * (1 - done) / done < self.worth_it_s:
+                        next_partial = float("inf")
+                        continue
                     self.on_partial(results_so_far(model), model.now)
                     # a snapshot costs more as the history grows: keep them to a fifth of the work
-                    cost = time.perf_counter() - drawing
+                    cost = time.perf_counter() - now
                     next_partial = time.perf_counter() + max(self.every_s, 4 * cost)
                 await asyncio.sleep(0)  # the kernel handles widget messages here; a newer change cancels us
             results = Results.from_model(model)

@@ -39,9 +39,22 @@ def _copy_of(recorder):
     return twin
 
 
+def _finished_only(recorder) -> None:
+    """A pull cache's lookups of operations still in flight: the requests frame has no row for them yet."""
+    if not len(getattr(recorder, "c_request", ())):
+        return
+    done = set(recorder.req_id)
+    keep = [i for i, request in enumerate(recorder.c_request) if request in done]
+    for name in ("c_request", "c_node", "c_hit"):
+        column = getattr(recorder, name)
+        setattr(recorder, name, array(column.typecode, (column[i] for i in keep)))
+
+
 def results_so_far(model) -> Results:
     """Results of everything `model` has recorded so far; the model itself is left as it was."""
-    return Results.from_model(_RecordedSoFar(model, _copy_of(model.recorder)))
+    twin = _copy_of(model.recorder)
+    _finished_only(twin)
+    return Results.from_model(_RecordedSoFar(model, twin))
 
 
 __all__ = ["results_so_far"]

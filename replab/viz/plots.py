@@ -35,7 +35,7 @@ from replab.analysis.results import Results
 from replab.viz import events as event_lane
 from replab.viz.replay import replay
 from replab.viz.spacetime import spacetime, spacetime_messages
-from replab.viz.style import BLACK, OP_COLOURS, OUTCOME_COLOURS, PALETTE, PERCENTILES, ROLE_COLOURS, fill
+from replab.viz.style import BLACK, OP_COLOURS, OUTCOME_COLOURS, PALETTE, PERCENTILES, ROLE_COLOURS, PlainFigure, fill
 from replab.viz.topology_chart import topology
 
 LAB_WIDTH_PX = 420.0  # the width the lane's labels are fitted to (the Lab's; wider charts only have more room)
@@ -230,10 +230,16 @@ def mark_not_yet_simulated(fig, from_ms: float, to_ms: float) -> None:
     """Shade a time chart from `from_ms` to `to_ms`: a run still going has not simulated that yet."""
     if from_ms >= to_ms:
         return
-    fig.add_shape(type="rect", xref="x", yref="paper", x0=from_ms, x1=to_ms, y0=0.0, y1=1.0, layer="above",
-                  fillcolor="white", opacity=0.75, line=dict(width=0))
-    fig.add_annotation(x=(from_ms + to_ms) / 2, y=0.5, xref="x", yref="paper", text="simulating…",
-                       showarrow=False, font=dict(size=12, color="#666666"))
+    shade = dict(type="rect", xref="x", yref="paper", x0=from_ms, x1=to_ms, y0=0.0, y1=1.0, layer="above",
+                 fillcolor="white", opacity=0.75, line=dict(width=0))
+    label = dict(x=(from_ms + to_ms) / 2, y=0.5, xref="x", yref="paper", text="simulating…", showarrow=False,
+                 font=dict(size=12, color="#666666"))
+    if isinstance(fig, PlainFigure):
+        fig["layout"]["shapes"] = [*fig["layout"].get("shapes", []), shade]
+        fig["layout"]["annotations"] = [*fig["layout"].get("annotations", []), label]
+    else:
+        fig.add_shape(**shade)
+        fig.add_annotation(**label)
 
 
 FIGURES = {"latency": latency_cdf, "throughput": throughput_timeline, "lag": replication_lag,

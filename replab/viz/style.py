@@ -155,8 +155,35 @@ def house(fig, words_for: dict[str, str] | None = None):
     return fig
 
 
+class PlainFigure(dict):
+    """A figure as plain data, {"data": [...], "layout": {...}}, filled without plotly's checks.
+
+    What the Lab shows: it goes to the browser whole at every drawing, so the validation plotly's
+    graph objects make of each property, most of a redraw's time, buys nothing there.
+    `go.Figure(plain)` turns one into a graph object to inspect it.
+    """
+
+
+_TEMPLATE_JSON: dict | None = None
+
+
+def _template_json() -> dict:
+    global _TEMPLATE_JSON
+    if _TEMPLATE_JSON is None:
+        _TEMPLATE_JSON = pio.templates[_TEMPLATE].to_plotly_json()
+    return _TEMPLATE_JSON
+
+
 def fill(fig, traces: list[dict], layout: dict):
-    """Write traces and layout into `fig` in place (one batch_update); a new Figure if None."""
+    """Write traces and layout into `fig` in place (one batch_update); a new Figure if None.
+
+    A PlainFigure is filled with the same traces and layout as plain data, unchecked.
+    """
+    if isinstance(fig, PlainFigure):
+        title = {"y": 0.98, "yanchor": "top", "x": 0.02, "xanchor": "left", **layout.pop("title", {})}
+        fig["data"] = [{"type": "scatter", **trace} for trace in traces]
+        fig["layout"] = {**_BASE_LAYOUT, **layout, "title": title, "template": _template_json()}
+        return fig
     fig = go.Figure() if fig is None else fig
     same_shape = [t.type for t in fig.data] == [t.get("type", "scatter") for t in traces]
     with fig.batch_update():
