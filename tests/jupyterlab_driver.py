@@ -14,6 +14,7 @@ vanish while Run All scrolls to the end).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -174,8 +175,18 @@ def shut_down_kernels(url: str) -> None:
 
 
 def start_notebook(page, url: str, path: str, workspace: str = "default") -> None:
-    """Open `path` in JupyterLab (its own workspace, fresh), wait for its kernel, and press Run All."""
-    page.goto(f"{url}/lab/workspaces/{workspace}/tree/{path}?reset")  # nothing left from the last notebook
+    """Open `path` in JupyterLab, wait for its kernel, and press Run All.
+
+    The first notebook of a page loads JupyterLab (its own workspace, fresh); later ones open in
+    the same JupyterLab with File ▸ Open from Path (a second where loading the app takes several).
+    """
+    if "/lab" not in page.url:
+        page.goto(f"{url}/lab/workspaces/{workspace}/tree/{path}?reset")  # nothing left from an earlier run
+    else:
+        page.locator(".lm-MenuBar-itemLabel", has_text="File").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Open from Path").first.click()
+        page.locator(".jp-Dialog input").fill(path)
+        page.keyboard.press("Enter")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
     # The status bar says "<kernel> | Idle" only once the kernel is connected and ready.
     page.wait_for_function(r"""() => { const bar = document.querySelector('#jp-main-statusbar');
@@ -205,6 +216,16 @@ def run_notebook(page, url: str, path: str, hang_s: float = 600.0) -> float:
     page.wait_for_function(DONE_JS, timeout=hang_s * 1000, polling=250)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
     return time.perf_counter() - started
+
+
+def close_notebook(page, path: str) -> None:
+    """Close the notebook's tab, discarding its outputs (the copy on the server is left as it was)."""
+    name = path.rsplit("/", 1)[-1]
+    tab = page.locator(".lm-TabBar-tab", has=page.locator(f".lm-TabBar-tabLabel:text-is('{name}')"))
+    tab.locator(".lm-TabBar-tabCloseIcon").click()
+    with contextlib.suppress(Exception):  # no dialog: nothing to discard
+        page.locator(".jp-Dialog button", has_text="Discard").first.click(timeout=5_000)
+    page.wait_for_selector(".jp-NotebookPanel", state="detached", timeout=30_000)
 
 
 def shut_down_session(url: str, path: str) -> None:
