@@ -278,8 +278,8 @@ function render(el, given, width, height, key) {
       const align = side[1] === "right" ? "left" : side[1] === "left" ? "right" : "center";
       text(up[i] || d.kind === "datacentres" ? name : `${name} DOWN`, px + dx, py + dy, align, up[i] ? "#222" : "#B00020", 10);
       const behind = lagWrites[i];
-      const position = role[i] === 0 ? `log ${fmt(applied[i])}` :
-        `${fmt(applied[i])}` + (behind ? ` (−${fmt(behind)})` : "");
+      const position = role[i] === 0 ? `log ${fmt(applied[i])}` : d.kind === "datacentres" ?  // narrow boxes: the gap only
+        (behind ? `−${fmt(behind)}` : "") : `${fmt(applied[i])}` + (behind ? ` (−${fmt(behind)})` : "");
       text(position, px + dx, py + dy + 11, align, behind > 50 ? "#D55E00" : "#666", 9);
     });
     // what the node colours mean, top left
