@@ -1,7 +1,7 @@
 """The Lab, headless: controls follow the Scenario's rules, changes re-run, bad values are shown, not raised.
 
-FigureWidget is an anywidget; without a kernel its comm is a dummy, so all of this runs in
-plain pytest. `lab.wait()` is the documented hook that does a pending live re-run now.
+Charts are plotly Figures shown through Output widgets; without a kernel a widget's comm is a
+dummy, so all of this runs in plain pytest. `lab.wait()` is the documented hook that does a pending live re-run now.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import time
 
 import ipywidgets as widgets
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 
 from replab import Scenario, ScenarioError
@@ -80,18 +81,24 @@ def test_setting_a_choice_the_rules_took_off_the_dropdown_shows_why():
     assert lab.scenario.replication.ack == "async" and lab.controls["replication.ack"].value == "async"
 
 
+def chart(lab, name) -> go.Figure:
+    """A Lab chart as a plotly graph object, to look into (the Lab keeps it as plain data)."""
+    return go.Figure(lab.figures[name])
+
+
 def test_changing_a_control_reruns_and_redraws_in_place(lab):
-    figure = lab.figures["lag"]
-    traces_before = len(figure.data)
-    latency = lab.figures["latency"].data[0]
-    x_before = np.array(latency.x)
+    traces_before = len(chart(lab, "lag").data)
+    x_before = np.array(chart(lab, "latency").data[0].x)
+    shown = lab._outputs["latency"]
     lab.controls["topology.followers"].value = 5  # what a student's slider does
     assert lab.results.scenario.topology.followers == 3  # the old result stays until the new one is ready
     results = lab.wait()
     assert results.scenario.topology.followers == 5 and lab.scenario == results.scenario
-    assert len(figure.data) == traces_before + 2  # two more followers, two more lag curves
-    assert lab.figures["latency"].data[0] is latency  # same trace object, new numbers
-    assert not np.array_equal(np.array(latency.x), x_before)
+    assert len(chart(lab, "lag").data) == traces_before + 2  # two more followers, two more lag curves
+    assert not np.array_equal(np.array(chart(lab, "latency").data[0].x), x_before)
+    assert lab._outputs["latency"] is shown  # the same Output on screen, showing the new drawing
+    plotted = shown.outputs[0]["data"]["application/vnd.plotly.v1+json"]
+    assert plotted["layout"]["title"]["text"] == "How long served operations took" and plotted["layout"]["width"] == 420
     assert ">operations</td>" in lab.summary.value
     assert lab.previous.scenario.topology.followers == 3
 
@@ -103,7 +110,7 @@ def test_live_off_waits_for_an_explicit_run():
     assert lab.wait() is first  # nothing pending: not live
     results = lab.run()
     assert results.scenario.workload.write_ratio == 0.5
-    assert lab.figures["throughput"].data[0].y is not None
+    assert chart(lab, "throughput").data[0].y is not None
 
 
 def test_a_forced_bad_value_is_shown_not_raised(lab):
@@ -148,11 +155,13 @@ def test_a_fault_time_past_the_run_is_refused_with_the_message(lab):
 def test_topology_time_slider_replays_the_state(lab):
     lab.add_fault(600.0)
     slider = lab.topology_t
-    assert slider.value == slider.max == lab.results.timeline["t_ms"].max()
+    assert slider.max == lab.scenario.duration_ms  # the workload's end, not the drain after it
+    assert slider.value == 1300.0  # it opens in the middle of the read-only window, where there is something to see
     slider.value = 500.0
-    nodes = [t for t in lab.figures["topology"].data if t.name == "nodes"][0]
+    nodes = [t for t in chart(lab, "topology").data if t.name == "nodes"][0]
     assert nodes.text[0] == "node0<br>leader"
     slider.value = 1500.0
+    nodes = [t for t in chart(lab, "topology").data if t.name == "nodes"][0]
     assert nodes.text[0] == "node0<br>DOWN"
 
 
@@ -204,7 +213,8 @@ def test_a_lab_in_a_headless_kernel_reruns_on_its_own():
         "lab.controls['topology.followers'].value = 4",
         "import time; time.sleep(0.5)",  # past the debounce; the kernel runs it once this cell ends
         "pass",
-        "print(lab.results.scenario.topology.followers, len(lab.figures['lag'].data), lab.error)",
+        "print(lab.results.scenario.topology.followers, sum(t['name'].startswith('node') for t in lab.figures['lag']['data']),"
+        " lab.error)",
     ]
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     nbclient.NotebookClient(notebook, timeout=60, kernel_name="python3").execute()
@@ -223,3 +233,44 @@ def test_every_fault_button_starts_with_a_target_to_hit():
 def test_a_list_field_asked_for_as_a_control_says_how_to_set_it():
     with pytest.raises(ScenarioError, match=r"dns.weights = \[\]: is a list and has no control; set it in the scenario"):
         Lab(Scenario.preset("three-dc"), controls=["dns.weights"], run=False, live=False)
+
+
+def test_in_a_kernel_a_run_shows_its_first_seconds_and_a_newer_change_cancels_it():
+    """A long run started by a slider goes on in the background: the kernel answers the next cell
+    while it runs, the charts show the simulated part with the rest shaded, and moving another
+    control mid-run replaces the stale run with a new one."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    cells = [
+        "import asyncio\nfrom replab import Scenario\nfrom replab.lab import Lab\n"
+        "lab = Lab(Scenario.preset('leader-follower').replace(duration_ms=1000.0), charts=['throughput', 'replay'])\n"
+        "lab.set('duration_ms', 120_000.0)",  # two minutes of simulated time: seconds of work, even on a fast core
+        "async def until(condition):\n"
+        "    for _ in range(60_000):  # only a hang stops this loop\n"
+        "        if condition():\n"
+        "            return\n"
+        "        await asyncio.sleep(0.005)\n"
+        "await until(lambda: lab.status.value.startswith('running:'))\n"
+        "shaded = [a['text'] for a in lab.figures['throughput']['layout']['annotations']]\n"
+        "print(lab.running, 'simulating…' in shaded, len(lab.figures['replay'].data['times']) > 0)",
+        "lab.controls['topology.followers'].value = 5\n"
+        "await until(lambda: lab.running)\n"
+        "print(lab.running)",
+        "results = lab.wait()\n"
+        "print(results.scenario.topology.followers, results.scenario.duration_ms, lab.running, lab.error)",
+    ]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3").execute()
+    said = [cell.outputs[0]["text"] for cell in notebook.cells[1:]]
+    assert said == ["True True True\n", "True\n", "5 120000.0 False None\n"]
+
+
+def test_an_overloaded_run_says_why_everything_failed():
+    """Past capacity (one worker, 1,000 reads a second at most, 3,000 asked for) the queue grows
+    until operations time out; the Lab says so under its controls."""
+    lab = Lab(Scenario.preset("single-node").replace(duration_ms=2_000.0),
+              controls=["workload.rate_per_s"], charts=["throughput"])
+    assert lab.notes.value == ""
+    lab.set("workload.rate_per_s", 3_000.0)
+    lab.wait()
+    assert "Overloaded." in lab.notes.value and "workload.timeout_ms" in lab.notes.value

@@ -1,8 +1,9 @@
-"""The chapters: committed clean, and every one runs top to bottom headless in fast mode.
+"""The chapters: committed clean, normalised, with a kernelspec and the template's headings.
 
-Fast mode (REPLAB_FAST=1) shortens simulated durations. How long each chapter takes is a
-benchmark (benchmarks/notebook_times.py), not a test: a busy laptop is slower, not wrong. A
-cell's timeout here only catches a hang.
+Every chapter runs top to bottom once per `make test`: in a real browser
+(tests/test_browser.py, which proves everything a headless run does and more), or, on a
+machine without Chromium, headless here (nbclient, fast mode). How long each chapter takes
+is a benchmark (benchmarks/notebook_times.py), not a test. A cell's timeout only catches a hang.
 """
 
 from __future__ import annotations
@@ -73,6 +74,16 @@ def test_chapter_is_clean_and_uniform(path):
         assert "<details>" in text, f"{path.name}: the check-yourself answer is hidden in a <details> block"
 
 
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_every_chart_a_chapter_draws_is_in_the_house_style(path):
+    """A cell that makes a plotly figure puts it through replab.viz.house (labels in words, one palette)."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and any(m in cell.source for m in ("px.", "make_subplots(", "go.Figure(")):
+            assert "house(" in cell.source, f"{path.name}: a chart not in the house style:\n{cell.source}"
+            assert "plotly_white" not in cell.source, f"{path.name}: house() sets the template"
+
+
 @pytest.fixture(scope="session")
 def kernel_name():
     """The notebooks' kernel (python3) must be this interpreter, which has replab installed."""
@@ -93,6 +104,7 @@ def kernel_name():
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(Path("/usr/bin/chromium").exists(), reason="run in the browser by tests/test_browser.py")
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_runs_headless_in_fast_mode(path, kernel_name, monkeypatch):
     from nbclient import NotebookClient

@@ -66,24 +66,35 @@ def test_throughput_counts_each_operation_once_in_its_start_bin(failover):
     assert sum(by_name(fig, o).y.sum() * 0.1 for o in ("served", "refused", "failed")) == pytest.approx(len(req))
     np.testing.assert_allclose(by_name(fig, "served").x, np.arange(50.0, 2000.0, 100.0))
     # availability dips after the crash and is whole again once the promoted leader takes writes
-    availability = np.array(by_name(fig, "availability").y, dtype=float)
+    availability = np.array(by_name(fig, "share served").y, dtype=float)
     assert availability[:10].min() > 0.95 > availability[10:14].min()
     assert availability[-3:].min() > 0.95
 
 
-def test_throughput_marks_every_event_with_a_vertical_line(failover):
-    events = by_name(plots.throughput_timeline(failover), "events")
-    xs = [x for x in events.x if x is not None]
-    assert xs == [t for t in failover.events["t_ms"] for _ in (0, 1)]
-    labels = [t for t in events.text if t]
-    assert labels == ["crash node0", "detect node0", "read-only", "promote node1", "writable"]
+def test_the_events_lane_shows_what_was_down_and_when_things_happened(failover):
+    """node0 down from its crash at 1000 ms to the end, the balancer read-only from 1200 to 1400 ms,
+    the detection and the promotion as markers: each on its own row, with hover text."""
+    from replab.viz.events import stretches_and_instants
+
+    stretches, instants = stretches_and_instants(failover)
+    assert [(s.row, s.what, s.from_ms, s.to_ms) for s in stretches.itertuples()] == [
+        ("balancer", "read-only", 1200.0, 1400.0), ("node0", "down", 1000.0, 2000.0)]
+    assert [(p.row, p.what, p.t_ms) for p in instants.itertuples()] == [
+        ("node0", "detected", 1200.0), ("node1", "promoted", 1400.0)]
+    fig = plots.throughput_timeline(failover)
+    assert fig.layout.yaxis3.ticktext == ("node0", "balancer", "node1")
+    labels = by_name(fig, "event labels")
+    assert "read-only" in labels.text and "down" in labels.text
+    assert [s.x0 for s in fig.layout.shapes] == [1200.0, 1000.0]  # the chart below is shaded alike
+    assert fig.layout.xaxis.range == (0, 2000.0)  # the workload's time, not the drain after it
 
 
 def test_lag_is_each_followers_sampled_lag_with_gaps_while_leader_or_down(failover):
     fig = plots.replication_lag(failover)
     timeline = failover.timeline
-    assert [t.name for t in fig.data] == ["node0", "node1", "node2", "node3"]
-    for trace in fig.data:
+    timeline = timeline[timeline["t_ms"] <= 2000.0]  # the drain after the last arrival is not drawn
+    assert [t.name for t in fig.data][:4] == ["node0", "node1", "node2", "node3"]
+    for trace in fig.data[:4]:
         rows = timeline[timeline["node"] == trace.name]
         np.testing.assert_allclose(trace.x, rows["t_ms"])
         shown = (rows["role"] == "follower") & rows["up"]
@@ -95,30 +106,41 @@ def test_lag_is_each_followers_sampled_lag_with_gaps_while_leader_or_down(failov
     assert all(v is None for v in np.asarray(node1.y, dtype=object)[t > 1400])
 
 
+def arrows(fig, name="replication"):
+    """The (from, to) points of each arrow of a topology chart's trace."""
+    trace = by_name(fig, name)
+    points = list(zip(trace.x, trace.y))
+    return [(points[i - 1], points[i]) for i, size in enumerate(trace.marker.size) if size]
+
+
 def test_topology_shows_roles_and_up_down_at_a_given_time(failover):
     before = plots.topology(failover, t_ms=900.0)
     nodes = by_name(before, "nodes")
     assert list(nodes.text) == ["node0<br>leader", "node1<br>follower", "node2<br>follower", "node3<br>follower"]
-    replication = by_name(before, "replication")
-    ends = [(x, y) for x, y, s in zip(replication.x, replication.y, replication.marker.size) if s]
-    assert sorted(ends) == [(1.0, 0.0), (2.0, 0.0), (3.0, 0.0)]  # arrowheads at the three followers
+    at = dict(zip(["node0", "node1", "node2", "node3"], zip(nodes.x, nodes.y)))
+    assert at["node0"][1] > at["node1"][1] == at["node2"][1] == at["node3"][1]  # a star: the leader above its followers
+    assert len(arrows(before)) == 3
     after = plots.topology(failover, t_ms=1500.0)
     nodes = by_name(after, "nodes")
     assert list(nodes.text)[:2] == ["node0<br>DOWN", "node1<br>leader"]
     assert nodes.marker.symbol[0] == "x" and nodes.marker.color[0] == plots.ROLE_COLOURS["down"]
-    # the dead node0 is out of the replication tree; node1 ships to the other two
-    replication = by_name(after, "replication")
-    assert sorted(x for x, s in zip(replication.x, replication.marker.size) if s) == [2.0, 3.0]
+    assert len(arrows(after)) == 2  # the dead node0 is out of the tree; node1 ships to the other two
     assert after.layout.title.text == "Topology at t = 1500 ms"
+    assert plots.topology(failover).layout.title.text == "Topology at t = 2000 ms"  # the workload's end
 
 
-def test_topology_draws_the_recorded_tree_not_a_star():
-    """A chain of three followers: node0 -> node1 -> node2 -> node3, one arc each."""
-    results = run(Scenario.preset("leader-follower").replace(**{"duration_ms": 500.0, "replication.fanout": 1}))
-    replication = by_name(plots.topology(results), "replication")
-    starts = [replication.x[i] for i in range(0, len(replication.x), 14)]
-    ends = [x for x, s in zip(replication.x, replication.marker.size) if s]
-    assert list(zip(starts, ends)) == [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0)]
+def test_topology_lays_a_tree_out_by_depth_and_a_chain_as_a_row():
+    """Fan-out 2 with six followers: three rows (leader, two relays, four leaves). A chain: one row, each node
+    shipping to its right-hand neighbour."""
+    tree = run(Scenario.preset("tree").replace(duration_ms=300.0))
+    nodes = by_name(plots.topology(tree), "nodes")
+    rows = sorted({round(y, 2) for y in nodes.y}, reverse=True)
+    assert [sum(round(y, 2) == r for y in nodes.y) for r in rows] == [1, 2, 4]
+    chain = run(Scenario.preset("leader-follower").replace(**{"duration_ms": 300.0, "replication.fanout": 1}))
+    fig = plots.topology(chain)
+    nodes = by_name(fig, "nodes")
+    assert len(set(nodes.y)) == 1 and list(nodes.x) == sorted(nodes.x)
+    assert all(b[0] > a[0] for a, b in arrows(fig))
 
 
 def test_topology_draws_every_switch_and_a_crashed_one_as_down():
@@ -130,6 +152,16 @@ def test_topology_draws_every_switch_and_a_crashed_one_as_down():
     links = by_name(plots.topology(results), "links")
     pairs = [(links.x[i], links.x[i + 1]) for i in range(0, 12, 3)]  # node0..3 -> switch 0,1,0,1
     assert [p[1] for p in pairs] == [switches.x[0], switches.x[1], switches.x[0], switches.x[1]]
+
+
+def test_topology_of_several_dcs_is_boxes_joined_by_labelled_wan_links():
+    results = run(Scenario.preset("three-dc").replace(**{"duration_ms": 600.0, "faults.events": [
+        {"at_ms": 300.0, "action": "crash", "target": "dc1"}]}))
+    fig = plots.topology(results)
+    assert [s.type for s in fig.layout.shapes] == ["rect"] * 3
+    texts = [a.text for a in fig.layout.annotations]
+    assert texts[:3] == ["<b>dc0</b>", "<b>dc1</b> DOWN", "<b>dc2</b>"]
+    assert sorted(texts[3:]) == ["35 ms", "40 ms", "70 ms"]
 
 
 def test_spacetime_draws_one_arrow_per_message_with_recorded_times(calm):
@@ -177,6 +209,8 @@ def test_spacetime_of_a_failover_shows_the_crash_refusals_and_lost_requests(fail
 
 def test_plots_fill_an_existing_figure_in_place(calm, failover):
     for name, plot in plots.FIGURES.items():
+        if name == "replay":  # a widget of its own (tests/test_replay.py)
+            continue
         fig = go.FigureWidget()
         assert plot(calm, fig=fig) is fig
         traces = list(fig.data)
@@ -193,3 +227,29 @@ def _same(a, b) -> bool:
     return len(a) == len(b) and all(x == y or (x is None and y is None) or
                                     (isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y))
                                     for x, y in zip(a, b))
+
+
+def test_house_puts_a_notebooks_own_chart_in_words_and_the_palette():
+    import pandas as pd
+    import plotly.express as px
+
+    from replab.viz import house
+    from replab.viz.style import PALETTE
+
+    frame = pd.DataFrame({"followers": [1, 2, 1, 2], "mean_lag_ms": [1.0, 2.0, 3.0, 4.0], "ack": ["a", "a", "b", "b"]})
+    fig = house(px.line(frame, x="followers", y="mean_lag_ms", color="ack", facet_col="ack"))
+    assert fig.layout.yaxis.title.text == "mean replication lag, ms"
+    assert [a.text for a in fig.layout.annotations] == ["a", "b"]  # not "ack=a"
+    assert [t.line.color for t in fig.data] == list(PALETTE[:2])
+    assert fig.layout.legend.title.text == "acknowledgement"
+
+
+def test_tables_write_counts_as_whole_numbers():
+    import pandas as pd
+
+    from replab.viz import tables
+
+    assert [tables.number(v) for v in (4065, 4065.0, 0.012345, 1234.5678, float("nan"))] == [
+        "4,065", "4,065", "0.0123", "1,235", "–"]
+    shown = tables.readable(pd.DataFrame({"served": [4065.0], "availability": [0.99912]}))
+    assert shown.iloc[0].tolist() == ["4,065", "0.999"]

@@ -1,6 +1,7 @@
 """The Lab drives the realistic failover model: its fault buttons pause, cut off, slow and heal
 hosts, its controls switch policy and fencing, and the leadership chart shows two leaders."""
 
+import plotly.graph_objects as go
 import pytest
 
 from replab import Scenario
@@ -41,13 +42,14 @@ def test_the_host_fault_buttons_schedule_what_they_say(lab):
 
 
 def test_the_leadership_chart_shades_the_split_and_a_consensus_run_has_none(lab):
-    fig = lab.figures["leadership"]
+    fig = go.Figure(lab.figures["leadership"])
     assert [s.type for s in fig.layout.shapes] == ["rect"]  # one stretch of two leaders
     assert any(t.name.startswith("writes acknowledged, then thrown away") and len(t.x) for t in fig.data)
     lab.set("failover.policy", "consensus")
     lab.set("replication.ack", "majority")
     lab.run()
     assert lab.error is None and lab.results.summary["split_brain_ms"] == 0.0
+    fig = go.Figure(lab.figures["leadership"])
     assert len(fig.layout.shapes) == 0 and lab.results.summary["lost_acked_writes"] == 0
 
 

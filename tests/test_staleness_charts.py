@@ -82,7 +82,7 @@ def test_a_lab_draws_the_leaderless_charts():
     lab = Lab(Scenario.preset("leaderless").replace(duration_ms=500.0, **{"workload.keys": 20}),
               controls=["quorum.n", "quorum.r", "quorum.w"], charts=["t-visibility", "k-staleness", "quorum-story", "divergence"],
               summary=["missed_commit_rate", "everywhere_p99_ms"], live=False)
-    assert lab.error is None and all(len(fig.data) for fig in lab.figures.values())
+    assert lab.error is None and all(len(fig["data"]) for fig in lab.figures.values())
     assert set(plots.FIGURES) >= {"t-visibility", "k-staleness", "quorum-story", "divergence"}
     lab.set("quorum.r", 1).set("quorum.w", 1).run()
     assert lab.error is None and lab.results.scenario.quorum.r == 1

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import json
 import math
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,9 +93,10 @@ class Results:
         raise AttributeError(f"Results has no frame or attribute {name!r}")
 
     @classmethod
-    def from_recorder(cls, scenario: Scenario, recorder) -> Results:
-        """The results of a finished run. Takes the history out of its recorder (once)."""
-        if recorder.requests is None:
+    def from_recorder(cls, scenario: Scenario, recorder, summarise_it: bool = True) -> Results:
+        """The results of a finished run. Takes the history out of its recorder (once).
+        `summarise_it=False` leaves the summary empty (a partial picture needs no summary)."""
+        if recorder.requests.request_id is None:
             raise RuntimeError("this run's results were already taken; keep the Results object")
         names = list(scenario.node_names)
         requests = _requests_frame(recorder, names)
@@ -119,8 +121,24 @@ class Results:
                   for t in recorder.tables if t not in TABLES}
         results = cls(scenario, requests, writes, applies, timeline, events, sessions, {}, conflicts, receipts,
                       fetches, dict(recorder.totals), tables)
-        results.summary = summarise(results, anomalies)
+        if summarise_it:
+            results.summary = summarise(results, anomalies)
         return results
+
+    @classmethod
+    def so_far(cls, model, summarise_it: bool = False) -> Results:
+        """The results of a run that is still going: the frames of what `model` has recorded up to
+        its present (operations still in flight are not in them yet), read from a copy of its
+        recorder so the run goes on untouched. The summary is left empty unless asked for."""
+        recorder = model.recorder.snapshot()
+        lookups = recorder.lookups
+        if len(lookups.request_id):  # a pull cache's lookups of reads still in flight have no request row yet
+            done = set(recorder.requests.request_id)
+            keep = [i for i, request in enumerate(lookups.request_id) if request in done]
+            for column in ("request_id", "node", "hit"):
+                values = getattr(lookups, column)
+                setattr(lookups, column, array(values.typecode, (values[i] for i in keep)))
+        return cls.from_recorder(model.scenario, recorder, summarise_it)
 
     @classmethod
     def from_model(cls, model) -> Results:

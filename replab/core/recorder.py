@@ -145,6 +145,18 @@ class Recorder:
         self.conflicts: list[tuple[float, int, int, int, int, int]] = []
         self.totals: dict[str, float] = {}  # counts kept by the model, not rows: messages, ...
 
+    def snapshot(self) -> Recorder:
+        """A copy of everything recorded so far (every array copied: a memcpy), to read while
+        the run goes on; this recorder is left as it is."""
+        twin = Recorder.__new__(Recorder)
+        twin.tables = self.tables
+        for table in self.tables:
+            store = getattr(self, table.attribute)
+            setattr(twin, table.attribute, SimpleNamespace(**{c.name: getattr(store, c.name)[:] for c in table.columns}))
+        twin.samples, twin.events, twin.conflicts = list(self.samples), list(self.events), list(self.conflicts)
+        twin.totals = dict(self.totals)
+        return twin
+
     def operation(self, op, end_ms: float, outcome: int, reason: int, version: int) -> None:
         (request_id, session, is_write, key, node, start_ms, end, outcome_code, reason_code, version_seen,
          arrived_ms, answered_ms) = self.requests.appends  # REQUESTS' columns, in order

@@ -16,7 +16,7 @@ Constructor
                (slider within a teaching range, dropdown of choices, checkbox), so it
                cannot hold a value the model rejects (see replab.lab.controls).
     charts     names from replab.viz.plots.FIGURES: "latency", "throughput", "lag",
-               "topology", "spacetime"; or a dict name -> keyword arguments of the plot,
+               "topology", "spacetime", "traffic", "state", "replay"; or a dict name -> keyword arguments of the plot,
                e.g. {"throughput": {"bin_ms": 100}, "spacetime": {"start_ms": 2990}}.
     faults     True for the buttons "crash-leader", "recover", "clear", or a list taken
                from replab.lab.faults.FAULT_BUTTONS.
@@ -28,7 +28,8 @@ What a notebook or a test uses
     lab.widget     the top-level ipywidgets box (a Lab also displays itself)
     lab.scenario   the Scenario the next run uses
     lab.results    the latest Results (lab.previous: the one before)
-    lab.figures    dict chart name -> plotly FigureWidget, created once, updated in place
+    lab.figures    dict chart name -> plotly Figure (the replay: its widget), made at the first run and
+                   updated in place; each is shown through an Output widget
     lab.controls   dict field path -> widget
     lab.error      the last rejected value's message ("field = value: what is allowed"), or None
     lab.timings    seconds the last run took: simulate_s, draw_s, total_s
@@ -39,8 +40,8 @@ What a notebook or a test uses
 
 Headless: nothing waits for a browser. Live re-runs go through the kernel's asyncio loop
 when there is one and a daemon timer thread otherwise; `lab.wait()` makes them happen now.
-The previous charts stay on screen until the new Results are drawn; runs longer than half
-a second show a progress bar.
+Inside a kernel a run goes on in the background: the charts show its first simulated
+seconds at once (the rest shaded) and fill in; a newer change cancels a stale run.
 """
 
 from replab.lab.controls import TEACHING_RANGES, control_for, teaching_range

@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import ipywidgets as widgets
-import plotly.graph_objects as go
+from plotly.io.json import to_json_plotly
 
 from replab.analysis.results import Results
 from replab.analysis.summary import SUMMARY_DOC
 from replab.config.scenario import Scenario, ScenarioError
 from replab.lab.controls import control_for, narrow_to_valid, widen_to
 from replab.lab.faults import DEFAULT_BUTTONS, FaultPanel
-from replab.lab.running import Debouncer, simulate
+from replab.lab.notes import notes
+from replab.lab.running import Debouncer, ProgressiveRun
+from replab.sim.model import ReplicationModel
 from replab.viz import plots
+from replab.viz.replay import Replay
+from replab.viz.replay_data import moment_ms
+from replab.viz.style import PlainFigure
 
 DEFAULT_CONTROLS = ("topology.followers", "workload.write_ratio", "replication.ack")
 DEFAULT_CHARTS = ("latency", "throughput", "lag", "topology")
 DEFAULT_SUMMARY = ("operations", "availability", "throughput_per_s", "refused", "failed", "read_p50_ms",
                    "read_p99_ms", "write_p50_ms", "write_p99_ms", "stale_read_rate", "writes_acked",
                    "lost_acked_writes", "read_only_ms", "failover_ms", "mean_lag_ms", "max_lag_ms")
-DEFAULT_DEBOUNCE_S = 0.15  # live re-runs start this long after the last control change (see benchmarks/LAB_RESULTS.md)
-PROGRESS_AFTER_S = 0.5  # show the progress bar once a run has taken this long
+# Live re-runs start this long after the last control change. Short, because a newer change
+# cancels a run in progress anyway; it only merges bursts (see benchmarks/LAB_RESULTS.md).
+DEFAULT_DEBOUNCE_S = 0.03
 CHART_WIDTH_PX = 420  # two charts side by side in JupyterLab's notebook width, one when narrower
+TIME_CHARTS = ("throughput", "lag", "traffic", "state")  # charts whose x axis is the run's time
 
 
 def _fmt(value: Any) -> str:
@@ -66,25 +74,39 @@ class Lab:
         if unknown:
             raise ValueError(f"unknown chart {unknown[0]!r}; choose from {', '.join(plots.FIGURES)}")
         self.chart_options = charts
-        self.figures: dict[str, go.FigureWidget] = {name: go.FigureWidget() for name in charts}
+        # Each chart is drawn in place (a plotly figure as plain data, the replay's data) and shown
+        # through an Output widget, as a notebook shows any figure. Not a FigureWidget: its browser side
+        # must load plotly's 3.5 MB module within anywidget's 2 s limit, and on a busy machine
+        # it does not (the charts stayed blank in the browser test).
+        self.figures: dict[str, PlainFigure | Replay] = {}
+        self._outputs: dict[str, widgets.Output] = {}
+        self._cells: dict[str, widgets.VBox] = {
+            name: widgets.VBox([widgets.HTML("<i>not run yet</i>")], layout=widgets.Layout(min_width="0"))
+            for name in charts}
         self.summary_keys = tuple(summary) if summary is not None else tuple(SUMMARY_DOC)
         self.run_button = widgets.Button(description="Run", icon="play", button_style="primary",
                                          layout=widgets.Layout(width="90px"))
-        self.run_button.on_click(lambda _b: self._run_quietly())
-        self.status = widgets.HTML("not run yet", layout=widgets.Layout(width="210px"))
-        self.progress = widgets.FloatProgress(min=0.0, max=1.0, layout=widgets.Layout(width="160px", visibility="hidden"))
-        self.message = widgets.HTML()
+        self.run_button.on_click(lambda _b: self._start_run())
+        self.status = widgets.HTML("not run yet", layout=widgets.Layout(width="300px"))
+        self.message = widgets.HTML()  # a rejected value or a failed run, in red
+        self.message.add_class("replab-lab-message")
+        self.notes = widgets.HTML(layout=widgets.Layout(max_width="380px"))  # what the run says (replab.lab.notes)
         self.summary = widgets.HTML(layout=widgets.Layout(min_width="300px"))
         self.topology_t = None
         if "topology" in charts:
             self.topology_t = widgets.FloatSlider(description="topology at t (ms)", min=0.0, max=1.0, value=1.0, step=1.0,
                                                   readout_format=".0f", continuous_update=False,
                                                   style={"description_width": "initial"}, layout=widgets.Layout(width="95%"))
-            self.topology_t.observe(lambda _c: self._draw_topology(), names="value")
+            self.topology_t.observe(self._on_topology_t, names="value")
+        self._topology_t_moved = False  # the reader chose an instant; until then it shows the telling one
         buttons = DEFAULT_BUTTONS if faults is True else tuple(faults) if faults else ()
         self.fault_panel = FaultPanel(self, buttons) if buttons else None
-        self._debouncer = Debouncer(debounce_s, self._run_quietly)
+        self._debouncer = Debouncer(debounce_s, self._start_run)
+        self._runner = ProgressiveRun(self._show_partial, self._show_done, self._show_failure)
+        self._started = 0.0
+        self._first_update_s: float | None = None
         self.widget = self._layout()
+        self.widget.add_class("replab-lab")
         self._narrow_controls()
         if run:
             self.run()
@@ -121,12 +143,31 @@ class Lab:
     def run(self) -> Results | None:
         """Run the current scenario now, synchronously, and redraw; returns the Results."""
         self._debouncer.cancel()
-        return self._run_now(raise_errors=True)
+        self._runner.cancel()
+        self._begin()
+        try:
+            model = ReplicationModel(self._scenario)
+            model.run()
+            results = Results.from_model(model)
+        except Exception as err:
+            self._show_failure(err)
+            raise
+        self._show_done(results)
+        return results
 
     def wait(self) -> Results | None:
-        """Do a pending live re-run now (or wait for one in progress); returns the latest Results."""
-        self._debouncer.flush()
+        """Finish a pending or running live re-run now, synchronously; returns the latest Results."""
+        if self._debouncer.pending:
+            self._debouncer.cancel()
+            self.run()
+        else:
+            self._runner.finish_now()
         return self.results
+
+    @property
+    def running(self) -> bool:
+        """True while a run goes on in the background (its first seconds may already be on the charts)."""
+        return self._runner.running
 
     def add_fault(self, at_ms: float, action: str = "crash", target: str = "leader", **extra) -> Lab:
         """Schedule a fault ({at_ms, action, target} and any of duration_ms, delay_ms) in the
@@ -135,14 +176,14 @@ class Lab:
             {"at_ms": at_ms, "action": action, "target": target, **extra}]
         if self._change("faults.events", events):
             self._debouncer.cancel()
-            self._run_quietly()
+            self._start_run()
         return self
 
     def clear_faults(self) -> Lab:
         """Remove every scheduled fault and re-run now."""
         if self._change("faults.events", []):
             self._debouncer.cancel()
-            self._run_quietly()
+            self._start_run()
         return self
 
     def _repr_mimebundle_(self, **kwargs):
@@ -183,74 +224,126 @@ class Lab:
             f"<div style='color:#b00020'><b>Not accepted:</b> {_escape(self.error)}</div>")
 
     # running and drawing ---------------------------------------------------------------------
-    def _run_quietly(self) -> None:
-        """A run started by a widget: errors are shown in the Lab, never raised into the kernel log."""
-        self._run_now(raise_errors=False)
-
-    def _run_now(self, raise_errors: bool) -> Results | None:
-        scenario = self._scenario
-        started = time.perf_counter()
+    def _begin(self) -> None:
+        self._started = time.perf_counter()
+        self._first_update_s = None
         self.status.value = "running…"
-        self.run_button.disabled = True
 
-        def progress(fraction: float) -> None:
-            if time.perf_counter() - started >= PROGRESS_AFTER_S:
-                self.progress.layout.visibility = "visible"
-                self.progress.value = fraction
+    def _start_run(self) -> None:
+        """A run started by a widget: in the background in a kernel, its errors shown, never raised."""
+        self._begin()
+        self._runner.start(self._scenario)
 
-        try:
-            results = simulate(scenario, progress)
-        except Exception as err:  # a model failure: say so in the Lab, keep the old charts
-            self.error = f"run failed: {type(err).__name__}: {err}"
-            self.message.value = f"<div style='color:#b00020'><b>{_escape(self.error)}</b></div>"
-            self.status.value = "run failed"
-            if raise_errors:
-                raise
-            return None
-        finally:
-            self.run_button.disabled = False
-            self.progress.layout.visibility = "hidden"
+    def _show_partial(self, results: Results, simulated_ms: float) -> None:
+        """Draw the first simulated seconds while the rest of the run goes on."""
+        self._draw(results, until_ms=simulated_ms)
+        if self._first_update_s is None:
+            self._first_update_s = time.perf_counter() - self._started
+        duration = results.scenario.duration_ms
+        self.status.value = f"running: {min(simulated_ms, duration) / 1000:g} of {duration / 1000:g} s simulated…"
+
+    def _show_done(self, results: Results) -> None:
         simulated = time.perf_counter()
         self.previous, self.results = self.results, results
         self.redraw()
         done = time.perf_counter()
-        self.timings = {"simulate_s": simulated - started, "draw_s": done - simulated, "total_s": done - started}
+        first = self._first_update_s if self._first_update_s is not None else done - self._started
+        self.timings = {"simulate_s": simulated - self._started, "draw_s": done - simulated,
+                        "total_s": done - self._started, "first_update_s": first}
         self.status.value = (f"{results.summary['operations']:,} operations, {results.scenario.duration_ms / 1000:g} s "
-                             f"simulated, in {done - started:.2f} s")
-        return results
+                             f"simulated, in {done - self._started:.2f} s")
+
+    def _show_failure(self, err: BaseException) -> None:
+        """A model failure: say so in the Lab, keep the old charts."""
+        self.error = f"run failed: {type(err).__name__}: {err}"
+        self.message.value = f"<div style='color:#b00020'><b>{_escape(self.error)}</b></div>"
+        self.status.value = "run failed"
 
     def redraw(self) -> None:
-        """Write the latest Results into every chart (in place) and the summary table."""
-        results = self.results
-        if results is None:
+        """Write the latest Results into every chart (in place), the summary table and the notes."""
+        if self.results is None:
             return
-        for name, fig in self.figures.items():
-            if name == "topology":
-                self._reset_topology_slider()
-                self._draw_topology()
-            else:
-                plots.FIGURES[name](results, fig=fig, **self.chart_options[name])
+        self._draw(self.results)
         self.summary.value = self._summary_html()
+        said = notes(self.results)
+        self.notes.value = "".join(f"<div style='color:#0b4f8a;margin:4px 0'>{note}</div>" for note in said)
         if self.fault_panel is not None:
             self.fault_panel.refresh()
 
-    def _reset_topology_slider(self) -> None:
-        slider, end = self.topology_t, float(self.results.timeline["t_ms"].max())
-        at_end = slider.value >= slider.max
+    def _draw(self, results: Results, until_ms: float | None = None) -> None:
+        """Every chart from `results`; `until_ms`: a run still going, simulated up to then (the rest shaded)."""
+        for name in self.chart_options:
+            if name == "topology":
+                self._reset_topology_slider(results)
+                self._draw_topology(results, until_ms)
+                continue
+            options = dict(self.chart_options[name])
+            if name == "replay" and until_ms is not None:
+                options["messages_ms"] = None
+                options["slow_motion"] = False
+            fig = self._chart(name, results, options)
+            if until_ms is not None and name in TIME_CHARTS:
+                plots.mark_not_yet_simulated(fig, until_ms, results.scenario.duration_ms)
+            self._show(name)
+
+    def _chart(self, name: str, results: Results, options: dict):
+        """Draw one chart in place, or make it (and its place in its cell) at its first drawing."""
+        fig = self.figures.get(name)
+        if fig is not None:
+            return plots.FIGURES[name](results, fig=fig, **options)
+        if name == "replay":
+            fig = plots.replay(results, width=CHART_WIDTH_PX, height=360, **options)
+            height = fig.height + 60
+        else:
+            fig = plots.FIGURES[name](results, fig=PlainFigure(), **options)
+            height = fig["layout"]["height"]
+        shown = self._outputs[name] = widgets.Output(layout=widgets.Layout(min_height=f"{height}px"))
+        self.figures[name] = fig
+        cell = self._cells[name]
+        cell.children = (shown, *cell.children[1:]) if name == "topology" else (shown,)
+        return fig
+
+    def _show(self, name: str) -> None:
+        """Put a chart's current drawing in its Output (the notebook's own plotly renderer draws it)."""
+        output, fig = self._outputs[name], self.figures[name]
+        if isinstance(fig, Replay):
+            data = fig._repr_mimebundle_()
+        else:
+            figure = json.loads(to_json_plotly(fig))  # numpy arrays and NaN written as JSON
+            # a fixed width: plotly's autosize measures the grid cell before it is laid out and overflows it
+            figure["layout"]["width"] = CHART_WIDTH_PX
+            data = {"application/vnd.plotly.v1+json": {**figure, "config": {"displaylogo": False}},
+                    "text/plain": f"<{name} chart>"}
+        output.outputs = ({"output_type": "display_data", "metadata": {}, "data": data},)
+
+    def _on_topology_t(self, _change) -> None:
+        if not self._syncing:
+            self._topology_t_moved = True
+            self._draw_topology()
+
+    def _reset_topology_slider(self, results: Results) -> None:
+        """The slider spans the workload; it starts at the moment worth seeing (a fault's effect), or the end."""
+        slider, end = self.topology_t, results.scenario.duration_ms
         self._syncing = True
         try:
             slider.max = end
-            slider.step = self.results.scenario.record.sample_ms
-            if at_end or slider.value > end:
+            slider.step = results.scenario.record.sample_ms
+            if not self._topology_t_moved:
+                telling = moment_ms(results, []) if len(results.events) else end
+                slider.value = round(telling / slider.step) * slider.step
+            elif slider.value > end:
                 slider.value = end
         finally:
             self._syncing = False
 
-    def _draw_topology(self) -> None:
-        if self.results is not None and not self._syncing:
+    def _draw_topology(self, results: Results | None = None, until_ms: float | None = None) -> None:
+        results = results if results is not None else self.results
+        if results is not None and not self._syncing:
             options = dict(self.chart_options["topology"])
-            options.setdefault("t_ms", self.topology_t.value)
-            plots.topology(self.results, fig=self.figures["topology"], **options)
+            at = self.topology_t.value if until_ms is None else min(self.topology_t.value, until_ms)
+            options.setdefault("t_ms", at)
+            self._chart("topology", results, options)
+            self._show("topology")
 
     def _summary_html(self) -> str:
         now, before = self.results.summary, self.previous.summary if self.previous else {}
@@ -265,17 +358,13 @@ class Lab:
 
     def _layout(self) -> widgets.Widget:
         left = [widgets.HTML("<b>Scenario</b>"), *self.controls.values(),
-                widgets.HBox([self.run_button, self.live]), widgets.HBox([self.status, self.progress]), self.message]
+                widgets.HBox([self.run_button, self.live]), self.status, self.message, self.notes]
         if self.fault_panel is not None:
             left.append(self.fault_panel.widget)
         top = widgets.HBox([widgets.VBox(left, layout=widgets.Layout(width="380px")), self.summary])
-        cells = []
-        for name, fig in self.figures.items():
-            # a fixed width: plotly's autosize measures the grid cell before it is laid out and overflows it
-            fig.layout.width = CHART_WIDTH_PX
-            cell = [fig] + ([self.topology_t] if name == "topology" else [])
-            cells.append(widgets.VBox(cell, layout=widgets.Layout(min_width="0")))
-        grid = widgets.GridBox(cells, layout=widgets.Layout(grid_template_columns=f"repeat(auto-fill, minmax({CHART_WIDTH_PX + 10}px, 1fr))",
+        if self.topology_t is not None:
+            self._cells["topology"].children = (*self._cells["topology"].children, self.topology_t)
+        grid = widgets.GridBox(list(self._cells.values()), layout=widgets.Layout(grid_template_columns=f"repeat(auto-fill, minmax({CHART_WIDTH_PX + 10}px, 1fr))",
                                                             width="100%"))
         return widgets.VBox([top, grid])
 

@@ -136,15 +136,7 @@ def leadership_timeline(results, fig=None):
                   margin=dict(l=55, r=20, t=40, b=110), legend=BOTTOM_LEGEND, shapes=shapes, annotations=annotations,
                   xaxis=dict(title=dict(text="time, ms"), range=[0, end]),
                   yaxis=dict(tickvals=list(row.values()), ticktext=names, zeroline=False, range=[len(names) - 0.45, -0.75]))
-    return _with_marks(fill(fig, traces, layout), shapes, annotations)
-
-
-def _with_marks(fig, shapes: list, annotations: list):
-    """Set (not merge) the shaded stretches and their labels: a redraw with fewer must drop the rest."""
-    with fig.batch_update():
-        fig.layout.shapes = shapes
-        fig.layout.annotations = annotations
-    return fig
+    return fill(fig, traces, {**layout, "shapes": shapes, "annotations": annotations})
 
 
 def _end_ms(results) -> float:
@@ -230,7 +222,7 @@ def semi_sync_timeline(results, fig=None):
                   margin=dict(l=55, r=20, t=40, b=110), height=400, shapes=shapes, annotations=annotations,
                   xaxis=dict(title=dict(text="start time, ms"), range=[0, results.scenario.duration_ms]),
                   yaxis=dict(title=dict(text="latency, ms"), rangemode="tozero"))
-    return _with_marks(fill(fig, traces, layout), shapes, annotations)
+    return fill(fig, traces, {**layout, "shapes": shapes, "annotations": annotations})
 
 
 def policy_bars(table: pd.DataFrame, metric: str = "lost_acked_writes", fig=None, title: str | None = None):

@@ -1,0 +1,165 @@
+"""The run's events as a lane above a time chart: what was down when, and what happened at which instant.
+
+    lane(results, width_px=420) -> (traces, layout, shapes)
+
+One row per thing that had events (a node, a switch, a DC, the balancer, the DNS's view of
+a DC): a bar for each stretch it was down (or read-only, or marked down by the DNS, or cut
+off by a partition) and a marker for each instant (detected, promoted, a failed health
+check, a take-over). Every marker and bar has hover text; a label is written beside it only
+where it fits without touching its neighbour, so text never lands on text. The same
+stretches shade the chart below faintly, so a dip in a curve lines up with its cause.
+
+Events of a whole DC's crash (its nodes' and switches' own crash events) are folded into
+the DC's row. Only the workload's time, 0 to `scenario.duration_ms`, is drawn.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from replab.analysis.results import Results
+from replab.viz.style import GREEN, GREY, ORANGE, PURPLE, SKY, VERMILLION
+
+# a stretch: (start kind, end kind, what it is called on the chart, colour)
+SPANS = (("crash", "recover", "down", GREY), ("read-only", "writable", "read-only", ORANGE),
+         ("dns-down", "dns-up", "DNS: down", SKY), ("partition", "heal", "cut off", PURPLE))
+# an instant: kind -> (words, marker symbol, colour)
+INSTANTS = {"detect": ("detected", "diamond", VERMILLION), "promote": ("promoted", "triangle-up", GREEN),
+            "take-over": ("take-over", "triangle-up", GREEN), "health-check-failed": ("check failed", "x-thin", SKY)}
+_CHAR_PX = 5.6  # width of one character of the lane's 9-px font, a little generous
+_MAX_ROWS = 4  # each row needs ~14 px of a 350-px chart for its label not to touch the next
+
+
+def lane_share(rows: int) -> float:
+    """The lane's share of the chart's height, at the top: enough for `rows` rows and no more."""
+    return 0.0 if rows == 0 else 0.07 + 0.045 * rows
+
+
+def _row_of(kind: str, target: str, at_dc_fault: bool) -> str | None:
+    """Which lane row an event belongs to (None: folded into its DC's row)."""
+    if at_dc_fault and kind in ("crash", "recover") and not target.startswith("dc"):
+        return None  # a node or switch of a crashed DC, at the same instant: the DC's own row says it
+    if kind in ("dns-down", "dns-up", "health-check-failed"):
+        return f"DNS {target}"
+    return target
+
+
+def stretches_and_instants(results: Results) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(stretches: row, what, from_ms, to_ms, colour, hover; instants: row, what, t_ms, symbol, colour, hover)."""
+    end = results.scenario.duration_ms
+    opened: dict[tuple[str, str], tuple[float, str]] = {}
+    spans, points = [], []
+    starts = {s[0]: s for s in SPANS}
+    ends = {s[1]: s for s in SPANS}
+    events = results.events
+    dc_faults = set(events.loc[events["target"].astype(str).str.startswith("dc"), "t_ms"])
+    for t, kind, target, detail in events[["t_ms", "kind", "target", "detail"]].itertuples(index=False):
+        row = _row_of(kind, str(target), t in dc_faults)
+        if row is None:
+            continue
+        if kind in starts:
+            opened.setdefault((row, kind), (t, str(detail)))
+        elif kind in ends:
+            span = ends[kind]
+            begun = opened.pop((row, span[0]), None)
+            if begun is not None:
+                spans.append((row, span[2], begun[0], t, span[3], f"{row} {span[2]} from {begun[0]:g} to {t:g} ms"
+                              + (f" ({begun[1]})" if begun[1] else "")))
+        if kind in INSTANTS:
+            label, symbol, colour = INSTANTS[kind]
+            points.append((row, label, t, symbol, colour, f"{kind} {target} at {t:g} ms" + (f": {detail}" if detail else "")))
+    for (row, kind), (t, detail) in opened.items():
+        span = starts[kind]
+        spans.append((row, span[2], t, end, span[3], f"{row} {span[2]} from {t:g} ms to the end"
+                      + (f" ({detail})" if detail else "")))
+    stretches = pd.DataFrame(spans, columns=["row", "what", "from_ms", "to_ms", "colour", "hover"])
+    stretches = stretches[stretches["from_ms"] < end].assign(to_ms=lambda f: f["to_ms"].clip(upper=end))
+    instants = pd.DataFrame(points, columns=["row", "what", "t_ms", "symbol", "colour", "hover"])
+    return stretches, instants[instants["t_ms"] <= end]
+
+
+def _rows(stretches: pd.DataFrame, instants: pd.DataFrame) -> list[str]:
+    """Rows in the order their first event happened, top to bottom."""
+    first = pd.concat([stretches[["row", "from_ms"]].set_axis(["row", "t_ms"], axis=1), instants[["row", "t_ms"]]])
+    rows = list(first.sort_values("t_ms", kind="stable")["row"].drop_duplicates())
+    return rows if len(rows) <= _MAX_ROWS else rows[: _MAX_ROWS - 1] + ["others"]
+
+
+def lane(results: Results, width_px: float = 420.0, yaxis: str = "y3") -> tuple[list[dict], dict, list[dict]]:
+    """Traces of the event lane (on `yaxis`), its axis layout, and the shading of the chart below."""
+    duration = results.scenario.duration_ms
+    stretches, instants = stretches_and_instants(results)
+    rows = _rows(stretches, instants) or ["no events"]
+    y_of = {r: float(len(rows) - 1 - i) for i, r in enumerate(rows)}
+
+    def y(row: str) -> float:
+        return y_of.get(row, y_of[rows[-1]])
+
+    ms_per_px = duration / max(width_px - 90.0, 100.0)  # the plotting area, margins off
+    taken: dict[float, list[tuple[float, float]]] = {}  # per row: x extents of text already placed
+
+    def fits(row_y: float, x0: float, x1: float) -> bool:
+        if x1 > duration * 1.02:
+            return False
+        if any(x0 < b and a < x1 for a, b in taken.get(row_y, [])):
+            return False
+        taken.setdefault(row_y, []).append((x0, x1))
+        return True
+
+    bars_x, bars_y, bar_hover, bar_colour = [], [], [], []
+    text_x, text_y, text = [], [], []
+    for s in stretches.itertuples(index=False):
+        row_y = y(s.row)
+        bars_x.append((s.from_ms, s.to_ms))
+        bars_y.append(row_y)
+        bar_hover.append(s.hover)
+        bar_colour.append(s.colour)
+        label = s.what if s.row in y_of else f"{s.row} {s.what}"
+        width_ms = len(label) * _CHAR_PX * ms_per_px
+        x0 = s.from_ms + 0.5 * _CHAR_PX * ms_per_px
+        inside = s.to_ms - s.from_ms >= width_ms + _CHAR_PX * ms_per_px
+        if fits(row_y, s.from_ms, s.to_ms if inside else x0 + width_ms):
+            text_x.append(x0)
+            text_y.append(row_y)
+            text.append(label)
+    traces = []
+    for colour in [span[3] for span in SPANS]:  # one trace per kind of stretch, always (charts update in place)
+        x, yy, hover = [], [], []
+        for (a, b), row_y, h, c in zip(bars_x, bars_y, bar_hover, bar_colour):
+            if c == colour:
+                x += [a, b, None]
+                yy += [row_y, row_y, None]
+                hover += [h, h, None]
+        traces.append(dict(name="stretches", x=x, y=yy, yaxis=yaxis, mode="lines", showlegend=False,
+                           line=dict(color=colour, width=9), opacity=0.55, hovertext=hover, hoverinfo="text"))
+    for p in instants.sort_values("t_ms").itertuples(index=False):
+        label = p.what if p.row in y_of else f"{p.row} {p.what}"
+        row_y = y(p.row)
+        x0 = p.t_ms + 1.6 * _CHAR_PX * ms_per_px
+        if fits(row_y, p.t_ms - _CHAR_PX * ms_per_px, x0 + len(label) * _CHAR_PX * ms_per_px):
+            text_x.append(x0)
+            text_y.append(row_y)
+            text.append(label)
+    traces.append(dict(name="events", x=list(instants["t_ms"]), y=[y(r) for r in instants["row"]], yaxis=yaxis,
+                       mode="markers", showlegend=False, hovertext=list(instants["hover"]), hoverinfo="text",
+                       marker=dict(symbol=list(instants["symbol"]), color=list(instants["colour"]), size=10,
+                                   line=dict(width=1.5, color=list(instants["colour"])))))
+    traces.append(dict(name="event labels", x=text_x, y=text_y, yaxis=yaxis, mode="text", text=text,
+                       textposition="middle right", textfont=dict(size=9, color="#333333"), showlegend=False,
+                       hoverinfo="skip"))
+    share = lane_share(len(rows)) if len(stretches) or len(instants) else 0.0
+    axis = dict(visible=share > 0, domain=[1.0 - max(share, 0.1) + 0.03, 1.0], range=[-0.6, len(rows) - 0.4], tickvals=list(y_of.values()),
+                ticktext=list(y_of),
+                tickfont=dict(size=9), showgrid=False, zeroline=False, fixedrange=True)
+    shading = [dict(type="rect", xref="x", yref="paper", x0=a, x1=b, y0=0.0, y1=1.0 - share,
+                    fillcolor=c, opacity=0.12, line=dict(width=0), layer="below")
+               for (a, b), c in zip(bars_x, bar_colour)]
+    return traces, axis, shading
+
+
+def main_domain(lane_axis: dict) -> list[float]:
+    """The vertical room left for the chart itself under the lane (its axis from `lane`)."""
+    return [0.0, lane_axis["domain"][0] - 0.05] if lane_axis["visible"] else [0.0, 1.0]
+
+
+__all__ = ["INSTANTS", "SPANS", "lane", "lane_share", "main_domain", "stretches_and_instants"]

@@ -1,0 +1,382 @@
+"""What a replay shows, frame by frame, taken from a run's recorded history (never from a second model).
+
+    replay_data(results, frames=150, messages_ms=None) -> dict (plain JSON: lists, numbers, strings)
+
+Frames are instants spread over the workload (0 to `scenario.duration_ms`), at most `frames`
+of them and never closer than the timeline's own samples: a frame is a sample, not an event.
+For each frame:
+
+- each node's role, up/down, queue length and replication lag (the timeline sample at or
+  before it), how many writes it has applied (the applies frame) or, for a leader,
+  committed (the writes frame), and whom it replicates from;
+- traffic in the window since the previous frame, as (kind, from, to, messages per
+  second): reads and writes from the clients through the load balancer to a node, replies,
+  refusals and requests that never arrived, replication entries from sender to replica
+  (the applies frame's sender, sent_ms and received_ms), fetches of a pull cache;
+- with several DCs: where each region's operations went (the DNS's answers as they were
+  used), and sessions that moved to another DC;
+- switches and DCs down, the balancer read-only, and the run's events up to it.
+
+Individual messages, with the two recorded ends of each (sent and received), are listed
+for a window of `messages_ms` = (from, to), or for the whole run when it is short (the
+scripted stories): the replay then moves each one along its cable in slow motion.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from replab.analysis.results import Results
+from replab.topology.datacentres import cabling
+from replab.viz.layout import place
+from replab.viz.topology_chart import cable_segments, replication_edges, upstream_of, wan_links
+
+ROLES = ("leader", "follower", "server")
+SHORT_RUN_MESSAGES = 4000  # a run with fewer messages than this is replayed message by message
+
+
+def _frame_times(results: Results, frames: int) -> np.ndarray:
+    """The timeline's samples within the workload, every k-th so at most `frames`; a short run
+    (fewer than 20 samples) gets `frames` evenly spaced instants instead."""
+    duration = results.scenario.duration_ms
+    samples = np.unique(results.timeline["t_ms"].to_numpy())
+    samples = samples[samples <= duration]
+    if len(samples) < 20:  # a short run, or one still going: evenly up to what has been simulated
+        end = min(duration, float(results.timeline["t_ms"].max()))
+        return np.linspace(end / frames, end, frames)
+    every = int(np.ceil(len(samples) / frames))
+    return samples[::-1][::every][::-1]
+
+
+KINDS = ("read", "write", "reply", "refused", "lost", "replicate", "fetch", "stale reply")
+
+
+def _hosts(results: Results) -> list[str]:
+    """Everything a message can leave or reach: the data nodes first (their index is their number)."""
+    count = results.scenario.dcs.count
+    if count > 1:
+        return list(results.scenario.node_names) + [f"region{d}" for d in range(count)] + \
+            [f"dc{d} balancer" for d in range(count)]
+    return list(results.scenario.node_names) + ["clients", "balancer"]
+
+
+def _legs(results: Results, hosts: list[str]) -> dict[str, np.ndarray]:
+    """Every message as columns: kind (index in KINDS), src, via (the balancer passed, or -1), dst
+    (indices in `hosts`), sent_ms, received_ms, and ref: the row of the requests frame it belongs to
+    (applies: the write_id; fetches: the fetches row)."""
+    req = results.requests
+    index = {h: i for i, h in enumerate(hosts)}
+    if "dc" in req:
+        client = np.array([index[f"region{r}"] for r in range(results.scenario.dcs.count)])[req["region"].to_numpy()]
+        balancer = np.array([index[f"{d} balancer"] for d in req["dc"].cat.categories])[req["dc"].cat.codes.to_numpy()]
+    else:
+        client, balancer = np.full(len(req), index["clients"]), np.full(len(req), index["balancer"])
+    node = req["node"].cat.codes.to_numpy().astype(np.int64)  # -1: refused at the balancer
+    is_write = (req["op"] == "write").to_numpy()
+    arrived, answered = req["arrived_ms"].to_numpy(), req["answered_ms"].to_numpy()
+    start, end = req["start_ms"].to_numpy(), req["end_ms"].to_numpy()
+    outcome = req["outcome"].cat.codes.to_numpy()  # 0 served, 1 refused, 2 failed
+    at_balancer, reached = node < 0, ~np.isnan(arrived)
+    stub = float(np.nanmedian(arrived - start)) / 2 if reached.any() else 0.5
+    parts = []
+
+    def add(mask, *columns):
+        """The messages where `mask` holds; each column an array or one value for all."""
+        if mask.any():
+            parts.append([np.broadcast_to(c, mask.shape)[mask] for c in columns])
+
+    row = np.arange(len(req))
+    to_node = reached & ~at_balancer
+    add(to_node, np.where(is_write, 1, 0), client, balancer, node, start, arrived, row)
+    add(reached & at_balancer, 3, client, -1, balancer, start, arrived, row)
+    add(~reached, 4, client, np.where(at_balancer, -1, balancer), np.where(at_balancer, balancer, node), start,
+        start + stub, row)
+    stale = (req["staleness_ms"].fillna(0.0).to_numpy() > 0) & ~is_write
+    add(to_node & (outcome != 2), np.where(outcome == 1, 3, np.where(stale, 7, 2)), node, balancer, client, answered,
+        end, row)
+    add(reached & at_balancer & (outcome == 1), 3, balancer, -1, client, answered, end, row)
+    applies = results.applies[results.applies["sent_ms"].notna()]
+    add(np.ones(len(applies), bool), 5, applies["sender"].cat.codes.to_numpy(), -1, applies["node"].cat.codes.to_numpy(),
+        applies["sent_ms"].to_numpy(), applies["received_ms"].to_numpy(), applies["write_id"].to_numpy())
+    fetches = results.fetches
+    if fetches is not None and len(fetches):
+        asked = fetches["answered_ms"].notna().to_numpy()
+        back = asked & fetches["received_ms"].notna().to_numpy()
+        node_of, source = fetches["node"].cat.codes.to_numpy(), fetches["source"].cat.codes.to_numpy()
+        rows = np.arange(len(fetches))
+        add(asked, 6, node_of, -1, source, fetches["sent_ms"].to_numpy(), fetches["answered_ms"].to_numpy(), rows)
+        add(back, 6, source, -1, node_of, fetches["answered_ms"].to_numpy(), fetches["received_ms"].to_numpy(), rows)
+    columns = ("kind", "src", "via", "dst", "sent_ms", "received_ms", "ref")
+    if not parts:
+        return {c: np.empty(0) for c in columns}
+    legs = {c: np.concatenate([p[i] for p in parts]) for i, c in enumerate(columns)}
+    for c in ("kind", "src", "via", "dst", "ref"):
+        legs[c] = legs[c].astype(np.int64)
+    return legs
+
+
+def _flows(legs: dict[str, np.ndarray], times: np.ndarray) -> list[list]:
+    """Per frame: [kind, src, via, dst, messages per second] for the messages sent in its window."""
+    edges = np.concatenate([[0.0], times])
+    frame = np.searchsorted(edges, legs["sent_ms"], side="left") - 1
+    keep = (frame >= 0) & (frame < len(times))
+    span = 64  # more hosts than any scenario has (a key packs frame, kind, src, via + 1, dst)
+    key = (((frame[keep] * 8 + legs["kind"][keep]) * span + legs["src"][keep]) * span + legs["via"][keep] + 1) * span \
+        + legs["dst"][keep]
+    keys, counts = np.unique(key, return_counts=True)
+    widths_s = np.diff(edges) / 1000.0
+    out: list[list] = [[] for _ in times]
+    for k, n in zip(keys.tolist(), counts.tolist()):
+        k, dst = divmod(k, span)
+        k, via = divmod(k, span)
+        k, src = divmod(k, span)
+        f, kind = divmod(k, 8)
+        out[f].append([kind, src, via - 1, dst, round(n / widths_s[f], 1)])
+    return out
+
+
+def _per_node(results: Results, times: np.ndarray, names: list[str]) -> dict:
+    """Role, up, queue, lag, replication streams and applied position of every node at every frame.
+
+    The timeline holds one row per node per sample, in node order, so its columns fold into
+    (sample, node) arrays; a frame takes the last sample at or before it.
+    """
+    timeline = results.timeline
+    n = len(names)
+    sample_times = timeline["t_ms"].to_numpy()[::n]
+    rows = np.clip(np.searchsorted(sample_times, times, side="right") - 1, 0, len(sample_times) - 1)
+
+    def folded(column: str) -> np.ndarray:
+        return timeline[column].to_numpy().reshape(-1, n)[rows]
+
+    role_codes = np.array([ROLES.index(r) if r in ROLES else 1 for r in timeline["role"].cat.categories] + [1])
+    role = role_codes[timeline["role"].cat.codes.to_numpy()].reshape(-1, n)[rows]
+    lag_ms, lag_writes = folded("lag_ms").astype(float), folded("lag_writes").astype(float)
+    index = {name: i for i, name in enumerate(names)}
+    applied = np.zeros((len(times), n), dtype=np.int64)
+    for name, group in results.applies.groupby("node", observed=True):
+        applied[:, index[str(name)]] += np.searchsorted(np.sort(group["applied_ms"].to_numpy()), times, side="right")
+    for name, group in results.writes.groupby("leader", observed=True):
+        applied[:, index[str(name)]] += np.searchsorted(np.sort(group["commit_ms"].to_numpy()), times, side="right")
+    edges, known = [], {}
+    upstream = timeline["upstream"].cat.codes.to_numpy().reshape(-1, n)
+    ups = timeline["up"].to_numpy().reshape(-1, n)
+    raw_role = timeline["role"].cat.codes.to_numpy().reshape(-1, n)
+    for r in rows:  # the streams change rarely: work each distinct state out once
+        key = (upstream[r].tobytes(), ups[r].tobytes(), raw_role[r].tobytes())
+        if key not in known:
+            state = timeline.iloc[r * n:(r + 1) * n]
+            count = results.scenario.dcs.count  # across DCs the traffic on the WAN links shows it
+            known[key] = [[index[a], index[b]] for a, b in replication_edges(results, state)
+                          if index[a] % count == index[b] % count]
+        edges.append(known[key])
+
+    def listed(values: np.ndarray, digits: int | None) -> list:
+        return [[None if np.isnan(v) else (round(float(v), digits) if digits else int(v)) for v in row] for row in values]
+
+    return {"role": role.tolist(), "up": folded("up").astype(int).tolist(), "queue": folded("queue").astype(int).tolist(),
+            "lag_ms": listed(lag_ms, 2), "lag_writes": listed(lag_writes, None), "edges": edges,
+            "applied": applied.tolist()}
+
+
+def _down(results: Results, times: np.ndarray) -> dict:
+    """Per frame: the switches and DCs down, the DCs the DNS has marked down, and whether writes are refused."""
+    events = results.events.sort_values("t_ms", kind="stable")
+    out = {"down": [], "dns_down": [], "read_only": []}
+    down, dns_down, read_only = set(), set(), False
+    pending = list(zip(events["t_ms"], events["kind"], events["target"].astype(str)))[::-1]
+    for t in times:
+        while pending and pending[-1][0] <= t:
+            _at, kind, target = pending.pop()
+            if target.startswith(("switch", "dc")) and kind in ("crash", "partition"):
+                down.add(target)
+            elif target.startswith(("switch", "dc")) and kind in ("recover", "heal"):
+                down.discard(target)
+            elif kind == "dns-down":
+                dns_down.add(target)
+            elif kind == "dns-up":
+                dns_down.discard(target)
+            elif kind in ("read-only", "writable"):
+                read_only = kind == "read-only"
+        out["down"].append(sorted(down))
+        out["dns_down"].append(sorted(dns_down))
+        out["read_only"].append(read_only)
+    return out
+
+
+def _regions(results: Results, times: np.ndarray) -> dict:
+    """With several DCs, per frame and region: the share of its operations sent to each DC, and moves."""
+    req = results.requests
+    if "dc" not in req:
+        return {}
+    count = results.scenario.dcs.count
+    edges = np.concatenate([[0.0], times])
+    frame = np.searchsorted(edges, req["start_ms"].to_numpy(), side="left") - 1
+    keep = (frame >= 0) & (frame < len(times))
+    sent = pd.crosstab([frame[keep], req["region"].to_numpy()[keep]], req["dc"].cat.codes.to_numpy()[keep])
+    share = np.zeros((len(times), count, count))
+    for (f, region), row in sent.iterrows():
+        total = row.sum()
+        for dc, n in row.items():
+            share[f, region, dc] = n / total if total else 0.0
+    moved = np.zeros(len(times), dtype=np.int64)
+    np.add.at(moved, frame[keep & req["dc_move"].to_numpy(bool)], 1)
+    return {"dns_share": np.round(share, 3).tolist(), "moves": np.cumsum(moved).tolist()}
+
+
+def _what(results: Results, kind: int, ref: int, back: bool) -> str:
+    """What one message carries, in a few words."""
+    name = KINDS[kind]
+    if name == "replicate":
+        return f"write {ref}"
+    if name == "fetch":
+        fetch = results.fetches.iloc[ref]
+        key = results.requests.loc[results.requests["request_id"] == fetch["request_id"], "key"].iloc[0]
+        return f"v{fetch['version']} of key {key}" if back else f"fetch key {key}"
+    r = results.requests.iloc[ref]
+    if name in ("read", "write"):
+        return f"{name} key {r['key']}"
+    if name == "refused":
+        return f"refused: {r['reason']}" if back else f"{r['op']} key {r['key']}"
+    if name == "lost":
+        return f"{r['op']} key {r['key']} (lost)"
+    if r["op"] == "write":
+        return f"ok: write {r['version']}"
+    return f"v{r['version']}" + (f", stale by {r['staleness_ms']:.1f} ms" if name == "stale reply" else "")
+
+
+def messages_in(results: Results, from_ms: float, to_ms: float, legs: dict | None = None) -> list[list]:
+    """Every message in flight at some moment of [from_ms, to_ms]: [kind, src, via, dst, sent_ms, received_ms,
+    what it carries] (kind an index in KINDS, hosts indices in the replay's `hosts`)."""
+    legs = _legs(results, _hosts(results)) if legs is None else legs
+    shown = np.flatnonzero((legs["sent_ms"] <= to_ms) & (legs["received_ms"] >= from_ms))
+    shown = shown[np.argsort(legs["sent_ms"][shown], kind="stable")]
+    hosts = _hosts(results)
+    out = []
+    for i in shown:
+        kind, src, dst, ref = int(legs["kind"][i]), int(legs["src"][i]), int(legs["dst"][i]), int(legs["ref"][i])
+        if KINDS[kind] == "fetch":  # the way back ends at the node that asked
+            back = hosts[dst] == str(results.fetches["node"].iloc[ref])
+        else:  # a reply or a refusal travels from a node or a balancer back to the clients
+            back = not hosts[src].startswith(("clients", "region"))
+        out.append([kind, src, int(legs["via"][i]), dst, round(float(legs["sent_ms"][i]), 4),
+                    round(float(legs["received_ms"][i]), 4), _what(results, kind, ref, back)])
+    return out
+
+
+def _routes(results: Results, hosts: list[str], drawing, links: list) -> dict[str, list]:
+    """Ways between hosts in different DCs: out of the sender's box along the WAN link and into the other."""
+    count = results.scenario.dcs.count
+    if count == 1:
+        return {}
+
+    def dc_of(host: str) -> int | None:
+        if host.startswith("node"):
+            return int(host[4:]) % count
+        return int(host[2:].split()[0]) if host.startswith("dc") else None
+
+    by_pair = {}
+    for a, b, _ms, pieces, _label in links:
+        points = [pieces[0][0]] + [p[1] for p in pieces]
+        by_pair[(a, b)], by_pair[(b, a)] = points, points[::-1]
+    routes = {}
+    for i, src in enumerate(hosts):
+        for j, dst in enumerate(hosts):
+            a, b = dc_of(src), dc_of(dst)
+            if a is not None and b is not None and a != b:
+                routes[f"{i}/{j}"] = [drawing.position(src), *by_pair[(a, b)], drawing.position(dst)]
+    return routes
+
+
+def _static(results: Results, drawing, hosts: list[str]) -> dict:
+    """What does not move: positions, labels, DC boxes, WAN links with their labels, the network's cables, routes."""
+    links = wan_links(drawing) if drawing.wan else []
+    wan = [{"dcs": [f"dc{a}", f"dc{b}"], "ms": ms, "points": [pieces[0][0]] + [p[1] for p in pieces], "label": label}
+           for a, b, ms, pieces, label in links]
+    cables = [{"kind": kind, "points": [a, b], "switches": [f"switch{s}" for s in switches]}
+              for kind, a, b, switches in cable_segments(results.scenario, drawing)] if drawing.kind == "network" else []
+    attach = {}
+    if drawing.kind == "network":  # each host's switches, primary first: the replay routes through the live one
+        _layouts, node_switches, tops = cabling(results.scenario)
+        attach = {f"node{i}": [f"switch{s}" for s in sw] for i, sw in enumerate(node_switches)}
+        attach |= {label: [f"switch{s}" for s in sw] for label, sw in tops}
+    rows: dict[float, int] = {}
+    for _x, y in drawing.nodes.values():
+        rows[round(y, 2)] = rows.get(round(y, 2), 0) + 1
+    roomy = {n: drawing.kind != "datacentres" and rows[round(y, 2)] <= 5 for n, (_x, y) in drawing.nodes.items()}
+    return {"kind": drawing.kind, "nodes": drawing.nodes, "hosts": drawing.hosts,
+            "switches": {f"switch{s}": p for s, p in drawing.switches.items()}, "text_position": drawing.text_position,
+            "with_role": roomy, "boxes": drawing.boxes, "wan": wan, "cables": cables, "bounds": drawing.bounds(0.9),
+            "routes": _routes(results, hosts, drawing, links), "attach": attach or None}
+
+
+def moment_ms(results: Results, messages: list[list]) -> float:
+    """An instant worth showing first: the middle of the read-only window, a DC's traffic moving,
+    just after the first fault; message by message, the first stale answer or conflict."""
+    duration = results.scenario.duration_ms
+    events = results.events[results.events["t_ms"] <= duration]
+    if messages:
+        stale = [m for m in messages if KINDS[m[0]] == "stale reply"]
+        if stale:
+            return float(stale[0][4])
+        conflicts = results.conflicts
+        if conflicts is not None and len(conflicts):  # just after the first node met the two versions
+            return float(conflicts["t_ms"].min()) + 0.05
+        return float(messages[0][4])
+    times = {k: events.loc[events["kind"] == k, "t_ms"].tolist() for k in ("read-only", "writable", "dns-down", "take-over")}
+    if times["read-only"]:
+        start = times["read-only"][0]
+        end = next((t for t in times["writable"] if t >= start), duration)
+        return min((start + end) / 2, duration)
+    if times["dns-down"]:
+        return min(times["dns-down"][0] + 0.25 * max(results.scenario.dns.ttl_ms, 500.0), duration)
+    if times["take-over"]:
+        return min(times["take-over"][0] + 0.05 * duration, duration)
+    if len(events):
+        return min(float(events["t_ms"].iloc[0]) + 0.1 * duration, duration)
+    return duration / 2
+
+
+def replay_data(results: Results, frames: int = 150, messages_ms: tuple[float, float] | None = None,
+                slow_motion: bool | None = None) -> dict:
+    """Everything a replay draws, as plain JSON (see the module's docstring). `slow_motion` False: never
+    message by message; None: for short runs."""
+    scenario = results.scenario
+    names = list(scenario.node_names)
+    times = _frame_times(results, frames)
+    first = results.timeline[results.timeline["t_ms"] == results.timeline["t_ms"].min()].sort_values("node")
+    drawing = place(scenario, upstream_of(first))
+    hosts = _hosts(results)
+    legs = _legs(results, hosts)
+    if messages_ms is None and (slow_motion or slow_motion is None and len(legs["kind"]) <= SHORT_RUN_MESSAGES):
+        messages_ms = (0.0, scenario.duration_ms)
+    events = results.events[results.events["t_ms"] <= scenario.duration_ms][["t_ms", "kind", "target", "detail"]]
+    conflicts = results.conflicts
+    if conflicts is not None and len(conflicts):  # leader-leader: who met which two versions, and what it kept
+        kept = {"kept the existing version": "kept the one it held", "took the incoming version": "took the new one",
+                "kept both as siblings": "kept both"}
+        said = conflicts.assign(kind="conflict", target=conflicts["node"].astype(str), detail=[
+            f"key {k}: write {i} arrived, write {e} held; {kept.get(r, r)}" for k, i, e, r in
+            zip(conflicts["key"], conflicts["incoming"], conflicts["existing"], conflicts["resolution"].astype(str))])
+        events = pd.concat([events, said[["t_ms", "kind", "target", "detail"]]]).sort_values("t_ms", kind="stable")
+    data = {
+        "duration_ms": scenario.duration_ms,
+        "kind": scenario.replication.kind,
+        "nodes": names,
+        "hosts": hosts,
+        "message_kinds": list(KINDS),
+        "times": [round(float(t), 3) for t in times],
+        "drawing": _static(results, drawing, hosts),
+        "flows": _flows(legs, times),
+        "events": [[round(float(t), 3), str(k), str(g), str(d)] for t, k, g, d in
+                   events.itertuples(index=False)],
+        "messages": (messages := messages_in(results, *messages_ms, legs=legs) if messages_ms else []),
+        "moment_ms": round(moment_ms(results, messages), 3),
+        "messages_ms": list(messages_ms) if messages_ms else None,
+    }
+    data |= _per_node(results, times, names) | _down(results, times) | _regions(results, times)
+    return data
+
+
+__all__ = ["KINDS", "ROLES", "messages_in", "replay_data"]
