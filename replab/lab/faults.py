@@ -18,7 +18,15 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
-from replab.lab.host_fault_buttons import HOST_BUTTONS, SHARE_OF_RUN, host_fault, host_row, host_targets
+from replab.lab.host_fault_buttons import (
+    BUTTON_LAYOUT,
+    HOST_BUTTONS,
+    ROW_LAYOUT,
+    SHARE_OF_RUN,
+    host_fault,
+    host_row,
+    host_targets,
+)
 from replab.topology.switching import switch_names
 
 FAULT_BUTTONS = ("crash-leader", "recover", "crash-node", "crash-switch", "fail-dc", "recover-dc", "clear", *HOST_BUTTONS)
@@ -63,10 +71,10 @@ class FaultPanel:
                     "crash-node": "crash node", "crash-switch": "crash switch", "fail-dc": "fail DC",
                     "recover-dc": "recover DC"}[name]
             button = widgets.Button(description=text, button_style="warning" if "crash" in name or name == "fail-dc" else "success",
-                                    layout=widgets.Layout(width="140px"))
+                                    layout=BUTTON_LAYOUT)
             button.on_click(lambda _b, name=name: self.click(name))
             self.buttons[name] = button
-            rows.append(widgets.HBox([button, *row]))
+            rows.append(widgets.HBox([button, *row], layout=ROW_LAYOUT))
         self.listing = widgets.HTML()
         self.widget = widgets.VBox([widgets.HTML("<b>Faults</b>"), *rows, self.listing])
         self.refresh()

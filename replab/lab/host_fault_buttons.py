@@ -17,6 +17,9 @@ HOST_BUTTONS = ("pause-leader", "cut-off", "heal", "slow-node")
 SHARE_OF_RUN = {"pause-leader": 0.3, "cut-off": 0.3, "heal": 0.6, "slow-node": 0.2}
 _TEXT = {"pause-leader": "pause the leader", "cut-off": "cut off", "heal": "heal hosts", "slow-node": "slow node"}
 _SMALL = widgets.Layout(width="120px")
+# a button keeps its width (its words were cut to "c" and "sl" in a narrow column); a row too wide wraps
+BUTTON_LAYOUT = widgets.Layout(width="140px", flex="0 0 auto")
+ROW_LAYOUT = widgets.Layout(flex_flow="row wrap")
 
 
 def _number(description: str, value: float, high: float) -> widgets.BoundedFloatText:
@@ -36,11 +39,11 @@ def host_row(panel, name: str, at: widgets.BoundedFloatText) -> widgets.HBox:
         extras["delay_ms"] = _number("+ms", 50.0, 10_000.0)
     panel.extras[name] = extras
     button = widgets.Button(description=_TEXT[name], button_style="success" if name == "heal" else "warning",
-                            layout=widgets.Layout(width="140px"))
+                            layout=BUTTON_LAYOUT)
     button.on_click(lambda _b: panel.click(name))
     panel.buttons[name] = button
     target = [panel.targets[name]] if name in panel.targets else []
-    return widgets.HBox([button, at, *target, *extras.values()])
+    return widgets.HBox([button, at, *target, *extras.values()], layout=ROW_LAYOUT)
 
 
 def host_fault(panel, name: str) -> dict:

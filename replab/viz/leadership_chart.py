@@ -22,7 +22,8 @@ from replab.viz.style import OUTCOME_COLOURS, fill
 
 TERM_COLOURS = ("#f2a900", "#2a9d8f", "#8e44ad", "#e76f51", "#1f77b4", "#6a994e")
 DOWN_COLOUR, PAUSED_COLOUR, CUT_COLOUR = "#9e9e9e", "#7b4fa0", "#444444"
-BOTTOM_LEGEND = dict(orientation="h", yanchor="top", y=-0.22, x=0.0, font=dict(size=10))
+# at the figure's bottom edge (in the 110 px margin, under the axis title), whatever the plot's height
+BOTTOM_LEGEND = dict(orientation="h", yref="container", yanchor="bottom", y=0.0, x=0.0, font=dict(size=10))
 KEPT_COLOUR, LOST_COLOUR, UNACKED_LOST_COLOUR = "#5b6770", "#d62728", "#ff9f40"
 SPLIT_FILL = "rgba(214, 39, 40, 0.13)"
 
@@ -129,11 +130,12 @@ def leadership_timeline(results, fig=None):
     for a, b in split_brain_intervals(results):
         shapes.append(dict(type="rect", xref="x", yref="paper", x0=a, x1=b, y0=0, y1=1, fillcolor=SPLIT_FILL,
                            line=dict(width=0), layer="below"))
-        annotations.append(dict(x=(a + b) / 2, y=1.0, yref="paper", yanchor="top", text="<b>two leaders</b>",
+        # above the plot, where no node's row (and no "steps down" mark on the top row) can be
+        annotations.append(dict(x=(a + b) / 2, y=1.0, yref="paper", yanchor="bottom", text="<b>two leaders</b>",
                                 showarrow=False, font=dict(color="#b71c1c", size=11)))
     traces.append(_promotion_marks(results, row))
     layout = dict(title=dict(text="Who believes it leads"), height=190 + 65 * len(names),
-                  margin=dict(l=55, r=20, t=40, b=110), legend=BOTTOM_LEGEND, shapes=shapes, annotations=annotations,
+                  margin=dict(l=55, r=20, t=62, b=110), legend=BOTTOM_LEGEND, shapes=shapes, annotations=annotations,
                   xaxis=dict(title=dict(text="time, ms"), range=[0, end]),
                   yaxis=dict(tickvals=list(row.values()), ticktext=names, zeroline=False, range=[len(names) - 0.45, -0.75]))
     return fill(fig, traces, {**layout, "shapes": shapes, "annotations": annotations})
