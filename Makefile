@@ -29,12 +29,16 @@ ifeq ($(DESKTOP),)
 endif
 	$(BIN)/jupyter lab $(LAB_ARGS) $(if $(AS_ROOT),--allow-root) $(if $(DESKTOP),,--no-browser)
 
+# Two workers (this machine's cores), a test file to a worker at a time: the browser's chapters run
+# on one while the other takes the rest (the browser and real Redis each start their servers once).
+PYTEST_PARALLEL := -n 2 --dist loadfile
+
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
 
 # The fast layer: unit tests and small stories, no notebooks, browser, sweeps on processes.
 test-fast: lint
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not slow"
 
 # Binder's whole rehearsal: a fresh venv from binder/requirements.txt runs chapter 00 (minutes)
 test-binder: $(STAMP)
