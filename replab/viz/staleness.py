@@ -89,9 +89,12 @@ def k_staleness_chart(results: Results, k_max: int = 5, fig=None):
                            x=table["k"], y=bound, mode="markers+lines", line=dict(color=THEORY, dash="dash"),
                            marker=dict(symbol="x", size=10, color=THEORY),
                            hovertemplate="k = %{x}: %{y:.2%}<extra>(C(N-W,R)/C(N,R))^k</extra>"))
+    # enough decimals that ticks under 1 % do not all read "0%" or "1%"
+    top = max([float(table["high"].max()) if len(table) else 0.0, *(max(t["y"]) for t in traces[1:])])
+    digits = 0 if top >= 0.1 else 1 if top >= 0.01 else 2
     layout = dict(BELOW, title=dict(text="How stale can a read be?<br>P(it misses the last k versions)", y=0.95),
                   xaxis=dict(title=dict(text="k: committed versions missed"), dtick=1),
-                  yaxis=dict(title=dict(text="reads at least k versions old"), rangemode="tozero", tickformat=".0%"))
+                  yaxis=dict(title=dict(text="reads at least k versions old"), rangemode="tozero", tickformat=f".{digits}%"))
     return fill(fig, traces, layout)
 
 
