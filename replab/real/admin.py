@@ -150,15 +150,7 @@ def read_back(nodes: list[Server], log, rows: list[tuple], cut: set[int]) -> Rea
     primary if it can be read, else the replica furthest ahead (the one a promotion would pick)."""
     keys = sorted({row[3] for row in rows if row[2]})
     reachable = [i for i, n in enumerate(nodes) if not n.killed and i not in cut]
-    offsets = {}
-    for i in reachable:
-        try:
-            with _client(nodes[i]) as c:
-                info = c.info("replication")
-            offsets[i] = (info.get("role") == "master" and i == log.primary,
-                          info.get("master_repl_offset" if info.get("role") == "master" else "slave_repl_offset", 0))
-        except redis.RedisError:
-            continue
+    offsets = _settled_offsets(nodes, reachable, log.primary)
     if not offsets:
         log.event("readback", "", "no node could be read: every acknowledged write counts as lost")
         return ReadBack(None, note="no survivor")
@@ -175,6 +167,39 @@ def read_back(nodes: list[Server], log, rows: list[tuple], cut: set[int]) -> Rea
     why = "the primary" if survivor == log.primary else "the replica furthest ahead (the primary could not be read)"
     log.event("readback", nodes[survivor].name, f"{len(keys)} keys read back from {why}")
     return result
+
+
+SETTLE_S, SETTLE_POLL_S = 3.0, 0.05
+
+
+def _offsets(nodes: list[Server], reachable: list[int], primary: int | None) -> dict[int, tuple[bool, int]]:
+    """node -> (is the run's primary, replication offset), for the nodes that answer."""
+    offsets = {}
+    for i in reachable:
+        try:
+            with _client(nodes[i]) as c:
+                info = c.info("replication")
+            offsets[i] = (info.get("role") == "master" and i == primary,
+                          info.get("master_repl_offset" if info.get("role") == "master" else "slave_repl_offset", 0))
+        except redis.RedisError:
+            continue
+    return offsets
+
+
+def _settled_offsets(nodes: list[Server], reachable: list[int], primary: int | None) -> dict[int, tuple[bool, int]]:
+    """The offsets once no node's moves between two looks SETTLE_POLL_S apart (at most SETTLE_S):
+    a replica of a killed primary may still be applying what the kernel delivered after the
+    kill (on a busy machine, for hundreds of ms); read back before that, and writes it is about
+    to hold would count as lost."""
+    deadline = time.monotonic() + SETTLE_S
+    offsets = _offsets(nodes, reachable, primary)
+    while time.monotonic() < deadline:
+        time.sleep(SETTLE_POLL_S)
+        again = _offsets(nodes, reachable, primary)
+        if again == offsets:
+            break
+        offsets = again
+    return offsets
 
 
 def _commandstats(server: Server, node: int) -> list[tuple]:
