@@ -93,7 +93,7 @@ def test_a_real_run_saves_and_loads_like_a_simulated_one(pair, tmp_path):
 
 
 @ROOT_NEEDED
-def test_a_process_kill_loses_nothing_a_host_crash_behind_lagging_replicas_does():
+def test_a_host_crash_behind_lagging_replicas_loses_more_than_a_process_kill():
     """Both replicas are paused 300 ms before the primary dies, with 2 KB values: the backlog
     outgrows the replicas' receive buffers (128 KB) but not the primary's send buffer (1 MB).
     The kernel of a killed process still delivers all it had written; a crashed host's does
