@@ -9,6 +9,11 @@ from __future__ import annotations
 class Policy:
     """A failover policy's hooks, doing nothing by default (times in simulated ms)."""
 
+    def __init__(self, strategy):
+        self.strategy = strategy
+        self.model = strategy.model
+        self.failover = strategy.model.scenario.failover  # the failover.* settings
+
     def attach(self) -> None:
         """The model is built: start watching."""
 

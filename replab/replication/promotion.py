@@ -35,9 +35,8 @@ class Controller(Policy):
     name = "controller"
 
     def __init__(self, strategy):
-        self.strategy = strategy
-        self.model = model = strategy.model
-        failover = model.scenario.failover
+        super().__init__(strategy)
+        model, failover = self.model, self.failover
         self.host = model.network.attach(*model.switch_layout.balancer)
         model.machines["controller"] = [self.host]
         self.interval_ms = failover.heartbeat_ms

@@ -56,9 +56,8 @@ class Sentinels(Policy):
     """The quorum policy over one model: a sentinel per node."""
 
     def __init__(self, strategy):
-        self.strategy = strategy
-        self.model = model = strategy.model
-        failover = model.scenario.failover
+        super().__init__(strategy)
+        model, failover = self.model, self.failover
         self.interval_ms = failover.heartbeat_ms
         self.timeout_ms = failover.timeout_ms
         self.promotion_ms = failover.promotion_ms
