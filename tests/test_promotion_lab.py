@@ -42,6 +42,12 @@ def test_the_host_fault_buttons_schedule_what_they_say(lab):
 
 
 def test_the_leadership_chart_shades_the_split_and_a_consensus_run_has_none(lab):
+    # its own faults, not the previous test's (under xdist the tests of this file may run apart)
+    lab.clear_faults().add_fault(at_ms=1_000.0, action="partition", target="leader+app1")
+    lab.add_fault(at_ms=2_500.0, action="heal", target="all")
+    lab.set("failover.policy", "naive")
+    lab.set("replication.ack", "async")
+    lab.run()
     fig = go.Figure(lab.figures["leadership"])
     assert [s.type for s in fig.layout.shapes] == ["rect"]  # one stretch of two leaders
     assert any(t.name.startswith("writes acknowledged, then thrown away") and len(t.x) for t in fig.data)
@@ -59,3 +65,17 @@ def test_the_chart_draws_the_perfect_model_too():
     fig = leadership_timeline(run(Scenario.preset("failover").replace(duration_ms=8_000.0)))
     bars = [t for t in fig.data if t.name.startswith("leads") and len(t.x)]
     assert [t.name for t in bars] == ["leads, term 1", "leads, term 2"]
+
+
+def test_a_heal_of_every_host_ends_the_cut_off_stretch_on_the_charts():
+    """The Lab's "heal hosts" button heals 'all': the stretch of the partition it ends stops there."""
+    from replab import run
+    from replab.viz.events import stretches_and_instants
+    from replab.viz.leadership_chart import node_states
+
+    results = run(SHORT.replace(**{"faults.events": [{"at_ms": 1_000.0, "action": "partition", "target": "leader+app1"},
+                                                      {"at_ms": 2_000.0, "action": "heal", "target": "all"}]}))
+    stretches, _ = stretches_and_instants(results)
+    cut = stretches[stretches["what"] == "cut off"]
+    assert cut[["row", "from_ms", "to_ms"]].values.tolist() == [["node0+app1", 1_000.0, 2_000.0]]
+    assert node_states(results)["node0"]["cut off"] == [(1_000.0, 2_000.0)]

@@ -9,7 +9,7 @@ for 200 ms, a promotion follows its decision by 100 ms.
 import pytest
 
 import replab
-from replab import Scenario
+from replab import Scenario, ScenarioError
 from replab.analysis.split_brain import check_promotion, split_brain_intervals
 
 SPLIT = "accepted by a deposed leader (split brain)"
@@ -214,3 +214,27 @@ def test_the_checker_recounts_the_damage_the_summary_reports(policy):
                 "lost_acked_writes"):
         assert report[key] == pytest.approx(results.summary[key]), key
     assert (report["terms_with_two_leaders"], report["fate_mismatches"], report["lost_without_reason"]) == (0, 0, 0)
+
+
+def test_a_slow_node_that_recovers_stays_cut_off_while_its_partition_lasts():
+    """node1 is slow for 300 ms and cut off for 1000 ms: the end of its slowness is not a heal."""
+    faults = [{"at_ms": 1000.0, "action": "slow", "target": "node1", "delay_ms": 5.0, "duration_ms": 300.0},
+              {"at_ms": 1000.0, "action": "partition", "target": "node1", "duration_ms": 1000.0}]
+    results = replab.run(story(**{"faults.events": faults}))
+    log = [(t, kind, target) for t, kind, target in event_log(results) if kind in ("slow", "slow-end", "partition", "heal")]
+    assert log == [(1000.0, "slow", "node1"), (1000.0, "partition", "node1"), (1300.0, "slow-end", "node1"),
+                   (2000.0, "heal", "node1")]
+
+
+def test_a_consensus_leader_alone_in_its_cluster_keeps_its_lease():
+    """With no follower there is no majority to renew a lease from: the lone leader holds it for ever."""
+    results = replab.run(Scenario.preset("consensus").replace(**{
+        "topology.followers": 0, "replication.reads": "leader", "failover.lease_ms": 150.0,
+        "failover.timeout_ms": 200.0, "duration_ms": 1_000.0, "faults.events": []}))
+    assert "step-down" not in set(results.events["kind"])
+    assert results.summary["availability"] == 1.0
+
+
+def test_a_pause_names_one_data_node():
+    with pytest.raises(ScenarioError, match="must be one data node"):
+        story(**{"faults.events": [{"at_ms": 100.0, "action": "pause", "target": "node0+node1", "duration_ms": 50.0}]})

@@ -271,8 +271,8 @@ def _check_fault_shape(where: str, action: str, target: str, duration_ms: float,
         raise ScenarioError(f"{where}.action", action, "needs a data centre target ('dcN') or hosts ('node1', 'node0+app1'); "
                             "switches crash and recover" if action in ("partition", "heal") else
                             "needs a host target ('nodeN', 'appN', 'controller', 'balancer', 'clients', joined by '+')")
-    if action == "pause" and not (target == "leader" or target.startswith("node")):
-        raise ScenarioError(f"{where}.target", target, "must be a data node ('nodeN' or 'leader') to pause")
+    if action == "pause" and not (target == "leader" or target.startswith("node") and "+" not in target):
+        raise ScenarioError(f"{where}.target", target, "must be one data node ('nodeN' or 'leader') to pause")
     if action == "pause" and duration_ms <= 0:
         raise ScenarioError(f"{where}.duration_ms", duration_ms, "must be above 0 for a pause (how long the node stops, ms)")
     if duration_ms and action not in ("pause", "partition", "isolate", "slow") or duration_ms and target.startswith("dc"):

@@ -75,6 +75,12 @@ class Network:
             self.slow_ms[host] = delay_ms
         self._simple = False
 
+    def unslow(self, hosts) -> bool:
+        """End the slowness of `hosts` (and nothing else); True if any was slow."""
+        changed = any(self.slow_ms.pop(host, None) is not None for host in list(hosts))
+        self._simple = self._simple_cabling and not self.splits and not self.slow_ms
+        return changed
+
     def heal_hosts(self, hosts) -> bool:
         """Undo every split that cuts off any of `hosts`, and their slowness; True if anything changed."""
         hosts = set(hosts)

@@ -33,9 +33,8 @@ class Election(Policy):
     """Raft-style elections and leader leases over one model's term nodes."""
 
     def __init__(self, strategy):
-        self.strategy = strategy
-        self.model = model = strategy.model
-        failover = model.scenario.failover
+        super().__init__(strategy)
+        model, failover = self.model, self.failover
         self.timeout_ms = failover.timeout_ms
         self.lease_ms = failover.lease_ms
         self.majority = len(model.nodes) // 2 + 1
@@ -44,7 +43,7 @@ class Election(Policy):
     def attach(self) -> None:
         for node in self.model.nodes:
             self._reset(node, 0.0)
-        self.model.leader.lease_until_ms = self.lease_ms or math.inf
+        # the first leader's lease was set when it began leading (for ever, alone in its cluster)
 
     def _reset(self, node, now: float) -> None:
         node.election_due_ms = now + self.timeout_ms * (1.0 + self._draw())

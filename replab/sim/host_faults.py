@@ -7,10 +7,11 @@
     slow      hosts: every message to or from them takes delay_ms longer
     heal      hosts: undo every partition that cut any of them off, and their slowness ('all': every host)
 
-A partition, isolate or slow with duration_ms heals itself that long after. A host name
+A partition or isolate with duration_ms heals itself that long after; a slow with duration_ms
+ends that long after (event slow-end), leaving any partition of the same hosts in place. A host name
 stands for every host of its machine (`model.machines`): a data node and the monitor beside
 it, an application server's clients and balancer. 'leader' is whichever node leads when
-the fault happens. Each fault is an event (pause/resume, partition/isolate/heal, slow) whose
+the fault happens. Each fault is an event (pause/resume, partition/isolate/heal, slow/slow-end) whose
 target names the hosts with 'leader' resolved, so the history says who was cut off.
 """
 
@@ -53,7 +54,7 @@ class HostFaults:
             model.recorder.event(now, "slow", target, f"+{fault.delay_ms:g} ms a message"
                                  + (f" for {fault.duration_ms:g} ms" if fault.duration_ms else ""))
             if fault.duration_ms:
-                model.calendar.schedule(now + fault.duration_ms, self._heal, names)
+                model.calendar.schedule(now + fault.duration_ms, self._unslow, names)
         else:  # heal
             self._heal(now, names, fault.target)
 
@@ -68,6 +69,11 @@ class HostFaults:
             self.network.unsplit(side)
             self.model.recorder.event(now, "heal", target, "")
             self.model.replication.network_healed(now)
+
+    def _unslow(self, now: float, names: list[str]) -> None:
+        """A timed slow ends: its hosts' messages go at full speed again (a partition of them stays)."""
+        if self.network.unslow(self.hosts(names)):
+            self.model.recorder.event(now, "slow-end", "+".join(names), "")
 
     def _heal(self, now: float, names: list[str], target: str | None = None) -> None:
         if self.network.heal_hosts(self.hosts(names)):

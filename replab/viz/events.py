@@ -22,7 +22,8 @@ from replab.viz.style import GREEN, GREY, ORANGE, PURPLE, SKY, VERMILLION
 
 # a stretch: (start kind, end kind, what it is called on the chart, colour)
 SPANS = (("crash", "recover", "down", GREY), ("read-only", "writable", "read-only", ORANGE),
-         ("dns-down", "dns-up", "DNS: down", SKY), ("partition", "heal", "cut off", PURPLE))
+         ("dns-down", "dns-up", "DNS: down", SKY), ("partition", "heal", "cut off", PURPLE),
+         ("isolate", "heal", "cut off", PURPLE))
 # an instant: kind -> (words, marker symbol, colour)
 INSTANTS = {"detect": ("detected", "diamond", VERMILLION), "promote": ("promoted", "triangle-up", GREEN),
             "take-over": ("take-over", "triangle-up", GREEN), "health-check-failed": ("check failed", "x-thin", SKY)}
@@ -44,13 +45,24 @@ def _row_of(kind: str, target: str, at_dc_fault: bool) -> str | None:
     return target
 
 
+def _closed_by(row: str, kind: str, open_rows: list[str]) -> list[str]:
+    """The open rows an end event on `row` closes: a heal undoes every partition that cut off
+    any of its hosts ('all': every one); other ends close their own row."""
+    if kind != "heal":
+        return [row] if row in open_rows else []
+    hosts = set(row.split("+"))
+    return [r for r in open_rows if row == "all" or hosts & set(r.split("+"))]
+
+
 def stretches_and_instants(results: Results) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(stretches: row, what, from_ms, to_ms, colour, hover; instants: row, what, t_ms, symbol, colour, hover)."""
     end = results.scenario.duration_ms
     opened: dict[tuple[str, str], tuple[float, str]] = {}
     spans, points = [], []
     starts = {s[0]: s for s in SPANS}
-    ends = {s[1]: s for s in SPANS}
+    ends: dict[str, list[tuple]] = {}
+    for span in SPANS:
+        ends.setdefault(span[1], []).append(span)
     events = results.events
     dc_faults = set(events.loc[events["target"].astype(str).str.startswith("dc"), "t_ms"])
     for t, kind, target, detail in events[["t_ms", "kind", "target", "detail"]].itertuples(index=False):
@@ -60,11 +72,11 @@ def stretches_and_instants(results: Results) -> tuple[pd.DataFrame, pd.DataFrame
         if kind in starts:
             opened.setdefault((row, kind), (t, str(detail)))
         elif kind in ends:
-            span = ends[kind]
-            begun = opened.pop((row, span[0]), None)
-            if begun is not None:
-                spans.append((row, span[2], begun[0], t, span[3], f"{row} {span[2]} from {begun[0]:g} to {t:g} ms"
-                              + (f" ({begun[1]})" if begun[1] else "")))
+            for span in ends[kind]:
+                for closed in _closed_by(row, kind, [r for r, k in opened if k == span[0]]):
+                    begun = opened.pop((closed, span[0]))
+                    spans.append((closed, span[2], begun[0], t, span[3], f"{closed} {span[2]} from {begun[0]:g} to {t:g} ms"
+                                  + (f" ({begun[1]})" if begun[1] else "")))
         if kind in INSTANTS:
             label, symbol, colour = INSTANTS[kind]
             points.append((row, label, t, symbol, colour, f"{kind} {target} at {t:g} ms" + (f": {detail}" if detail else "")))

@@ -57,17 +57,25 @@ def node_states(results) -> dict[str, dict[str, list]]:
     end = float(results.timeline["t_ms"].max()) if len(results.timeline) else results.scenario.duration_ms
     names = list(results.scenario.node_names)
     changes = {name: {"down": [], "paused": [], "cut off": []} for name in names}
+    cuts: dict[str, set[str]] = {name: set() for name in names}  # the partitions a node is cut off by
     for t, kind, target in zip(results.events["t_ms"], results.events["kind"], results.events["target"]):
-        hosts = str(target).split("+")
-        for name in names:
-            if name not in hosts and not (kind in ("partition", "isolate", "heal") and "leader" in hosts):
-                continue
-            if kind in ("crash", "stonith", "recover") and name == target:
-                changes[name]["down"].append((t, kind != "recover"))
-            elif kind in ("pause", "resume") and name == target:
-                changes[name]["paused"].append((t, kind == "pause"))
-            elif kind in ("partition", "isolate", "heal") and name in hosts:
-                changes[name]["cut off"].append((t, kind != "heal"))
+        target = str(target)
+        if kind in ("crash", "stonith", "recover") and target in changes:
+            changes[target]["down"].append((t, kind != "recover"))
+        elif kind in ("pause", "resume") and target in changes:
+            changes[target]["paused"].append((t, kind == "pause"))
+        elif kind in ("partition", "isolate"):
+            for name in set(target.split("+")) & set(names):
+                if not cuts[name]:
+                    changes[name]["cut off"].append((t, True))
+                cuts[name].add(target)
+        elif kind == "heal":  # undoes every partition that cut off any of its hosts ('all': every one)
+            for name in names:
+                healed = {cut for cut in cuts[name] if target == "all" or set(cut.split("+")) & set(target.split("+"))}
+                if healed:
+                    cuts[name] -= healed
+                    if not cuts[name]:
+                        changes[name]["cut off"].append((t, False))
     return {name: {state: _spans(c, end) for state, c in states.items()} for name, states in changes.items()}
 
 
