@@ -25,7 +25,7 @@ def stream(seed: int, purpose: str) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(int.from_bytes(digest[:16], "little")))
 
 
-def _buffered(block: Callable[[], np.ndarray]) -> Callable[[], float]:
+def buffered(block: Callable[[], np.ndarray]) -> Callable[[], float]:
     """Draws one at a time from blocks drawn on demand (the next block when one runs out).
     For speed the draw function is a C iterator's __next__: a model makes ~15 draws per
     request, and a Python function per draw was ~10 % of a run."""
@@ -37,24 +37,24 @@ def sampler(dist: str, mean_ms: float, sigma: float, rng: np.random.Generator) -
     if dist == "constant":
         return lambda: mean_ms
     if dist == "exponential":
-        return _buffered(lambda: rng.exponential(mean_ms, BLOCK))
+        return buffered(lambda: rng.exponential(mean_ms, BLOCK))
     if dist == "lognormal":
         # mu chosen so the mean (not the median) is mean_ms: E = exp(mu + sigma^2 / 2)
         mu = math.log(mean_ms) - sigma * sigma / 2
-        return _buffered(lambda: rng.lognormal(mu, sigma, BLOCK))
+        return buffered(lambda: rng.lognormal(mu, sigma, BLOCK))
     raise ValueError(f"unknown distribution {dist!r}")
 
 
 def uniform(rng: np.random.Generator) -> Callable[[], float]:
     """Draws from [0, 1)."""
-    return _buffered(lambda: rng.random(BLOCK))
+    return buffered(lambda: rng.random(BLOCK))
 
 
 def key_chooser(keys: int, popularity: str, zipf_s: float, rng: np.random.Generator) -> Callable[[], int]:
     """Draws key numbers 1..keys, uniformly or by Zipf popularity (key 1 the hottest)."""
     if popularity == "uniform":
-        return _buffered(lambda: rng.integers(1, keys + 1, BLOCK))
+        return buffered(lambda: rng.integers(1, keys + 1, BLOCK))
     weights = 1.0 / np.arange(1, keys + 1, dtype=float) ** zipf_s
     cdf = np.cumsum(weights)
     cdf /= cdf[-1]
-    return _buffered(lambda: np.searchsorted(cdf, rng.random(BLOCK), side="right") + 1)
+    return buffered(lambda: np.searchsorted(cdf, rng.random(BLOCK), side="right") + 1)

@@ -162,10 +162,11 @@ class Strategy:
         sender.link_free_ms = departs
         sender.shipped += 1
         message = (deliver, receiver, entry, sender, sender.incarnation, departs, extra)
-        self.model.network.send_ordered(departs, sender.host, receiver.host, _arrive, message)
+        self.model.network.send_ordered(departs, sender.host, receiver.host, arrive, message)
 
 
-def _arrive(now: float, message) -> None:
+def arrive(now: float, message) -> None:
+    """A shipped entry reaches its receiver, unless its sender crashed before it left."""
     deliver, receiver, entry, sender, incarnation, departs, extra = message
     if incarnation != sender.incarnation and sender.crash_times[incarnation] < departs:
         return  # the sender crashed before this entry left its send queue

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from replab.core.field import DISTRIBUTIONS, Field, ScenarioError
-from replab.core.randomness import BLOCK, stream
+from replab.core.randomness import BLOCK, buffered, stream
 
 LEGS = ("write", "ack", "read", "response")
 LEG_DISTRIBUTIONS = (*DISTRIBUTIONS, "pareto-exponential")
@@ -85,12 +85,4 @@ def leg_sampler(settings: Mapping[str, Any], seed: int, leg: str) -> Callable[[]
         constant = float(settings["mean_ms"])
         return lambda: constant
     rng = stream(seed, f"quorum.leg.{leg}")
-    buffer: list[float] = []
-
-    def draw() -> float:
-        if not buffer:
-            buffer.extend(leg_draws(settings, BLOCK, rng).tolist())
-            buffer.reverse()
-        return buffer.pop()
-
-    return draw
+    return buffered(lambda: leg_draws(settings, BLOCK, rng))

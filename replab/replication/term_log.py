@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 
+from replab.replication.base import arrive
 from replab.replication.leadership import NEWER_TERM
 
 NEXT, RECEIVED, APPLIED, CONTACT, ACKED_SENT = range(5)  # a leader's record of one follower
@@ -43,7 +44,7 @@ class TermLog:
         slow = self.model.network.slow_ms
         left = departs + (slow.get(sender.host, 0.0) + slow.get(receiver.host, 0.0) if slow else 0.0)
         message = (deliver, receiver, entry, sender, sender.incarnation, left, extra)
-        self.model.network.send_ordered(departs, sender.host, receiver.host, _arrive, message)
+        self.model.network.send_ordered(departs, sender.host, receiver.host, arrive, message)
 
     def _heartbeat(self, now: float, leader, follower) -> None:
         """On the replication channel, after whatever was shipped: where the leader's log stands."""
@@ -155,13 +156,6 @@ def _common(mine: list, theirs: list, upto: int) -> int:
     while count < end and mine[count] is theirs[count]:
         count += 1
     return count
-
-
-def _arrive(now: float, message) -> None:
-    deliver, receiver, entry, sender, incarnation, left, extra = message
-    if incarnation != sender.incarnation and sender.crash_times[incarnation] < left:
-        return  # the sender crashed before this entry left it
-    deliver(now, receiver, entry, sender, left, extra)
 
 
 def entry_arrives(now: float, node, entry, sender, sent_ms: float, extra) -> None:
