@@ -70,7 +70,7 @@ def test_an_empty_grid_or_sample_list_is_refused_not_run_once():
 
 
 def test_a_run_too_big_for_the_machine_is_refused_naming_the_run(monkeypatch):
-    """A 1e8 ms run needs ~19 GB: too much for a machine with 8 GB free (the test fixes the
+    """A 1e8 ms run is estimated at ~80 GiB: too much for a machine with 8 GB free (the test fixes the
     free memory, so it does not depend on what the machine it runs on has left)."""
     monkeypatch.setattr(limits, "available_memory_bytes", lambda: 8 * 2**30)
     with pytest.raises(ScenarioError, match=r"the run with duration_ms=100000000.0 would need about"):
@@ -182,7 +182,7 @@ def test_a_worker_ends_when_its_parent_is_killed():
     started = subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True)
     try:
         child = int(started.stdout.readline())
-        time.sleep(1.0)  # let the child arm itself
+        assert started.stdout.readline().strip() == "armed"  # the child has armed itself (it shares the pipe)
         started.kill()
         started.wait(timeout=30)
         for _ in range(100):  # the kernel (PR_SET_PDEATHSIG) or the watch thread ends it
