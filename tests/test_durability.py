@@ -1,6 +1,8 @@
 """Every acknowledged write is present at the end of a run or counted lost, with a reason,
-for every replication kind, however the faults fall (crashes just before the end included);
-checked by the independent checker (replab.analysis.durability), which reads only the frames.
+however the faults fall (crashes just before the end included); checked by the independent
+checker (replab.analysis.durability), which reads only the frames, for leader-follower (push
+and pull) and buddy. For leader-leader it says None (not checked): the leader-leader replay
+(tests/test_leader_leader_checks.py) reads that history.
 """
 
 from hypothesis import HealthCheck, example, given, settings
@@ -69,7 +71,8 @@ BUDDY_CRASH_AT_THE_END = Scenario.preset("buddy").replace(**{
 def test_every_acknowledged_write_is_present_or_counted_lost(scenario):
     results = replab.run(scenario)
     report = check_run(results)
-    assert report.acked_writes_held_nowhere == 0
+    checked = scenario.replication.kind != "leader-leader"
+    assert report.acked_writes_held_nowhere == (0 if checked else None)
     assert report.acked_writes_not_accounted == 0 and report.unfinished == 0
     assert report.lost_acked_writes == results.summary["lost_acked_writes"]
     lost = results.writes[results.writes["lost"]]

@@ -45,7 +45,7 @@ class HistoryReport:
     lost_acked_writes: int
     acked_writes_not_accounted: int  # acknowledged, not lost, yet absent from the served history (must be 0)
     acked_writes_held_nowhere: int | None  # acknowledged, not lost, held by nothing at the end (must be 0;
-    #                                        None: not checked, for want of the run's Results)
+    #                                        None: not checked: no Results, or a kind it cannot read)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -96,8 +96,12 @@ def check_history(requests: pd.DataFrame, writes: pd.DataFrame, results=None) ->
         monotonic_read_violations=monotonic,
         lost_acked_writes=int((acked["lost"]).sum()),
         acked_writes_not_accounted=missing,
-        acked_writes_held_nowhere=None if results is None else len(acked_writes_held_nowhere(results)),
+        acked_writes_held_nowhere=_count(acked_writes_held_nowhere(results)) if results is not None else None,
     )
+
+
+def _count(ids: list[int] | None) -> int | None:
+    return None if ids is None else len(ids)
 
 
 # leader-leader ------------------------------------------------------------------------------

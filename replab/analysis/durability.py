@@ -27,19 +27,20 @@ import math
 import pandas as pd
 
 
-def acked_writes_held_nowhere(results) -> list[int]:
+def acked_writes_held_nowhere(results) -> list[int] | None:
     """Write ids acknowledged, not counted lost, and held by nothing that survives the run
-    (from `results`' writes, applies, receipts and events, and its replication kind)."""
+    (from `results`' writes, applies, receipts and events, and its replication kind); None for
+    a kind this checker does not know how to read (it checks leader-follower and buddy)."""
+    kind = results.scenario.replication.kind
+    if kind not in ("buddy", "leader-follower"):
+        return None
     writes = results.writes
     acked = writes[writes["acked"] & ~writes["lost"]]
     if acked.empty:
         return []
-    kind = results.scenario.replication.kind
     if kind == "buddy":
         return _buddy(writes, acked, results.applies, results.events)
-    if kind == "leader-follower":
-        return _leader_follower(writes, acked, results.receipts, results.events)
-    return []
+    return _leader_follower(writes, acked, results.receipts, results.events)
 
 
 def _down_at_end(events: pd.DataFrame) -> tuple[dict[str, float], set[str]]:

@@ -107,9 +107,11 @@ def leading_intervals(results) -> dict[str, list[tuple[float, float, int]]]:
     return spans
 
 
-def split_brain_intervals(results) -> list[tuple[float, float]]:
-    """Stretches of the run with two or more running nodes that believed they led."""
-    edges = sorted((t, step) for spans in leading_intervals(results).values() for a, b, _ in spans
+def split_brain_intervals(results, leading: dict | None = None) -> list[tuple[float, float]]:
+    """Stretches of the run with two or more running nodes that believed they led
+    (`leading`: leading_intervals(results), if already at hand)."""
+    leading = leading_intervals(results) if leading is None else leading
+    edges = sorted((t, step) for spans in leading.values() for a, b, _ in spans
                    for t, step in ((a, 1), (b, -1)))
     out, count, since = [], 0, None
     for t, step in edges:  # at one instant the ends (-1) come before the starts (+1)
@@ -141,7 +143,8 @@ def promotion_summary(results) -> dict:
     requests, writes, events = results.requests, results.writes, results.events
     table = leadership_rows(results)
     degraded = results.tables.get("degraded") if results.tables else None
-    split = split_brain_intervals(results)
+    leading = leading_intervals(results)
+    split = split_brain_intervals(results, leading)
     summary = {
         "split_brain_ms": float(sum(b - a for a, b in split)),
         "split_brain_writes": 0,
@@ -152,7 +155,7 @@ def promotion_summary(results) -> dict:
         starts = _term_starts(table)
         newest = _newest_term_at(starts, writes["commit_ms"].to_numpy())
         summary["split_brain_writes"] = int((writes["term"].to_numpy() < newest).sum())
-        summary["stale_reads_deposed"] = _stale_reads_deposed(results, starts)
+        summary["stale_reads_deposed"] = _stale_reads_deposed(results, starts, leading)
     summary |= _detection(events)
     lost = set(writes.loc[writes["lost"], "write_id"])
     summary["degraded_acks"] = int(len(degraded)) if degraded is not None else 0
@@ -162,13 +165,13 @@ def promotion_summary(results) -> dict:
     return summary
 
 
-def _stale_reads_deposed(results, starts) -> int:
+def _stale_reads_deposed(results, starts, leading: dict) -> int:
     requests = results.requests
     stale = requests[(requests["staleness_ms"] > 0)]
     if stale.empty:
         return 0
     count = 0
-    for node, spans in leading_intervals(results).items():
+    for node, spans in leading.items():
         mine = stale[stale["node"].astype(str) == node]
         answered = mine["answered_ms"].to_numpy()
         newest = _newest_term_at(starts, answered)
