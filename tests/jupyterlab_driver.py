@@ -1,11 +1,13 @@
 """Drive notebooks in a real JupyterLab from headless Chromium (Playwright): the browser test's machinery.
 
-    with jupyterlab_server(folder, log_path) as url:      a server over `folder`, no token, a free port
+    with jupyterlab_server(root, home, log_path, env_extra) as url:   a server over `root`, no token, a free port
         with chromium() as browser:
             page = browser.new_page(viewport=...)
-            run_notebook(page, url, "notebooks/01_leader_follower.ipynb")   Run All; wait until done
+            start_notebook(page, url, "notebooks/01_leader_follower.ipynb")   open it and press Run All
+            finished(page)                                Run All has ended and the kernel is idle (poll it)
             problems_in(page)                             error outputs, Lab error messages, empty charts
             overlapping_text(page)                        text drawn over text in any plotly chart
+            shut_down_session(url, path); close_notebook(page, path)
 
 Settings for the server's JupyterLab: no news pop-up, no autosave, every cell kept in the
 page (JupyterLab 4 detaches cells scrolled out of view by default, and a Lab's cell would
@@ -129,7 +131,7 @@ def jupyterlab_server(root: Path, home: Path, log_path: Path, env_extra: dict | 
     command = [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", f"--port={port}",
                "--ServerApp.token=", "--ServerApp.password=", "--ServerApp.ip=127.0.0.1",
                f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0",
-               "--ServerApp.disable_check_xsrf=True"]  # shut_down_kernels DELETEs without a browser's cookie
+               "--ServerApp.disable_check_xsrf=True"]  # shut_down_session DELETEs without a browser's cookie
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")  # containers and CI often run as root
     log = open(log_path, "w")  # noqa: SIM115 - the server writes to it until the context ends
@@ -165,15 +167,6 @@ def chromium():
             browser.close()
 
 
-def shut_down_kernels(url: str) -> None:
-    """Stop every kernel of the server (one chapter's kernel must not slow down the next)."""
-    with urllib.request.urlopen(f"{url}/api/kernels", timeout=10) as response:
-        kernels = json.load(response)
-    for kernel in kernels:
-        request = urllib.request.Request(f"{url}/api/kernels/{kernel['id']}", method="DELETE")
-        urllib.request.urlopen(request, timeout=30).close()
-
-
 def start_notebook(page, url: str, path: str, workspace: str = "default") -> None:
     """Open `path` in JupyterLab, wait for its kernel, and press Run All.
 
@@ -207,15 +200,6 @@ def start_notebook(page, url: str, path: str, workspace: str = "default") -> Non
 def finished(page) -> bool:
     """Run All has finished (every cell ran, or an error stopped it) and the kernel is idle."""
     return page.evaluate(DONE_JS) and page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count() > 0
-
-
-def run_notebook(page, url: str, path: str, hang_s: float = 600.0) -> float:
-    """Open `path`, Run All, and wait until it has finished; seconds taken."""
-    start_notebook(page, url, path)
-    started = time.perf_counter()
-    page.wait_for_function(DONE_JS, timeout=hang_s * 1000, polling=250)
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
-    return time.perf_counter() - started
 
 
 def close_notebook(page, path: str) -> None:

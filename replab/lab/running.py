@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 from replab.analysis.results import Results
 from replab.config.scenario import Scenario
-from replab.sim.model import ReplicationModel, run
+from replab.sim.model import ReplicationModel
 
 
 class Debouncer:
@@ -77,12 +77,6 @@ class Debouncer:
                 return
             self._pending = None
             self.action()
-
-
-def simulate(scenario: Scenario, progress: Callable[[float], None] | None = None,
-             every_s: float = 0.1) -> Results:
-    """`replab.run(scenario)`, reporting the share of simulated time done to `progress`."""
-    return run(scenario, progress=progress, every_s=every_s)
 
 
 class ProgressiveRun:

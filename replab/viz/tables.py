@@ -39,8 +39,7 @@ def number(value, digits: int = 3) -> str:
 
 def readable(frame: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     """`frame` with every number written as `number` writes it (index and column names kept)."""
-    return frame.map(lambda v: number(v, digits)) if isinstance(frame, pd.DataFrame) else frame.map(
-        lambda v: number(v, digits))
+    return frame.map(lambda v: number(v, digits))
 
 
 def summary(results: Results, keys=None) -> pd.DataFrame:
