@@ -94,7 +94,9 @@ def newest_before(place: np.ndarray, group: np.ndarray, value: np.ndarray, read_
     if len(place) == 0 or reads == 0:
         return np.zeros(reads, dtype=np.int64)
     span = reads + 1  # places run from 0 to reads
-    if int(max(group.max(), read_group.max())) >= 2**62 // span:  # (group, place) would not fit: dense groups
+    # (group, place), and a value lifted by its group below, must fit in an int64: else dense groups
+    width = max(span, int(value.max()) - int(value.min()) + 1)
+    if int(max(group.max(), read_group.max())) >= 2**62 // width:
         group, read_group = np.split(np.unique(np.concatenate((group, read_group)), return_inverse=True)[1], (len(place),))
     known = group * span
     known += place
