@@ -248,20 +248,8 @@ def policy_bars(table: pd.DataFrame, metric: str = "lost_acked_writes", fig=None
                            textposition="outside"))
     layout = dict(title=dict(text=title or metric.replace("_", " ")), barmode="group",
                   yaxis=dict(title=dict(text=metric.replace("_", " ")), rangemode="tozero"))
-    return _bars(fig, traces, layout)
-
-
-def _bars(fig, traces: list[dict], layout: dict):
-    import plotly.graph_objects as go
-
-    fig = go.Figure() if fig is None else fig
-    with fig.batch_update():
-        fig.data = []
-        fig.add_traces([go.Bar(**{k: v for k, v in t.items() if k != "type"}) for t in traces])
-        fig.update_layout(template="plotly_white", height=360, margin=dict(l=55, r=20, t=75, b=45),
-                          legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0.0, font=dict(size=10)), **layout)
-        fig.update_layout(title=dict(y=0.98, yanchor="top", x=0.02, xanchor="left", **layout["title"]))
-    return fig
+    return fill(fig, traces, {**layout, "height": 360, "margin": dict(l=55, r=20, t=75, b=45),
+                              "legend": dict(orientation="h", yanchor="bottom", y=1.0, x=0.0, font=dict(size=10))})
 
 
 __all__ = ["leadership_timeline", "leading_spans", "node_states", "policy_bars", "semi_sync_timeline"]
