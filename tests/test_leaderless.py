@@ -154,16 +154,17 @@ def quiet_ring(**fields) -> dict:
             "service.apply.dist": "constant", "service.apply.mean_ms": 0.001} | fields
 
 
-@pytest.mark.parametrize("n, r, w", [(3, 1, 1), (5, 2, 2)])
-def test_k_staleness_matches_the_closed_form(n, r, w):
+@pytest.mark.parametrize("n, r, w, coordinator", [(3, 1, 1, "replica"), (5, 2, 2, "replica"), (5, 2, 2, "client")])
+def test_k_staleness_matches_the_closed_form(n, r, w, coordinator):
     """PBS: with each write on W random replicas and each read asking R random ones (and no
     repair), a read misses the last k versions with probability (C(N-W, R) / C(N, R))^k.
     Each of 2,000 keys gets 4 writes 1 ms apart and one read 1 ms after the last, so the reads
-    are independent; tolerance: 4 standard errors of a binomial share of 2,000 (0.03 to 0.04)."""
+    are independent; tolerance: 4 standard errors of a binomial share of 2,000 (0.03 to 0.04).
+    A client coordinating its operations sends them along the same legs: the same law."""
     keys, writes_per_key = 2_000, 4
     model = ReplicationModel(Scenario(**quiet_ring(**{
         "quorum.nodes": n, "quorum.n": n, "quorum.r": r, "quorum.w": w, "quorum.write_to": "w", "quorum.read_from": "r",
-        "workload.keys": keys, "duration_ms": 6.0 * keys})))
+        "quorum.coordinator": coordinator, "workload.keys": keys, "duration_ms": 6.0 * keys})))
     for key in range(1, keys + 1):
         for i in range(writes_per_key + 1):
             model.schedule_operation(6.0 * key + i, key % 100, i < writes_per_key, key)
@@ -264,7 +265,7 @@ def leaderless_scenarios(draw, faults: bool = True) -> Scenario:
         "replication.kind": "leaderless",
         "quorum.nodes": nodes, "quorum.n": n,
         "quorum.r": draw(st.integers(1, n)), "quorum.w": draw(st.integers(1, n)),
-        "quorum.coordinator": draw(st.sampled_from(["replica", "any"])),
+        "quorum.coordinator": draw(st.sampled_from(["replica", "any", "client"])),
         "quorum.read_from": draw(st.sampled_from(["all", "r"])),
         "quorum.write_to": draw(st.sampled_from(["all", "w"])),
         "quorum.conflicts": draw(st.sampled_from(["last-writer-wins", "siblings"])),

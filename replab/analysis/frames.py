@@ -2,9 +2,9 @@
 
 Each recorded table (replab.core.recorder.TABLES, and any table a strategy declares) becomes
 one frame: numbers as numpy arrays of the declared type, coded columns as categories of
-their labels, node numbers as node names. Columns computed from the recorded ones
-(latency_ms, acked, lost, replicas, conflicted, cache, staleness_ms) are added by
-replab.analysis.results.
+their labels, node numbers as node names (and CLIENT as "client"). Columns computed from
+the recorded ones (latency_ms, acked, lost, replicas, conflicted, cache, staleness_ms) are
+added by replab.analysis.results.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from replab.core.codes import RESOLUTIONS, ROLES, Codes
-from replab.core.recorder import CONFLICT_COLUMNS, EVENT_COLUMNS, NODE, TIMELINE_COLUMNS, Table
+from replab.core.recorder import CLIENT, CONFLICT_COLUMNS, EVENT_COLUMNS, NODE, NODE_OR_CLIENT, TIMELINE_COLUMNS, Table
 
 
 def codes(values, categories) -> pd.Categorical:
@@ -35,6 +35,8 @@ def drain(table: Table, store, names: list[str], order: np.ndarray | None = None
         setattr(store, column.name, None)
         if column.codes == NODE:
             values = codes(values, names)
+        elif column.codes == NODE_OR_CLIENT:
+            values = codes(np.where(values == CLIENT, len(names), values), [*names, "client"])
         elif isinstance(column.codes, Codes):
             values = codes(values, column.codes.categories)
         columns[column.name] = values

@@ -20,6 +20,8 @@ from replab.core.codes import LOST_REASONS, LOST_UPDATE, NOT_LOST, OPS, OUTCOMES
 
 NAN = float("nan")
 NODE = "node"  # a column of node numbers, shown as node names
+NODE_OR_CLIENT = "node or client"  # node numbers or CLIENT, shown as node names and "client"
+CLIENT = -1  # in a NODE_OR_CLIENT column: a client that coordinated its own operation
 DTYPES = {"q": "int64", "i": "int32", "h": "int16", "b": "int8", "d": "float64"}
 
 
@@ -55,21 +57,21 @@ REQUESTS = Table("requests", (
     Column("session", "i", "the client session that sent it"),
     Column("op", "b", "read or write", OPS),
     Column("key", "q", "the key it read or wrote"),
-    Column("node", "h", "the data node it was routed to (empty: never routed)", NODE),
+    Column("node", "h", "the data node it was routed to (empty: never routed, or coordinated by its client: leaderless with quorum.coordinator = 'client')", NODE),
     Column("start_ms", "d", "when the session sent it"),
     Column("end_ms", "d", "when its outcome reached the client (or the client gave up)"),
     Column("outcome", "b", "served, refused or failed", OUTCOMES),
     Column("reason", "b", "why it was refused or failed ('' when served)", REASONS),
     Column("version", "q", "the version it read or wrote (the write's id; 0: the initial value; -1: none)"),
-    Column("arrived_ms", "d", "when it reached its node, or the balancer that refused it (NaN: never)"),
-    Column("answered_ms", "d", "when that node or balancer sent the answer (NaN: never)"),
+    Column("arrived_ms", "d", "when it reached its node, or the balancer that refused it (a client coordinating it: when it sent it to the replicas) (NaN: never)"),
+    Column("answered_ms", "d", "when that node or balancer sent the answer (a client coordinating it: when it had the answer) (NaN: never)"),
 ), "one row per client operation, appended when its outcome is known")
 
 WRITES = Table("writes", (
     Column("request_id", "q", "the client operation that wrote it"),
     Column("session", "i", "its session"),
     Column("key", "q", "the key written"),
-    Column("leader", "h", "the node that committed it", NODE),
+    Column("leader", "h", "the node that committed it (empty: its client coordinated it)", NODE),
     Column("term", "i", "the leader's term when it committed"),
     Column("log_index", "q", "its place in its leader's log (per leader under leader-leader)"),
     Column("commit_ms", "d", "when it committed"),
@@ -82,7 +84,7 @@ WRITES = Table("writes", (
 APPLIES = Table("applies", (
     Column("write_id", "q", "the write applied"),
     Column("node", "h", "the replica that applied it", NODE),
-    Column("sender", "h", "the node that shipped it (empty: re-applied from the relay log after a crash)", NODE),
+    Column("sender", "h", "the node that shipped it (empty: re-applied from the relay log after a crash, or sent by the client itself: leaderless with quorum.coordinator = 'client')", NODE),
     Column("sent_ms", "d", "when it left the sender"),
     Column("received_ms", "d", "when the replica received it"),
     Column("applied_ms", "d", "when the replica applied it"),

@@ -17,13 +17,16 @@ A strategy is one class. What it declares (class attributes, read before any mod
     lag_of_every_node  every live node's lag counts in the summary, not only the followers'
 
 and, as class methods: `check(values)` (rules between fields, beyond each field's range),
-`node_count(values)`, `balancer_reads(scenario)`, `copies_per_write(scenario)`, `summary(results)` (its summary keys, for a
-run of any kind, read from the Results alone) and `lag_figures(timeline)`.
+`node_count(values)`, `balancer_reads(scenario)`, `clients_coordinate(scenario)`,
+`copies_per_write(scenario)`, `summary(results)` (its summary keys, for a run of any kind,
+read from the Results alone) and `lag_figures(timeline)`.
 
 What a model calls, in simulated ms (every hook has a default that does nothing, or reports
 nothing: no lag is NaN, no divergence NaN, no session state -1):
 
     attach()                       the model is built: give nodes their roles, pin sessions
+    coordinate_at_client(now, op)  a client starts `op` and coordinates it itself (only where
+                                   clients_coordinate: then no operation goes to the balancer)
     publish(now, live)             the failure detector's view of who is alive changed
     commit(now, node, op)          a node has executed a client's write
     on_applied(now, node, entry)   a node has applied a replicated write
@@ -92,6 +95,13 @@ class Strategy:
         return scenario.replication.reads
 
     @classmethod
+    def clients_coordinate(cls, scenario) -> bool:
+        """True when clients send their operations to the data nodes themselves, not through
+        the DB load balancer (`coordinate_at_client`): the requests frame's node is then empty,
+        arrived_ms is when the client sent and answered_ms when it had its answer."""
+        return False
+
+    @classmethod
     def copies_per_write(cls, scenario) -> float:
         """How many nodes apply a copy of each write (for estimating a run's size)."""
         return len(scenario.node_names) - 1
@@ -118,6 +128,9 @@ class Strategy:
 
     def publish(self, now: float, live: list) -> None:
         pass
+
+    def coordinate_at_client(self, now: float, op) -> None:
+        raise NotImplementedError
 
     def commit(self, now: float, node, op) -> None:
         raise NotImplementedError

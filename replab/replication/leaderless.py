@@ -4,7 +4,8 @@ Keys sit on a consistent-hash ring (`replab.replication.ring`); a key's N home r
 the first N nodes clockwise from it. Any node coordinates: the one the DB load balancer
 picked sends a client's write to the key's replicas and acknowledges it after W of them have
 applied it and said so; it sends a read to the replicas (all N, or only R chosen at random)
-and answers with the newest version among the first R responses. A write *commits* when its
+and answers with the newest version among the first R responses. Or the client coordinates
+its operations itself (quorum.coordinator = 'client': `replab.replication.client_coordination`). A write *commits* when its
 coordinator has its W-th ack (the requests frame's answered_ms of the write); each leg of the
 journey has its own delay distribution (`replab.replication.legs`: the WARS model of PBS).
 
@@ -17,7 +18,7 @@ home replica is reachable again. Replicas that missed writes converge by read re
 coordinator sends the newest version it saw to the replicas that answered with an older one)
 and anti-entropy (periodic comparisons between replicas): `replab.replication.convergence`.
 
-writes.leader is the coordinator, writes.commit_ms when it timestamped the write and sent it
+writes.leader is the coordinator (empty: the client), writes.commit_ms when it timestamped the write and sent it
 out (the quorum time is the write request's answered_ms), writes.term 0 and log_index -1
 (there is no log). Two tables of its own record every message that carries a version
 (`deliveries`) and every replica's answer to a read (`responses`).
@@ -31,8 +32,9 @@ from replab.agents.replica import ReplicaNode
 from replab.core.codes import NODE_DOWN, REASONS, REFUSED, SERVED
 from replab.core.field import Field, ScenarioError
 from replab.core.randomness import stream, uniform
-from replab.core.recorder import NODE, Column, Table
+from replab.core.recorder import NODE, NODE_OR_CLIENT, Column, Table
 from replab.replication.base import Strategy
+from replab.replication.client_coordination import SessionClient, is_client
 from replab.replication.convergence import AntiEntropy, Divergence, HintedHandoff, convergence_figures
 from replab.replication.legs import LEGS, check_legs, leg_fields, leg_sampler, leg_settings
 from replab.replication.quorum_reads import RESPONSES, Coordination, QuorumReads
@@ -56,7 +58,7 @@ DELIVERIES = Table("deliveries", (
     Column("write_id", "q", "the write (version) carried"),
     Column("key", "q", "its key"),
     Column("kind", "b", "write, hinted write (to a fallback), read repair, anti-entropy or hinted handoff", DELIVERY_KINDS),
-    Column("sender", "h", "the coordinator, repairing node or fallback that sent it", NODE),
+    Column("sender", "h", "the coordinator (\"client\": a client coordinating it), repairing node or fallback that sent it", NODE_OR_CLIENT),
     Column("receiver", "h", "the node it was sent to", NODE),
     Column("home", "h", "the home replica it is meant for (a hinted write's: the one the fallback keeps it for)", NODE),
     Column("sent_ms", "d", "when it was sent"),
@@ -79,7 +81,7 @@ class Leaderless(Strategy):
         Field("quorum.n", "int", 3, "leaderless: replicas of each key (N), the first N nodes clockwise from the key on the ring", 1, 32),
         Field("quorum.w", "int", 2, "leaderless: replica acks a coordinator waits for before acknowledging a write (W)", 1, 32),
         Field("quorum.r", "int", 2, "leaderless: replica responses a coordinator waits for before answering a read with the newest of them (R)", 1, 32),
-        Field("quorum.coordinator", "choice", "replica", "leaderless: who coordinates a write: the first live home replica of its key, to which the node the balancer picked forwards it (Dynamo: a key's versions then grow from what one of its replicas has seen), or the node the balancer picked, whatever it holds (Cassandra; with vector clocks a coordinator that has not seen the key's newest version makes a concurrent one); reads are coordinated by the node picked", choices=("replica", "any")),
+        Field("quorum.coordinator", "choice", "replica", "leaderless: who coordinates a write: the first live home replica of its key, to which the node the balancer picked forwards it (Dynamo: a key's versions then grow from what one of its replicas has seen), or the node the balancer picked, whatever it holds (Cassandra; with vector clocks a coordinator that has not seen the key's newest version makes a concurrent one), with reads coordinated by the node picked; or the client, writes and reads alike (Dynamo's client-driven coordination, Voldemort, Riak clients: no balancer, no hop through a node; its vector clocks count each session's writes, so two sessions writing blind are concurrent)", choices=("replica", "any", "client")),
         Field("quorum.read_from", "choice", "all", "leaderless: ask all N replicas and answer from the first R responses, or ask only R of them, chosen at random", choices=("all", "r")),
         Field("quorum.write_to", "choice", "all", "leaderless: send each write to all N replicas, or to only W of them chosen at random (a non-expanding quorum, as PBS's k-staleness formula assumes: the others get it by read repair, anti-entropy or not at all)", choices=("all", "w")),
         Field("quorum.conflicts", "choice", "last-writer-wins", "leaderless: of concurrent versions of a key (neither's vector clock has seen the other), keep the later timestamp (the other is a lost update), or keep them all as siblings", choices=("last-writer-wins", "siblings")),
@@ -116,6 +118,7 @@ class Leaderless(Strategy):
         self.sloppy = q.sloppy
         self.read_repair = q.read_repair
         self.forward_writes = q.coordinator == "replica"
+        self.clients: dict[int, SessionClient] = {}  # session -> its client, where clients coordinate
         self.ask_all = q.read_from == "all"
         self.write_all = q.write_to == "all"
         flat = scenario.to_flat()
@@ -156,6 +159,10 @@ class Leaderless(Strategy):
     @classmethod
     def balancer_reads(cls, scenario) -> str:
         return "any"  # every node coordinates reads
+
+    @classmethod
+    def clients_coordinate(cls, scenario) -> bool:
+        return scenario.quorum.coordinator == "client"
 
     @classmethod
     def summary(cls, results) -> dict:
@@ -243,7 +250,26 @@ class Leaderless(Strategy):
             return True
         return self.model.network.send(now + delay_ms, sender.host, receiver.host, handler, message)
 
+    def answer(self, now: float, coordinator, op, outcome: int, version: int, reason: int = 0) -> None:
+        """The coordinator has the outcome of `op`: a node's answer goes back through the
+        balancer; a client has its answer where it is."""
+        if is_client(coordinator):
+            self.model.answer_at_client(now, op, outcome, version, reason)
+        else:
+            self.model.reply(now, coordinator, op, outcome, version, reason)
+
     # writes ---------------------------------------------------------------------------------
+    def coordinate_at_client(self, now: float, op) -> None:
+        """A session starts `op` and its client coordinates it, from the client's host."""
+        op.arrived = now
+        client = self.clients.get(op.session)
+        if client is None:
+            client = self.clients[op.session] = SessionClient(op.session, op.client_host)
+        if op.is_write:
+            self.write(now, client, op)
+        else:
+            self.reads.read(now, client, op)
+
     def coordinate(self, now: float, node, op) -> None:
         """A client operation reached `node`: it coordinates it (or forwards a write to a home replica)."""
         if not op.is_write:
@@ -273,17 +299,21 @@ class Leaderless(Strategy):
             self.model.fail(now, op, NODE_DOWN)
 
     def write(self, now: float, node, op) -> None:
-        """Timestamp and version the write, send it to the replicas, ack after W acks."""
+        """Timestamp and version the write, send it to the replicas, ack after W acks (`node`
+        is the coordinator: a data node, or a SessionClient)."""
         key, model = op.key, self.model
         homes = self.homes(key, self.n if self.write_all else self.w)
         if self.available(homes) < self.w:
-            model.reply(now, node, op, REFUSED, -1, TOO_FEW_REPLICAS)
+            self.answer(now, node, op, REFUSED, -1, TOO_FEW_REPLICAS)
             return
         self.write_ids += 1
         write_id = self.write_ids
-        known = merge(node.context.get(key), node.seen.get(key)) or self._zero
-        vector = known[:node.index] + (known[node.index] + 1,) + known[node.index + 1:]
-        node.context[key] = vector
+        if is_client(node):
+            vector = node.stamp(key)
+        else:
+            known = merge(node.context.get(key), node.seen.get(key)) or self._zero
+            vector = known[:node.index] + (known[node.index] + 1,) + known[node.index + 1:]
+            node.context[key] = vector
         version = Version(write_id, key, now, vector)
         self.issued.append(version)
         model.recorder.commit(write_id, op, node.index, 0, -1, now)
@@ -292,7 +322,7 @@ class Leaderless(Strategy):
             now, node, replica, version, WRITE if replica is home else HINTED_WRITE, home))
         if write.asked < self.w:
             del self._writes[write_id]
-            model.reply(now, node, op, REFUSED, -1, TOO_FEW_REPLICAS)
+            self.answer(now, node, op, REFUSED, -1, TOO_FEW_REPLICAS)
 
     def send_version(self, now: float, sender, receiver, version: Version, kind: int, home) -> bool:
         """Send one version to one node (a write, a hinted write, a repair or a hand-off)."""
@@ -376,7 +406,7 @@ class Leaderless(Strategy):
         write.acks += 1
         if write.acks == write.needed:
             del self._writes[delivery.write_id]
-            self.model.reply(now, coordinator, write.op, SERVED, delivery.write_id)
+            self.answer(now, coordinator, write.op, SERVED, delivery.write_id)
 
 
     def replica_read_done(self, now: float, node, job) -> None:

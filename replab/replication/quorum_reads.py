@@ -1,9 +1,10 @@
 """Quorum reads of leaderless replication, and read repair.
 
-The coordinator asks the key's replicas (all N, or R of them chosen at random; in a sloppy
-quorum a fallback stands in for a home replica it cannot reach); each replica reads its
-store on a worker and answers with the versions it holds. After the first R responses the
-coordinator answers the client with the newest of them (last-writer-wins: the latest
+The coordinator (a node, or the client itself: replab.replication.client_coordination) asks
+the key's replicas (all N, or R of them chosen at random; in a sloppy quorum a fallback
+stands in for a home replica it cannot reach); each replica reads its store on a worker and
+answers with the versions it holds. After the first R responses the coordinator answers the
+client with the newest of them (last-writer-wins: the latest
 timestamp; siblings: every version none of the others has seen, the largest write id in the
 version column). It goes on listening: with read repair, every responder that lacks a
 version the coordinator has seen (answering before or after the client was answered) is sent
@@ -63,13 +64,13 @@ class QuorumReads:
         strategy = self.strategy
         homes = strategy.homes(op.key, strategy.n if strategy.ask_all else strategy.r)
         if strategy.available(homes) < strategy.r:
-            self.model.reply(now, node, op, REFUSED, -1, self.too_few_replicas)
+            strategy.answer(now, node, op, REFUSED, -1, self.too_few_replicas)
             return
         read = self.pending[op.id] = Coordination(op, node, strategy.r)
         read.asked = strategy.reach(op.key, homes, lambda replica, home: self.ask(now, node, replica, read))
         if read.asked < strategy.r:
             del self.pending[op.id]
-            self.model.reply(now, node, op, REFUSED, -1, self.too_few_replicas)
+            strategy.answer(now, node, op, REFUSED, -1, self.too_few_replicas)
 
     def ask(self, now: float, coordinator, replica, read: Coordination) -> bool:
         r = self.model.recorder.responses
@@ -112,7 +113,7 @@ class QuorumReads:
             for version in read.merged:
                 coordinator.context[key] = merge(coordinator.context.get(key), version.vector)
             answer = max((v.write_id for v in read.merged), default=0)
-            self.model.reply(now, coordinator, read.op, SERVED, answer)
+            self.strategy.answer(now, coordinator, read.op, SERVED, answer)
         if read.answered and self.strategy.read_repair:
             self.repair(now, read)
         if len(read.responses) == read.asked:

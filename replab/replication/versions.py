@@ -4,6 +4,9 @@ Every write is a version: its write id, the coordinator's timestamp (simulated t
 clocks agree) and a vector clock with one count per coordinator (node index -> writes of the
 key it coordinated that this version has seen). The vector says whether one version has
 seen another (`covers`, the test leader-leader uses) or whether the two are *concurrent*.
+Where clients coordinate (quorum.coordinator = 'client') a clock counts each session's
+writes instead, as a dict session -> count (replab.replication.client_coordination); both
+kinds of clock are compared and merged by the same `covers` and `merge`.
 
 What a replica keeps (`keep`):
 - last-writer-wins: one version per key, the one with the larger (timestamp, write id);
@@ -15,8 +18,9 @@ In both, a version the replica has seen already (or one that superseded it) chan
 
 from __future__ import annotations
 
+from operator import ge
+
 from replab.core.codes import KEPT_BOTH, KEPT_EXISTING, TOOK_INCOMING, Codes
-from replab.replication.leader_leader import covers
 
 DELIVERY_KINDS = Codes("why a version was sent to a node", "write", "hinted write", "read repair", "anti-entropy",
                        "hinted handoff")
@@ -62,12 +66,25 @@ class Delivery:
         return self.version.key
 
 
-def merge(a: tuple | None, b: tuple | None) -> tuple | None:
+def covers(seen: tuple | dict, vector: tuple | dict) -> bool:
+    """True when `seen` has seen everything `vector` has (every count at least as high)."""
+    if type(vector) is dict:
+        return all(seen.get(writer, 0) >= count for writer, count in vector.items())
+    return all(map(ge, seen, vector))
+
+
+def merge(a: tuple | dict | None, b: tuple | dict | None) -> tuple | dict | None:
     """The vector clock that has seen everything `a` and `b` have."""
     if a is None:
         return b
     if b is None:
         return a
+    if type(a) is dict:
+        merged = dict(a)
+        for writer, count in b.items():
+            if count > merged.get(writer, 0):
+                merged[writer] = count
+        return merged
     return tuple(map(max, a, b))
 
 

@@ -79,7 +79,8 @@ class ReplicationModel(mesa.Model):
         self.replication = strategy(self)
         self.sessions = [ClientSession(self, i) for i in range(scenario.workload.sessions)]
         self.think_ms = sampler("exponential", max(scenario.workload.think_ms, 1e-9), 0.0, stream(seed, "think"))
-        self.workload = Workload(self, scenario, strategy.key_is_session)
+        at_client = self.replication.coordinate_at_client if strategy.clients_coordinate(scenario) else None
+        self.workload = Workload(self, scenario, strategy.key_is_session, at_client)
         self.in_flight: dict[int, object] = {}
         for node in self.nodes:
             node.term = node.synced_term = self.term
@@ -187,7 +188,19 @@ class ReplicationModel(mesa.Model):
             self.fail(now, op, NETWORK)
             return
         balancer.operation_ended(op.node, now + to_balancer)
-        end = now + to_balancer + to_client
+        self._reaches_client(now, op, now + to_balancer + to_client, outcome, reason, version)
+
+    def answer_at_client(self, now: float, op, outcome: int, version: int, reason: int = 0) -> None:
+        """A client coordinating `op` itself has its outcome now: nothing travels back, and no
+        balancer hears of it (Strategy.clients_coordinate)."""
+        if op.done:
+            return
+        op.answered = now
+        self._reaches_client(now, op, now, outcome, reason, version)
+
+    def _reaches_client(self, now: float, op, end: float, outcome: int, reason: int, version: int) -> None:
+        """The outcome reaches the client at `end`: a served write is acknowledged then, unless
+        the client has given up by then."""
         if end - op.start > self.timeout_ms:
             self.fail(now, op, TIMEOUT)
             return

@@ -10,8 +10,11 @@ from replab.core.randomness import key_chooser, sampler, stream, uniform
 class Workload:
     """Starts client operations: an open-loop Poisson stream or closed-loop sessions."""
 
-    def __init__(self, model, scenario, key_is_session: bool = False):
+    def __init__(self, model, scenario, key_is_session: bool = False, at_client=None):
         self.model = model
+        # clients that coordinate their own operations (Strategy.clients_coordinate): `at_client(now, op)`
+        # takes each one instead of the load balancer
+        self.at_client = at_client
         w = scenario.workload
         self.closed = w.arrival == "closed"
         self.write_ratio = w.write_ratio
@@ -41,7 +44,8 @@ class Workload:
             self.model.calendar.schedule(at, self._arrival, None)
 
     def send(self, now: float, session: int, chosen: tuple[bool, int] | None = None) -> None:
-        """Session `session` starts one operation now: it goes to the load balancer.
+        """Session `session` starts one operation now: it goes to the load balancer (or its
+        client coordinates it).
         `chosen` = (is_write, key) scripts the operation instead of drawing it."""
         model = self.model
         self.started += 1
@@ -59,6 +63,9 @@ class Workload:
             op.balancer, op.client_host = balancer, client_host = model.balancer, model.client_host
         else:  # several application servers, each with its own balancer
             op.balancer, op.client_host = balancer, client_host = model.apps.route(session)
+        if self.at_client is not None:
+            self.at_client(now, op)  # op.balancer stays set: a time-out tells it, and it ignores an unrouted op
+            return
         if not model.network.send(now, client_host, balancer.host, balancer.on_request, op):
             model.fail(now, op, NETWORK)
 

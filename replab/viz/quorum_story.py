@@ -1,6 +1,7 @@
 """One quorum write and one later read of its key, message by message (leaderless runs).
 
-Time runs to the right; each data node is a lane. The write's versions travel from its
+Time runs to the right; each data node is a lane, and so is the client where clients
+coordinate their operations (quorum.coordinator = 'client'). The write's versions travel from its
 coordinator to the replicas (purple), the replicas' acks come back (dashed), and a star marks
 the commit: the W-th ack. The read's requests go out (blue); each replica's answer comes back
 green if it carried the write (or newer) and red if not, solid if it was among the first R
@@ -14,8 +15,11 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
+
 from replab.analysis.results import Results
 from replab.analysis.staleness import read_staleness
+from replab.replication import STRATEGIES
 from replab.viz.style import fill
 
 FRESH, STALE, WRITE, REPAIR, READ = "#2ca02c", "#d62728", "#9467bd", "#ff7f0e", "#1f77b4"
@@ -51,6 +55,8 @@ def quorum_story(results: Results, request_id: int | None = None, write_id: int 
     if (request_id is None or write_id is None) and results.scenario.replication.kind == "leaderless":
         request_id, write_id = pick_story(results)
     names = [str(n) for n in results.requests["node"].cat.categories]
+    if STRATEGIES[results.scenario.replication.kind].clients_coordinate(results.scenario):
+        names.append("client")
     lane = {name: i for i, name in enumerate(names)}
     traces: list[dict] = []
     if results.scenario.replication.kind != "leaderless":
@@ -75,12 +81,14 @@ def _story_traces(results: Results, request_id: int, write_id: int, lane: dict) 
     deliveries, responses = results.tables["deliveries"], results.tables["responses"]
     sent = deliveries[(deliveries["write_id"] == write_id) & deliveries["kind"].isin(["write", "hinted write"])]
     asked = responses[responses["request_id"] == request_id]
+    coordinator = "client" if pd.isna(read["node"]) else str(read["node"])
     repairs = deliveries[(deliveries["kind"] == "read repair") & (deliveries["sent_ms"] >= read["arrived_ms"])
-                         & (deliveries["sender"] == read["node"]) & (deliveries["key"] == read["key"])]
+                         & (deliveries["sender"].astype(str) == coordinator) & (deliveries["key"] == read["key"])]
     repairs = repairs[repairs["sent_ms"] <= asked["arrived_ms"].max()] if len(asked) else repairs.iloc[:0]
 
     def y(node) -> int:
-        return lane[str(node)]
+        """A node's lane; the client's for an empty node (a client coordinating)."""
+        return lane["client" if pd.isna(node) else str(node)]
 
     taken = sent.dropna(subset=["applied_ms"])
     traces = [_arrows([(r.sent_ms, y(r.sender), r.applied_ms, y(r.receiver)) for r in taken.itertuples()], WRITE,

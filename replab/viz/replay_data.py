@@ -12,7 +12,10 @@ For each frame:
 - traffic in the window since the previous frame, as (kind, from, to, messages per
   second): reads and writes from the clients through the load balancer to a node, replies,
   refusals and requests that never arrived, replication entries from sender to replica
-  (the applies frame's sender, sent_ms and received_ms), fetches of a pull cache;
+  (the applies frame's sender, sent_ms and received_ms), fetches of a pull cache; where
+  clients coordinate (leaderless, quorum.coordinator = 'client') no operation passes the
+  balancer: the clients send versions to the replicas (the applies frame, an empty sender)
+  and read requests (the responses frame: asked_ms to read_ms, and the answer back);
 - with several DCs: where each region's operations went (the DNS's answers as they were
   used), and sessions that moved to another DC;
 - switches and DCs down, the balancer read-only, and the run's events up to it.
@@ -28,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from replab.analysis.results import Results
+from replab.replication import STRATEGIES
 from replab.topology.datacentres import cabling
 from replab.viz.layout import place
 from replab.viz.topology_chart import cable_segments, replication_edges, upstream_of, wan_links
@@ -64,7 +68,8 @@ def _hosts(results: Results) -> list[str]:
 def _legs(results: Results, hosts: list[str]) -> dict[str, np.ndarray]:
     """Every message as columns: kind (index in KINDS), src, via (the balancer passed, or -1), dst
     (indices in `hosts`), sent_ms, received_ms, and ref: the row of the requests frame it belongs to
-    (applies: the write_id; fetches: the fetches row)."""
+    (applies: the write_id; fetches: the fetches row; a replica's response to a client: -1 - its
+    responses row)."""
     req = results.requests
     index = {h: i for i, h in enumerate(hosts)}
     if "dc" in req:
@@ -87,17 +92,22 @@ def _legs(results: Results, hosts: list[str]) -> dict[str, np.ndarray]:
             parts.append([np.broadcast_to(c, mask.shape)[mask] for c in columns])
 
     row = np.arange(len(req))
-    to_node = reached & ~at_balancer
-    add(to_node, np.where(is_write, 1, 0), client, balancer, node, start, arrived, row)
-    add(reached & at_balancer, 3, client, -1, balancer, start, arrived, row)
-    add(~reached, 4, client, np.where(at_balancer, -1, balancer), np.where(at_balancer, balancer, node), start,
-        start + stub, row)
-    stale = (req["staleness_ms"].fillna(0.0).to_numpy() > 0) & ~is_write
-    add(to_node & (outcome != 2), np.where(outcome == 1, 3, np.where(stale, 7, 2)), node, balancer, client, answered,
-        end, row)
-    add(reached & at_balancer & (outcome == 1), 3, balancer, -1, client, answered, end, row)
+    if STRATEGIES[results.scenario.replication.kind].clients_coordinate(results.scenario):
+        _client_reads(results, client, add)  # nothing goes through the balancer
+    else:
+        to_node = reached & ~at_balancer
+        add(to_node, np.where(is_write, 1, 0), client, balancer, node, start, arrived, row)
+        add(reached & at_balancer, 3, client, -1, balancer, start, arrived, row)
+        add(~reached, 4, client, np.where(at_balancer, -1, balancer), np.where(at_balancer, balancer, node), start,
+            start + stub, row)
+        stale = (req["staleness_ms"].fillna(0.0).to_numpy() > 0) & ~is_write
+        add(to_node & (outcome != 2), np.where(outcome == 1, 3, np.where(stale, 7, 2)), node, balancer, client,
+            answered, end, row)
+        add(reached & at_balancer & (outcome == 1), 3, balancer, -1, client, answered, end, row)
     applies = results.applies[results.applies["sent_ms"].notna()]
-    add(np.ones(len(applies), bool), 5, applies["sender"].cat.codes.to_numpy(), -1, applies["node"].cat.codes.to_numpy(),
+    sender = applies["sender"].cat.codes.to_numpy()
+    sender = np.where(sender < 0, index.get("clients", -1), sender)  # sent, by no node: by a client coordinating
+    add(np.ones(len(applies), bool), 5, sender, -1, applies["node"].cat.codes.to_numpy(),
         applies["sent_ms"].to_numpy(), applies["received_ms"].to_numpy(), applies["write_id"].to_numpy())
     fetches = results.fetches
     if fetches is not None and len(fetches):
@@ -114,6 +124,17 @@ def _legs(results: Results, hosts: list[str]) -> dict[str, np.ndarray]:
     for c in ("kind", "src", "via", "dst", "ref"):
         legs[c] = legs[c].astype(np.int64)
     return legs
+
+
+def _client_reads(results: Results, client: np.ndarray, add) -> None:
+    """A client's read requests to the replicas (until each read its store) and their answers back."""
+    responses = results.tables["responses"]
+    rows = np.arange(len(responses))
+    request_row = responses["request_id"].to_numpy() - 1  # the requests frame is in request_id order
+    replica = responses["replica"].cat.codes.to_numpy()
+    read_ms, arrived_ms = responses["read_ms"].to_numpy(), responses["arrived_ms"].to_numpy()
+    add(~np.isnan(read_ms), 0, client[request_row], -1, replica, responses["asked_ms"].to_numpy(), read_ms, request_row)
+    add(~np.isnan(arrived_ms), 2, replica, -1, client[request_row], read_ms, arrived_ms, -1 - rows)
 
 
 def _flows(legs: dict[str, np.ndarray], times: np.ndarray) -> list[list]:
@@ -228,6 +249,9 @@ def _regions(results: Results, times: np.ndarray) -> dict:
 def _what(results: Results, kind: int, ref: int, back: bool) -> str:
     """What one message carries, in a few words."""
     name = KINDS[kind]
+    if ref < 0:  # a replica's response to a client coordinating the read
+        response = results.tables["responses"].iloc[-1 - ref]
+        return f"v{response['version']} from {response['replica']}"
     if name == "replicate":
         return f"write {ref}"
     if name == "fetch":

@@ -10,6 +10,7 @@ import math
 import pandas as pd
 
 from replab.analysis.results import Results
+from replab.replication import STRATEGIES
 from replab.viz.style import BLUE, GREEN, PURPLE, VERMILLION, fill
 
 
@@ -37,18 +38,22 @@ def spacetime_messages(results: Results, start_ms: float = 0.0, max_ms: float | 
     through the balancer, drawn as one arrow. A request that never arrived (its node was
     down, a switch dropped it) is a short 'lost' stub (`exact` False: where it was lost is
     not recorded); a failed operation gets no reply. Entries re-applied from a relay log
-    after a crash were received before it and are not drawn.
+    after a crash were received before it and are not drawn. Where clients coordinate
+    (leaderless, quorum.coordinator = 'client') there is no balancer column and no request
+    arrow: a write's versions leave from its session's column (its clients' read repairs are
+    not drawn).
     """
     req = results.requests
     chosen = req[(req["start_ms"] >= start_ms) & ((req["start_ms"] <= start_ms + max_ms) if max_ms else True)]
     chosen = chosen.sort_values("start_ms", kind="stable").head(max_requests)
     sessions = sorted(set(chosen["session"].tolist()))
     nodes = [str(n) for n in req["node"].cat.categories]
-    columns = [f"s{s}" for s in sessions] + ["balancer"] + nodes
+    at_client = STRATEGIES[results.scenario.replication.kind].clients_coordinate(results.scenario)
+    columns = [f"s{s}" for s in sessions] + ([] if at_client else ["balancer"]) + nodes
     reached = req.loc[req["arrived_ms"].notna()]
     stub_ms = float((reached["arrived_ms"] - reached["start_ms"]).median() / 2) if len(reached) else 0.5
     rows = []
-    for r in chosen.itertuples(index=False):
+    for r in chosen.itertuples(index=False) if not at_client else ():
         client, server = f"s{r.session}", ("balancer" if pd.isna(r.node) else str(r.node))
         what = f"{r.op} key {r.key}"
         if math.isnan(r.arrived_ms):
@@ -59,9 +64,12 @@ def spacetime_messages(results: Results, start_ms: float = 0.0, max_ms: float | 
             rows.append(("reply", server, client, r.answered_ms, r.end_ms, True, r.request_id,
                          f"{r.outcome} {r.reason}".strip()))
     writes = results.writes[results.writes["request_id"].isin(chosen["request_id"])]
-    applies = results.applies.merge(writes[["write_id", "request_id"]], on="write_id")
+    applies = results.applies.merge(writes[["write_id", "request_id", "session", "commit_ms"]], on="write_id")
     for a in applies[applies["sent_ms"].notna()].itertuples(index=False):
-        rows.append(("apply", str(a.sender), str(a.node), a.sent_ms, a.received_ms, True, a.request_id,
+        if pd.isna(a.sender) and a.sent_ms != a.commit_ms:
+            continue  # a client's read repair: the applies frame does not say which client sent it
+        sender = f"s{a.session}" if pd.isna(a.sender) else str(a.sender)  # no node: the writing client sent it
+        rows.append(("apply", sender, str(a.node), a.sent_ms, a.received_ms, True, a.request_id,
                      f"write {a.write_id}, applied at {a.applied_ms:.3f} ms"))
     messages = pd.DataFrame(rows, columns=["kind", "src", "dst", "send_ms", "recv_ms", "exact", "request_id", "what"])
     return columns, messages
