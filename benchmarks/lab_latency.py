@@ -11,10 +11,15 @@ the same loop notes both moments. Reported per Lab, over the changes listed belo
 - simulate / draw: medians of the work split (`lab.timings`, with the partial drawings
   inside "simulate", which is everything before the last drawing)
 
+- ahead: changes drawn from a run done ahead in the background (replab.lab.lookahead)
+
 Both end-to-end figures include the debounce and exclude the browser's own rendering (done
 by the front end after the kernel sends the update; tests/test_browser.py exercises it).
+`--look S` waits S seconds after each change is drawn before the next, as a student looks at
+the charts (0, the default: changes back to back, so nothing can be run ahead of them);
+`--no-lookahead` turns the background runs off.
 
-    .venv/bin/python benchmarks/lab_latency.py [--repeat 3] [--only 01 09]
+    .venv/bin/python benchmarks/lab_latency.py [--repeat 3] [--only 01 09] [--look 3] [--no-lookahead]
 """
 
 from __future__ import annotations
@@ -113,15 +118,16 @@ def _chapters() -> dict[str, dict]:
     }
 
 
-async def measure(chapter: dict, repeat: int) -> dict:
+async def measure(chapter: dict, repeat: int, look_s: float, lookahead: bool) -> dict:
     lab = Lab(chapter["scenario"], controls=chapter["controls"], faults=chapter.get("faults", False),
-              charts=chapter["charts"])
+              charts=chapter["charts"], lookahead=lookahead)
     first, complete, simulate, draw = [], [], [], []
-    slowest = (0.0, "")
+    slowest, ahead = (0.0, ""), 0
     for _ in range(repeat):
         for path, value in chapter["changes"]:
             if lab.controls[path].value == value:
                 continue  # no change, no run
+            await asyncio.sleep(look_s)
             before = lab.results
             started = time.perf_counter()
             lab.controls[path].value = value
@@ -137,7 +143,8 @@ async def measure(chapter: dict, repeat: int) -> dict:
             slowest = max(slowest, (complete[-1], f"{path}={value}"))
             simulate.append(lab.timings["simulate_s"])
             draw.append(lab.timings["draw_s"])
-    return {"n": len(complete), "operations": lab.results.summary["operations"],
+            ahead += lab.timings["ahead"]
+    return {"n": len(complete), "ahead": ahead, "operations": lab.results.summary["operations"],
             "first": (statistics.median(first), max(first)), "complete": (statistics.median(complete), max(complete)),
             "simulate": statistics.median(simulate), "draw": statistics.median(draw), "slowest": slowest[1]}
 
@@ -146,15 +153,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="passes over each Lab's list of changes")
     parser.add_argument("--only", nargs="*", default=None, help="chapters whose number is listed (e.g. 01 09)")
+    parser.add_argument("--look", type=float, default=0.0, help="seconds looked at the charts between changes")
+    parser.add_argument("--no-lookahead", action="store_true", help="no runs ahead in the background")
     args = parser.parse_args()
-    print(f"python {platform.python_version()}, {platform.machine()}, {args.repeat} passes")
-    print(f"{'Lab':<34}{'changes':>8}{'ops/run':>9}{'first update med/max':>23}{'complete med/max':>19}"
+    print(f"python {platform.python_version()}, {platform.machine()}, {args.repeat} passes, {args.look:g} s looks, "
+          f"lookahead {'off' if args.no_lookahead else 'on'}")
+    print(f"{'Lab':<34}{'changes':>8}{'ahead':>6}{'ops/run':>9}{'first update med/max':>23}{'complete med/max':>19}"
           f"{'simulate':>10}{'draw':>7}")
     for name, chapter in _chapters().items():
         if args.only and name[:2] not in args.only:
             continue
-        r = asyncio.run(measure(chapter, args.repeat))
-        print(f"{name:<34}{r['n']:>8}{r['operations']:>9,}{r['first'][0]:>14.3f} / {r['first'][1]:.3f}"
+        r = asyncio.run(measure(chapter, args.repeat, args.look, not args.no_lookahead))
+        print(f"{name:<34}{r['n']:>8}{r['ahead']:>6}{r['operations']:>9,}{r['first'][0]:>14.3f} / {r['first'][1]:.3f}"
               f"{r['complete'][0]:>10.3f} / {r['complete'][1]:.3f}{r['simulate']:>10.3f}{r['draw']:>7.3f}"
               f"   slowest: {r['slowest']}", flush=True)
 

@@ -10,6 +10,10 @@ settings.register_profile("ci", derandomize=True)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+# Labs run ahead of a student in a background process (replab.lab.lookahead); the suite's Labs,
+# and the kernels and JupyterLab it starts, do not: tests/test_lookahead.py asks for it.
+os.environ["REPLAB_LOOKAHEAD"] = "0"
+
 
 class Hung(Exception):
     """A call that should end quickly did not (a hang is a failure, not a stuck test suite)."""

@@ -11,7 +11,7 @@
 
 Constructor
     Lab(scenario, controls=DEFAULT_CONTROLS, charts=DEFAULT_CHARTS, faults=False, live=True,
-        summary=DEFAULT_SUMMARY, debounce_s=0.15, run=True)
+        summary=DEFAULT_SUMMARY, debounce_s=0.03, run=True, lookahead=None)
     controls   dotted Scenario fields; each becomes a widget built from the field's rules
                (slider within a teaching range, dropdown of choices, checkbox), so it
                cannot hold a value the model rejects (see replab.lab.controls).
@@ -23,6 +23,11 @@ Constructor
     live       re-run debounce_s seconds after the last control change (also a checkbox).
     summary    summary keys shown in the table (None: all), with the previous run's values.
     run        run once at construction so the charts are filled.
+    lookahead  inside a kernel, run the settings one change away (the next notch of the
+               slider moved last, the other options of each dropdown and checkbox, one notch
+               of each slider) in a background process while the student looks; choosing one
+               then draws it at once (replab.lab.lookahead). None: on when the machine has a
+               spare CPU and REPLAB_LOOKAHEAD is not 0.
 
 What a notebook or a test uses
     lab.widget     the top-level ipywidgets box (a Lab also displays itself)
@@ -32,7 +37,9 @@ What a notebook or a test uses
                    updated in place; each is shown through an Output widget
     lab.controls   dict field path -> widget
     lab.error      the last rejected value's message ("field = value: what is allowed"), or None
-    lab.timings    seconds the last run took: simulate_s, draw_s, total_s
+    lab.timings    seconds the last run took: simulate_s, draw_s, total_s; ahead: drawn from a run
+                   done ahead (or before)
+    lab.lookahead  its store of runs and plan of runs ahead (None: off)
     lab.set(path, value)   move a control / change any field; bad values show, never raise
     lab.run()              run now, synchronously, redraw, return Results
     lab.wait()             do the pending live re-run now (headless code calls this after set)
@@ -41,7 +48,8 @@ What a notebook or a test uses
 Headless: nothing waits for a browser. Live re-runs go through the kernel's asyncio loop
 when there is one and a daemon timer thread otherwise; `lab.wait()` makes them happen now.
 Inside a kernel a run goes on in the background: the charts show its first simulated
-seconds at once (the rest shaded) and fill in; a newer change cancels a stale run.
+seconds at once (the rest shaded) and fill in; a newer change cancels a stale run; a setting
+run before, or run ahead, is drawn from its Results without simulating again.
 """
 
 from replab.lab.controls import TEACHING_RANGES, control_for, teaching_range

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
@@ -16,6 +17,7 @@ from replab.analysis.summary import SUMMARY_DOC
 from replab.config.scenario import Scenario, ScenarioError
 from replab.lab.controls import control_for, narrow_to_valid, widen_to
 from replab.lab.faults import DEFAULT_BUTTONS, FaultPanel
+from replab.lab.lookahead import Lookahead, enabled, neighbours
 from replab.lab.notes import notes
 from replab.lab.running import Debouncer, ProgressiveRun
 from replab.sim.model import ReplicationModel
@@ -48,13 +50,16 @@ class Lab:
     """Controls for some Scenario fields, charts of the latest run, and a summary table.
 
     Lab(scenario, controls=DEFAULT_CONTROLS, charts=DEFAULT_CHARTS, faults=False, live=True,
-        summary=DEFAULT_SUMMARY, debounce_s=DEFAULT_DEBOUNCE_S, run=True)
+        summary=DEFAULT_SUMMARY, debounce_s=DEFAULT_DEBOUNCE_S, run=True, lookahead=None)
+
+    lookahead: run the settings one change away in a background process while the student
+    looks (replab.lab.lookahead); None: when this machine has a spare CPU.
     """
 
     def __init__(self, scenario: Scenario, controls: Iterable[str] = DEFAULT_CONTROLS,
                  charts: Iterable[str] | Mapping[str, dict] = DEFAULT_CHARTS, faults: bool | Iterable[str] = False,
                  live: bool = True, summary: Iterable[str] | None = DEFAULT_SUMMARY, debounce_s: float = DEFAULT_DEBOUNCE_S,
-                 run: bool = True):
+                 run: bool = True, lookahead: bool | None = None):
         if not isinstance(scenario, Scenario):
             raise TypeError(f"Lab needs a Scenario, not {type(scenario).__name__}; try Scenario.preset('leader-follower')")
         self._scenario = scenario
@@ -104,6 +109,8 @@ class Lab:
         self._debouncer = Debouncer(debounce_s, self._start_run)
         self._runner = ProgressiveRun(self._show_partial, self._show_done, self._show_failure)
         self._started = 0.0
+        self.lookahead = Lookahead() if (enabled() if lookahead is None else lookahead) else None
+        self._last_change: tuple[str, Any, Any] | None = None  # (path, old, new): where the student is heading
         self._first_update_s: float | None = None
         self.widget = self._layout()
         self.widget.add_class("replab-lab")
@@ -200,7 +207,9 @@ class Lab:
     def _change(self, path: str, value: Any) -> bool:
         """Take a new value into the scenario; False (and the message shown) if it is rejected."""
         try:
+            old = self._scenario.get(path)
             self._scenario = self._scenario.replace(**{path: value})
+            self._last_change = (path, old, value)
         except ScenarioError as err:
             self._show_error(err)
             return False
@@ -230,9 +239,28 @@ class Lab:
         self.status.value = "running…"
 
     def _start_run(self) -> None:
-        """A run started by a widget: in the background in a kernel, its errors shown, never raised."""
+        """A run started by a widget: in the background in a kernel, its errors shown, never raised.
+
+        A setting already run (by the Lab, or ahead of it) is drawn at once from its Results;
+        one being run ahead right now is drawn when that run ends, if the Lab's own is not done first.
+        """
         self._begin()
-        self._runner.start(self._scenario)
+        ahead, scenario = self.lookahead, self._scenario
+        if ahead is not None:
+            ahead.forget_waiting()
+            results = ahead.get(scenario)
+            if results is not None:
+                self._runner.cancel()
+                self._show_done(results, ahead=True)
+                return
+        self._runner.start(scenario)
+        if ahead is not None and self._runner.running:  # in a kernel: whichever run ends first is drawn
+            ahead.when_ready(scenario, lambda results: self._ahead_ready(scenario, results))
+
+    def _ahead_ready(self, scenario: Scenario, results: Results) -> None:
+        if scenario == self._scenario and self._runner.running:
+            self._runner.cancel()
+            self._show_done(results, ahead=True)
 
     def _show_partial(self, results: Results, simulated_ms: float) -> None:
         """Draw the first simulated seconds while the rest of the run goes on."""
@@ -242,16 +270,31 @@ class Lab:
         duration = results.scenario.duration_ms
         self.status.value = f"running: {min(simulated_ms, duration) / 1000:g} of {duration / 1000:g} s simulated…"
 
-    def _show_done(self, results: Results) -> None:
+    def _show_done(self, results: Results, ahead: bool = False) -> None:
+        """Draw a whole run; `ahead`: it was run in the background before the student asked for it."""
         simulated = time.perf_counter()
         self.previous, self.results = self.results, results
         self.redraw()
         done = time.perf_counter()
         first = self._first_update_s if self._first_update_s is not None else done - self._started
         self.timings = {"simulate_s": simulated - self._started, "draw_s": done - simulated,
-                        "total_s": done - self._started, "first_update_s": first}
+                        "total_s": done - self._started, "first_update_s": first, "ahead": ahead}
+        how = "run ahead, drawn" if ahead else "simulated,"
         self.status.value = (f"{results.summary['operations']:,} operations, {results.scenario.duration_ms / 1000:g} s "
-                             f"simulated, in {done - self._started:.2f} s")
+                             f"{how} in {done - self._started:.2f} s")
+        if self.lookahead is not None:
+            self.lookahead.served += ahead
+            self._plan_ahead(results)
+
+    def _plan_ahead(self, results: Results) -> None:
+        """Remember this run; inside a kernel, run the settings one change away while the student looks."""
+        self.lookahead.keep(results.scenario, results)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return  # plain Python: no student is looking, nothing to run ahead
+        if results.scenario == self._scenario:
+            self.lookahead.plan(neighbours(self._scenario, self.controls, self._last_change))
 
     def _show_failure(self, err: BaseException) -> None:
         """A model failure: say so in the Lab, keep the old charts."""

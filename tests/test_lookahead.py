@@ -1,0 +1,91 @@
+"""A Lab runs ahead of the student: the settings one change away are run in a background process
+while the charts are looked at, and a change to one of them is drawn at once, identical.
+
+The suite turns this off for every other Lab (conftest: REPLAB_LOOKAHEAD=0); here it is asked for.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from replab import Scenario
+from replab.lab import Lab
+from replab.lab.lookahead import Lookahead, enabled, neighbours
+
+SHORT = Scenario.preset("leader-follower").replace(duration_ms=1000.0)
+
+
+def test_the_settings_one_change_away_come_most_likely_first():
+    lab = Lab(SHORT, controls=["topology.followers", "workload.write_ratio", "replication.ack"], run=False,
+              live=False, lookahead=False)
+    lab.set("topology.followers", 4)  # from 3: the student is moving it up
+    nearby = neighbours(lab.scenario, lab.controls, lab._last_change)
+    changes = [next(iter(lab.scenario.diff(s).items())) for s in nearby]
+    assert changes[0] == ("topology.followers", (4, 5))  # one more notch the same way
+    assert ("replication.ack", ("async", "sync")) in changes and ("replication.ack", ("async", "semi-sync")) in changes
+    assert ("topology.followers", (4, 3)) in changes
+    # a slider in hundredths is let go at round values: a tenth of its range either way
+    assert ("workload.write_ratio", (0.2, 0.3)) in changes and ("workload.write_ratio", (0.2, 0.1)) in changes
+    assert all(len(lab.scenario.diff(s)) == 1 for s in nearby) and lab.scenario not in nearby
+
+
+def test_a_neighbour_the_rules_refuse_is_not_run():
+    """Reads go to followers in this preset, so 0 followers is not a setting the student can reach."""
+    one = SHORT.replace(**{"topology.followers": 1})
+    lab = Lab(one, controls=["topology.followers"], run=False, live=False, lookahead=False)
+    assert [s.topology.followers for s in neighbours(one, lab.controls)] == [2]
+
+
+def test_the_store_keeps_the_latest_runs_only():
+    store = Lookahead(size=2)
+    runs = [SHORT.replace(seed=seed) for seed in (1, 2, 3)]
+    for scenario in runs:
+        store.keep(scenario, f"results of seed {scenario.seed}")
+    assert store.get(runs[0]) is None and store.get(runs[2]) == "results of seed 3"
+
+
+def test_the_suite_and_one_cpu_machines_do_not_run_ahead(monkeypatch):
+    assert not enabled()  # conftest sets REPLAB_LOOKAHEAD=0
+    assert Lab(SHORT, run=False, live=False).lookahead is None
+    monkeypatch.setenv("REPLAB_LOOKAHEAD", "1")
+    monkeypatch.setattr("replab.lab.lookahead.cpus", lambda: 1.0)
+    assert not enabled()
+
+
+@pytest.mark.slow
+def test_in_a_kernel_a_change_run_ahead_is_drawn_at_once_and_is_the_same_run():
+    """In a real kernel: the Lab's first run plans its neighbours; once the background process
+    has run 'sync acks', choosing it draws that run with no simulation in the kernel, and it is
+    frame for frame the run the kernel makes itself."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    cells = [
+        "import asyncio\nfrom replab import Scenario\nfrom replab.lab import Lab\n"
+        "lab = Lab(Scenario.preset('leader-follower').replace(duration_ms=1000.0), charts=['latency'], lookahead=True)\n"
+        "target = lab.scenario.replace(**{'replication.ack': 'sync'})",
+        "for _ in range(120_000):  # only a hang stops this loop: the worker starts, imports replab and runs\n"
+        "    if lab.lookahead.get(target) is not None:\n"
+        "        break\n"
+        "    await asyncio.sleep(0.005)\n"
+        "lab.controls['replication.ack'].value = 'sync'\n"
+        "while lab.results.scenario != target:\n"
+        "    await asyncio.sleep(0.005)\n"
+        "print(lab.timings['ahead'], 'run ahead' in lab.status.value, lab.lookahead.served)",
+        "import replab, pandas\n"
+        "mine = replab.run(target)\n"
+        "for name in ('requests', 'writes', 'applies', 'timeline'):\n"
+        "    pandas.testing.assert_frame_equal(getattr(mine, name), getattr(lab.results, name))\n"
+        "print(pandas.Series(mine.summary).equals(pandas.Series(lab.results.summary)))",
+    ]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3").execute()
+    said = [cell.outputs[0]["text"] for cell in notebook.cells[1:]]
+    assert said == ["True True 1\n", "True\n"]
+
+
+def test_without_a_kernel_nothing_is_run_ahead():
+    """Plain Python (a script, a test) has no one looking at the charts: the Lab only keeps its runs."""
+    lab = Lab(SHORT, charts=["latency"], lookahead=True)
+    assert lab.lookahead.get(SHORT) is lab.results and not lab.lookahead.queued(SHORT.replace(**{"replication.ack": "sync"}))
+    pd.testing.assert_frame_equal(lab.results.requests, lab.lookahead.get(SHORT).requests)
