@@ -6,12 +6,14 @@ The suite turns this off for every other Lab (conftest: REPLAB_LOOKAHEAD=0); her
 
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import pytest
 
 from replab import Scenario
 from replab.lab import Lab
-from replab.lab.lookahead import Lookahead, enabled, neighbours
+from replab.lab.lookahead import Lookahead, enabled, neighbours, shut_down
 
 SHORT = Scenario.preset("leader-follower").replace(duration_ms=1000.0)
 
@@ -43,6 +45,23 @@ def test_the_store_keeps_the_latest_runs_only():
     for scenario in runs:
         store.keep(scenario, f"results of seed {scenario.seed}")
     assert store.get(runs[0]) is None and store.get(runs[2]) == "results of seed 3"
+
+
+def test_the_lab_the_student_turns_to_takes_over_the_background_process():
+    """Two Labs in one kernel share one background process; the one planning last goes first:
+    the other's runs not started yet are dropped (a run the pool has handed to the process,
+    at most two, goes on)."""
+    first, second = Lookahead(), Lookahead()
+    earlier = [SHORT.replace(seed=seed) for seed in range(1, 7)]
+    first.plan(earlier)
+    second.plan([SHORT.replace(seed=99)])
+    assert sum(first.queued(s) for s in earlier) <= 2 and second.queued(SHORT.replace(seed=99))
+    for _ in range(12_000):  # only a hang ends this loop: the process starts, imports replab and runs
+        if second.get(SHORT.replace(seed=99)) is not None:
+            break
+        time.sleep(0.01)
+    shut_down()
+    assert second.ran_ahead == 1 and first.ran_ahead <= 2
 
 
 def test_the_suite_and_one_cpu_machines_do_not_run_ahead(monkeypatch):

@@ -36,6 +36,7 @@ import math
 import multiprocessing
 import os
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -110,12 +111,15 @@ class Lookahead:
 
     # running ahead -----------------------------------------------------------------------------
     def plan(self, scenarios: Iterable[Scenario]) -> None:
-        """Run these next, in this order; runs of the old plan not started yet are dropped."""
+        """Run these next, in this order; runs of the old plan not started yet are dropped, and so
+        are those of another Lab in the kernel (the student works in one Lab at a time)."""
+        global _PLANNER
+        other = _PLANNER() if _PLANNER is not None else None
+        if other is not None and other is not self:
+            other._drop(keep=())
+        _PLANNER = weakref.ref(self)
         wanted = [s for s in dict.fromkeys(scenarios) if self.get(s) is None][:PLANNED]
-        with self._lock:
-            stale = [f for s, f in self._queued.items() if s not in wanted and s not in self._waiting]
-        for future in stale:
-            future.cancel()  # if not started; its callback (`_finished`) forgets it
+        self._drop(keep=wanted)
         with self._lock:
             wanted = [s for s in wanted if s not in self._queued]
         for scenario in wanted:
@@ -127,6 +131,13 @@ class Lookahead:
             with self._lock:
                 self._queued[scenario] = future
             future.add_done_callback(lambda f, s=scenario: self._finished(s, f))
+
+    def _drop(self, keep: list[Scenario]) -> None:
+        """Cancel the queued runs not started yet, but those in `keep` and those a change waits for."""
+        with self._lock:
+            stale = [f for s, f in self._queued.items() if s not in keep and s not in self._waiting]
+        for future in stale:
+            future.cancel()  # if not started; its callback (`_finished`) forgets it
 
     def when_ready(self, scenario: Scenario, callback: Callable[[Results], None]) -> bool:
         """Call `callback(results)` on the running loop once `scenario`, queued, has run; False if not queued."""
@@ -222,6 +233,7 @@ def _changed(scenario: Scenario, widget, path: str, value: Any) -> Scenario | No
 
 
 _POOL: ProcessPoolExecutor | None = None
+_PLANNER: weakref.ref | None = None  # the Lookahead that planned last
 _POOL_LOCK = threading.Lock()
 
 
