@@ -88,7 +88,7 @@ class ProgressiveRun:
     """
 
     def __init__(self, on_partial: Callable[[Results, float], None], on_done: Callable[[Results], None],
-                 on_error: Callable[[BaseException], None], slice_s: float = 0.025, first_partial_s: float = 0.04,
+                 on_error: Callable[[BaseException], None], slice_s: float = 0.025, first_partial_s: float = 0.025,
                  every_s: float = 0.35, worth_it_s: float = 0.15):
         self.on_partial, self.on_done, self.on_error = on_partial, on_done, on_error
         self.slice_s, self.first_partial_s, self.every_s = slice_s, first_partial_s, every_s
