@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from replab import Scenario
-from replab.lab import Lab
+from replab.lab import Lab, lookahead
 from replab.lab.lookahead import Lookahead, enabled, neighbours, shut_down
 
 SHORT = Scenario.preset("leader-follower").replace(duration_ms=1000.0)
@@ -62,6 +62,19 @@ def test_the_lab_the_student_turns_to_takes_over_the_background_process():
         time.sleep(0.01)
     shut_down()
     assert second.ran_ahead == 1 and first.ran_ahead <= 2
+
+
+def test_the_background_process_ends_when_there_is_nothing_to_run(monkeypatch):
+    """A kernel left open with a Lab in it does not keep the process (~200 MB) for nothing."""
+    monkeypatch.setattr(lookahead, "IDLE_S", 0.2)
+    store = Lookahead()
+    store.plan([SHORT.replace(seed=5)])
+    assert lookahead.running()
+    for _ in range(12_000):  # only a hang ends this loop
+        if store.get(SHORT.replace(seed=5)) is not None and not lookahead.running():
+            break
+        time.sleep(0.01)
+    assert store.ran_ahead == 1 and not lookahead.running()
 
 
 def test_the_suite_and_one_cpu_machines_do_not_run_ahead(monkeypatch):

@@ -21,10 +21,10 @@ process (a test compares them frame by frame), so a result run ahead is the resu
 
 On by default when the process may use two CPUs or more (`cpus`: its affinity, capped by a
 container's CPU quota); `REPLAB_LOOKAHEAD=0` turns it off (with one CPU the worker would
-compete with the kernel). A script that runs a Lab on an asyncio loop needs the usual
-`if __name__ == "__main__":` guard, as for any spawned process. The worker is a spawned process that
-ends with the kernel, however the kernel ends (replab.experiments.parent_watch), and it
-takes about 200 MB.
+compete with the kernel). The worker is a spawned process that ends with the kernel,
+however the kernel ends (replab.experiments.parent_watch), or after IDLE_S (2 minutes)
+with nothing to run; it takes about 200 MB while it lives. A script that runs a Lab on an
+asyncio loop needs the usual `if __name__ == "__main__":` guard, as for any spawned process.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ class Lookahead:
             wanted = [s for s in wanted if s not in self._queued]
         for scenario in wanted:
             try:
-                future = _pool().submit(run, scenario)
+                future = _submit(scenario)
             except BrokenProcessPool:  # the worker died (killed, out of memory): start afresh next time
                 shut_down()
                 return
@@ -232,30 +232,70 @@ def _changed(scenario: Scenario, widget, path: str, value: Any) -> Scenario | No
         return None
 
 
+IDLE_S = 120.0  # the process ends after this long with nothing to run (a kernel left open keeps no 200 MB)
 _POOL: ProcessPoolExecutor | None = None
 _PLANNER: weakref.ref | None = None  # the Lookahead that planned last
-_POOL_LOCK = threading.Lock()
+_POOL_LOCK = threading.RLock()
+_OUTSTANDING = 0  # runs submitted and not ended (done, failed or cancelled)
+_IDLE: threading.Timer | None = None
 
 
-def _pool() -> ProcessPoolExecutor:
-    """The one background process every Lab of this kernel shares, started at its first use."""
-    global _POOL
+def _submit(scenario: Scenario) -> Future:
+    """Queue one run on the background process every Lab of this kernel shares (started now if
+    it is not running; one worker: one spare CPU)."""
+    global _POOL, _OUTSTANDING, _IDLE
     with _POOL_LOCK:
+        if _IDLE is not None:
+            _IDLE.cancel()
+            _IDLE = None
         if _POOL is None:
-            # spawn: a fresh interpreter (forking a kernel copies its threads); one worker: one spare CPU
+            # spawn: a fresh interpreter (forking a kernel copies its threads)
             _POOL = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
                                         initializer=_start_worker, initargs=(os.getpid(),))
-            atexit.register(shut_down)
-        return _POOL
+        future = _POOL.submit(run, scenario)
+        _OUTSTANDING += 1
+    future.add_done_callback(_ended)
+    return future
+
+
+def _ended(_future: Future) -> None:
+    """A run ended: with nothing left to run, the process ends after IDLE_S."""
+    global _OUTSTANDING, _IDLE
+    with _POOL_LOCK:
+        _OUTSTANDING -= 1
+        if _OUTSTANDING == 0 and _POOL is not None and _IDLE is None:
+            _IDLE = threading.Timer(IDLE_S, _shut_down_if_idle)
+            _IDLE.daemon = True
+            _IDLE.start()
+
+
+def _shut_down_if_idle() -> None:
+    global _IDLE
+    with _POOL_LOCK:
+        _IDLE = None
+        if _OUTSTANDING:
+            return
+    shut_down()
+
+
+def running() -> bool:
+    """True while the background process is up (from the first plan until IDLE_S after the last run)."""
+    return _POOL is not None
 
 
 def shut_down() -> None:
     """Stop the background process (queued runs are dropped); the next plan starts a new one."""
-    global _POOL
+    global _POOL, _IDLE
     with _POOL_LOCK:
         pool, _POOL = _POOL, None
+        if _IDLE is not None:
+            _IDLE.cancel()
+            _IDLE = None
     if pool is not None:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-__all__ = ["Lookahead", "enabled", "neighbours", "shut_down"]
+atexit.register(shut_down)
+
+
+__all__ = ["IDLE_S", "Lookahead", "cpus", "enabled", "neighbours", "running", "shut_down"]
