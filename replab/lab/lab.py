@@ -242,7 +242,8 @@ class Lab:
         """A run started by a widget: in the background in a kernel, its errors shown, never raised.
 
         A setting already run (by the Lab, or ahead of it) is drawn at once from its Results;
-        one being run ahead right now is drawn when that run ends, if the Lab's own is not done first.
+        one being run ahead right now is drawn when that run ends, if the Lab's own is not done
+        first. The runs one change further are planned at once, not when this run is done.
         """
         self._begin()
         ahead, scenario = self.lookahead, self._scenario
@@ -256,6 +257,8 @@ class Lab:
         self._runner.start(scenario)
         if ahead is not None and self._runner.running:  # in a kernel: whichever run ends first is drawn
             ahead.when_ready(scenario, lambda results: self._ahead_ready(scenario, results))
+            # the settings one change away need only the scenario: the spare CPU starts on them now
+            ahead.plan(neighbours(scenario, self.controls, self._last_change))
 
     def _ahead_ready(self, scenario: Scenario, results: Results) -> None:
         if scenario == self._scenario and self._runner.running:
