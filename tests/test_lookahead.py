@@ -103,7 +103,7 @@ def test_in_a_kernel_a_change_run_ahead_is_drawn_at_once_and_is_the_same_run():
         "lab.controls['replication.ack'].value = 'sync'\n"
         "while lab.results.scenario != target:\n"
         "    await asyncio.sleep(0.005)\n"
-        "print(lab.timings['ahead'], 'run ahead' in lab.status.value, lab.lookahead.served)",
+        "print(lab.timings['ahead'], 'already run' in lab.status.value, lab.lookahead.served)",
         "import replab, pandas\n"
         "mine = replab.run(target)\n"
         "for name in ('requests', 'writes', 'applies', 'timeline'):\n"

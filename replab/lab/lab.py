@@ -278,7 +278,7 @@ class Lab:
         self.status.value = f"running: {min(simulated_ms, duration) / 1000:g} of {duration / 1000:g} s simulated…"
 
     def _show_done(self, results: Results, ahead: bool = False) -> None:
-        """Draw a whole run; `ahead`: it was run in the background before the student asked for it."""
+        """Draw a whole run; `ahead`: it was run before it was asked for (in the background, or by an earlier change)."""
         simulated = time.perf_counter()
         self.previous, self.results = self.results, results
         self.redraw()
@@ -286,7 +286,7 @@ class Lab:
         first = self._first_update_s if self._first_update_s is not None else done - self._started
         self.timings = {"simulate_s": simulated - self._started, "draw_s": done - simulated,
                         "total_s": done - self._started, "first_update_s": first, "ahead": ahead}
-        how = "run ahead, drawn" if ahead else "simulated,"
+        how = "already run: drawn" if ahead else "simulated,"
         self.status.value = (f"{results.summary['operations']:,} operations, {results.scenario.duration_ms / 1000:g} s "
                              f"{how} in {done - self._started:.2f} s")
         if self.lookahead is not None:
