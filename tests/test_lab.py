@@ -274,3 +274,16 @@ def test_an_overloaded_run_says_why_everything_failed():
     lab.set("workload.rate_per_s", 3_000.0)
     lab.wait()
     assert "Overloaded." in lab.notes.value and "workload.timeout_ms" in lab.notes.value
+
+
+def test_a_run_whose_acknowledged_writes_last_writer_wins_threw_away_says_why():
+    """With clients coordinating leaderless writes, two sessions' blind writes of a key are
+    concurrent and last-writer-wins keeps one: the summary's lost_acked_writes would look like a
+    bug without a word. A home replica ordering each key's writes loses none."""
+    lab = Lab(Scenario.preset("leaderless").replace(duration_ms=2_000.0, **{"quorum.coordinator": "client"}),
+              controls=["quorum.coordinator"], charts=["throughput"])
+    assert "Lost updates." in lab.notes.value and "quorum.coordinator = replica" in lab.notes.value
+    assert lab.results.summary["lost_updates"] > 0.05 * lab.results.summary["writes_acked"]
+    lab.set("quorum.coordinator", "replica")
+    lab.wait()
+    assert lab.notes.value == "" and lab.results.summary["lost_updates"] == 0

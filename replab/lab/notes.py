@@ -2,18 +2,25 @@
 
     notes(results) -> list[str]        HTML sentences, empty when there is nothing to explain
 
-Read from the Results only. Today one note: overload. When the nodes are busy nearly all the
-time and many operations time out, a student moving a rate slider sees a cliff (everything
-fails) and deserves the reason: a queue fed faster than it drains grows without bound, so
-every operation waits longer than the client's time-out.
+Read from the Results only. Two notes:
+- overload: when the nodes are busy nearly all the time and many operations time out, a
+  student moving a rate slider sees a cliff (everything fails) and deserves the reason: a
+  queue fed faster than it drains grows without bound, so every operation waits longer
+  than the client's time-out;
+- lost updates: when last-writer-wins has thrown away many acknowledged writes, the summary
+  shows a large lost_acked_writes that looks like a bug; it is what concurrent versions and
+  a timestamp tie-break do (with clients coordinating leaderless writes, most overwrites by
+  different sessions are concurrent).
 """
 
 from __future__ import annotations
 
 from replab.analysis.results import Results
+from replab.replication import STRATEGIES
 
 BUSY = 0.9  # mean utilisation of the busiest node above which a queue has (nearly) no slack
 TIMED_OUT = 0.05  # share of operations that timed out before overload is worth a word
+LOST_UPDATES = 0.05  # share of acknowledged writes lost to last-writer-wins before it is worth a word
 
 
 def _overload(results: Results) -> str | None:
@@ -37,8 +44,26 @@ def _overload(results: Results) -> str | None:
             f"Past capacity a system does not slow down gently, it falls off a cliff.")
 
 
+def _lost_updates(results: Results) -> str | None:
+    summary, scenario = results.summary, results.scenario
+    acked, lost = summary.get("writes_acked", 0), summary.get("lost_updates", 0)
+    if not acked or lost < LOST_UPDATES * acked:
+        return None
+    said = (f"<b>Lost updates.</b> {lost:,} of {acked:,} acknowledged writes ({lost / acked:.0%}) were thrown away: "
+            f"each met a concurrent version (neither had seen the other) with a later timestamp, and "
+            f"last-writer-wins kept that one. ")
+    if STRATEGIES[scenario.replication.kind].clients_coordinate(scenario):
+        said += ("Here the clients coordinate, and a session's vector clock counts only its own writes: a write "
+                 "is concurrent with every write of another session that it has not read, so most overwrites "
+                 "are conflicts. Keep both as siblings (quorum.conflicts), or let a home replica order each "
+                 "key's writes (quorum.coordinator = replica).")
+    else:
+        said += "Keeping both versions (the conflicts setting) loses none; the reader then has to merge them."
+    return said
+
+
 def notes(results: Results) -> list[str]:
-    return [note for note in (_overload(results),) if note]
+    return [note for note in (_overload(results), _lost_updates(results)) if note]
 
 
 __all__ = ["notes"]
