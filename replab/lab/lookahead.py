@@ -4,9 +4,9 @@ A whole run takes 0.3-1.5 s of simulation (benchmarks/LAB_RESULTS.md), longer th
 should make a student wait. But a student mostly moves a control one notch, tries another
 option of a dropdown, flips a checkbox, or goes back to where they were; and between
 changes they look at the charts for a few seconds, while the machine's second core idles.
-`Lookahead` uses that time: after each run a Lab asks it for the runs one change away
+`Lookahead` uses that time: from each change on, a Lab asks it for the runs one change away
 (`neighbours`), and one background process, at a lower priority than the kernel, runs
-them in turn, most likely first. A change to a setting already run is then drawn at once
+them in turn, most likely first (the Lab changed last goes first). A change to a setting already run is then drawn at once
 from its Results, with no simulation in the kernel.
 
 Nothing about the results changes: a scenario and its seed give the same Results in any
@@ -16,6 +16,7 @@ process (a test compares them frame by frame), so a result run ahead is the resu
     lookahead.get(s)         Results of scenario `s` if run already, else None
     lookahead.keep(s, r)     remember a run the Lab did itself
     lookahead.plan(ss)       run these next (most likely first); drops the rest of the old plan
+                             and the runs another Lab planned and the process has not started
     lookahead.when_ready(s, callback)   callback(results) on the loop when `s` is run ahead
     neighbours(scenario, controls, last=(path, old, new))   the scenarios one change away
 
