@@ -8,6 +8,7 @@ engines so a process can arm it without importing the model.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -16,8 +17,12 @@ import time
 PARENT_POLL_S = 0.5
 
 
-def die_with_parent(parent_pid: int) -> None:
-    """A pool's initializer: end this process once `parent_pid` is no longer its parent."""
+def die_with_parent(parent_pid: int, nice: int = 0) -> None:
+    """A pool's initializer: end this process once `parent_pid` is no longer its parent; `nice`:
+    lower its priority by that much (a Lab's background runs yield the CPU to the kernel)."""
+    if nice:
+        with contextlib.suppress(OSError):
+            os.nice(nice)
     try:
         import ctypes
 

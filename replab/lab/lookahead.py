@@ -71,13 +71,6 @@ def cpus() -> float:
     return allowed
 
 
-def _start_worker(parent_pid: int) -> None:
-    """The worker's initializer: end with the kernel, and yield the CPU to it."""
-    die_with_parent(parent_pid)
-    with contextlib.suppress(OSError):
-        os.nice(WORKER_NICE)
-
-
 class Lookahead:
     """A Lab's store of finished runs and its plan of runs to do ahead, on one background process."""
 
@@ -251,8 +244,9 @@ def _submit(scenario: Scenario) -> Future:
             _IDLE = None
         if _POOL is None:
             # spawn: a fresh interpreter (forking a kernel copies its threads)
+            # the worker imports what it runs and no more (not this module: widgets and plotly, 0.7 s)
             _POOL = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_start_worker, initargs=(os.getpid(),))
+                                        initializer=die_with_parent, initargs=(os.getpid(), WORKER_NICE))
         future = _POOL.submit(run, scenario)
         _OUTSTANDING += 1
     future.add_done_callback(_ended)
