@@ -92,7 +92,8 @@ def label(path: str) -> str:
     return ".".join(parts[1:]) if len(parts) > 1 else path
 
 
-def _decimals(step: float) -> int:
+def decimals(step: float) -> int:
+    """Decimal places a slider of this step shows (and holds)."""
     return max(0, -math.floor(math.log10(step))) if step < 1 else 0
 
 
@@ -108,7 +109,7 @@ def control_for(field: Field, value) -> widgets.Widget:
         if field.kind == "int":
             return widgets.IntSlider(value=value, min=low, max=high, step=step, continuous_update=False, **common)
         return widgets.FloatSlider(value=value, min=low, max=high, step=step, continuous_update=False,
-                                   readout_format=f".{_decimals(step)}f", **common)
+                                   readout_format=f".{decimals(step)}f", **common)
     if field.kind == "choice":
         return widgets.Dropdown(options=list(field.choices), value=value, **common)
     if field.kind == "bool":
@@ -130,28 +131,28 @@ def widen_to(widget: widgets.Widget, value) -> None:
             widget.min = value
 
 
-def _valid(scenario: Scenario, path: str, value) -> bool:
+def replaced(scenario: Scenario, path: str, value) -> Scenario | None:
+    """`scenario` with one field changed, or None if the rules refuse the value there."""
     try:
-        scenario.replace(**{path: value})
-        return True
+        return scenario.replace(**{path: value})
     except ScenarioError:
-        return False
+        return None
 
 
 def narrow_to_valid(widget: widgets.Widget, field: Field, scenario: Scenario) -> None:
     """Keep only the values valid together with the rest of `scenario` (cross-field rules)."""
     current = scenario.get(field.path)
     if field.kind == "choice":
-        options = [c for c in field.choices if c == current or _valid(scenario, field.path, c)]
+        options = [c for c in field.choices if c == current or replaced(scenario, field.path, c) is not None]
         if list(widget.options) != options:
             widget.options = options
             widget.value = current
     elif field.kind == "int" and isinstance(widget, widgets.IntSlider):
         low, high, _ = teaching_range(field)
         low, high = min(low, current), max(high, current)
-        while low < current and not _valid(scenario, field.path, low):
+        while low < current and replaced(scenario, field.path, low) is None:
             low += 1
-        while high > current and not _valid(scenario, field.path, high):
+        while high > current and replaced(scenario, field.path, high) is None:
             high -= 1
         if (widget.min, widget.max) != (low, high):
             # widen first so the widget never clamps its value on the way

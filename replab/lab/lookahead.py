@@ -46,9 +46,10 @@ from pathlib import Path
 from typing import Any
 
 from replab.analysis.results import Results
-from replab.config.scenario import Scenario, ScenarioError
+from replab.config.scenario import Scenario
 from replab.experiments.engines import local_workers
 from replab.experiments.parent_watch import die_with_parent
+from replab.lab.controls import decimals, replaced
 from replab.sim.model import run
 
 WORKER_NICE = 10  # the kernel's own run and the browser come first
@@ -211,19 +212,15 @@ def _notches(widget, value: float) -> tuple[float, float]:
     if abs(place - round(place)) < 1e-9:
         place = round(place)  # 0.2 / 0.1 is 2.0000000000000004: on a notch, not past it
     up, down = (math.floor(place) + 1) * notch, (math.ceil(place) - 1) * notch
-    decimals = max(0, -math.floor(math.log10(step))) if step < 1 else 0
-    return round(up, decimals), round(down, decimals)
+    places = decimals(step)
+    return round(up, places), round(down, places)
 
 
 def _changed(scenario: Scenario, widget, path: str, value: Any) -> Scenario | None:
     """`scenario` with one field changed as its control would hold it, or None if not valid."""
     if widget is not None and hasattr(widget, "max") and not (widget.min <= value <= widget.max):
         return None
-    try:
-        value = Scenario.field(path).coerce(value)
-        return scenario.replace(**{path: value})
-    except ScenarioError:
-        return None
+    return replaced(scenario, path, value)
 
 
 IDLE_S = 120.0  # the process ends after this long with nothing to run (a kernel left open keeps no 200 MB)
