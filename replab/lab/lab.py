@@ -160,6 +160,7 @@ class Lab:
             self._show_failure(err)
             raise
         self._show_done(results)
+        self._plan_ahead()
         return results
 
     def wait(self) -> Results | None:
@@ -247,18 +248,18 @@ class Lab:
         """
         self._begin()
         ahead, scenario = self.lookahead, self._scenario
+        results = None
         if ahead is not None:
             ahead.forget_waiting()
             results = ahead.get(scenario)
-            if results is not None:
-                self._runner.cancel()
-                self._show_done(results, ahead=True)
-                return
-        self._runner.start(scenario)
-        if ahead is not None and self._runner.running:  # in a kernel: whichever run ends first is drawn
-            ahead.when_ready(scenario, lambda results: self._ahead_ready(scenario, results))
-            # the settings one change away need only the scenario: the spare CPU starts on them now
-            ahead.plan(neighbours(scenario, self.controls, self._last_change))
+        if results is not None:
+            self._runner.cancel()
+            self._show_done(results, ahead=True)
+        else:
+            self._runner.start(scenario)
+            if ahead is not None and self._runner.running:  # in a kernel: whichever run ends first is drawn
+                ahead.when_ready(scenario, lambda results: self._ahead_ready(scenario, results))
+        self._plan_ahead()  # the settings one change away need only the scenario: start on them now
 
     def _ahead_ready(self, scenario: Scenario, results: Results) -> None:
         if scenario == self._scenario and self._runner.running:
@@ -291,17 +292,17 @@ class Lab:
                              f"{how} in {done - self._started:.2f} s")
         if self.lookahead is not None:
             self.lookahead.served += ahead
-            self._plan_ahead(results)
+            self.lookahead.keep(results.scenario, results)
 
-    def _plan_ahead(self, results: Results) -> None:
-        """Remember this run; inside a kernel, run the settings one change away while the student looks."""
-        self.lookahead.keep(results.scenario, results)
+    def _plan_ahead(self) -> None:
+        """Inside a kernel, run the settings one change away from the current one while the student looks."""
+        if self.lookahead is None:
+            return
         try:
             asyncio.get_running_loop()
         except RuntimeError:
             return  # plain Python: no student is looking, nothing to run ahead
-        if results.scenario == self._scenario:
-            self.lookahead.plan(neighbours(self._scenario, self.controls, self._last_change))
+        self.lookahead.plan(neighbours(self._scenario, self.controls, self._last_change))
 
     def _show_failure(self, err: BaseException) -> None:
         """A model failure: say so in the Lab, keep the old charts."""
