@@ -81,7 +81,7 @@ def test_the_suite_and_one_cpu_machines_do_not_run_ahead(monkeypatch):
     assert not enabled()  # conftest sets REPLAB_LOOKAHEAD=0
     assert Lab(SHORT, run=False, live=False).lookahead is None
     monkeypatch.setenv("REPLAB_LOOKAHEAD", "1")
-    monkeypatch.setattr("replab.lab.lookahead.cpus", lambda: 1.0)
+    monkeypatch.setattr("replab.lab.lookahead.local_workers", lambda: 1)
     assert not enabled()
 
 

@@ -16,6 +16,7 @@ from filelock import FileLock
 import replab
 from replab import Scenario, ScenarioError
 from replab.config import limits
+from replab.experiments import engines
 from replab.experiments import sweep as sweep_module
 from replab.experiments.engines import WORKER_DIED, check_address
 from replab.experiments.sweep import plan
@@ -143,6 +144,17 @@ def test_local_workers_are_capped_at_the_cpus_unless_forced(monkeypatch):
         warnings.simplefilter("error")
         assert sweep_module._workers("processes", 64, None, force=True) == 64
         assert sweep_module._workers("dask", 64, "tcp://127.0.0.1:8786", force=False) == 64  # someone else's cluster
+
+
+@pytest.mark.parametrize(("cpu_max", "workers"), [("100000 100000", 1), ("150000 100000", 1), ("max 100000", 2)])
+def test_a_containers_cpu_quota_caps_the_local_workers(monkeypatch, tmp_path, cpu_max, workers):
+    """A Binder pod may see every CPU of its host and be allowed one (cgroup v2's cpu.max):
+    sweeps and a Lab's runs ahead count what it is allowed."""
+    quota = tmp_path / "cpu.max"
+    quota.write_text(cpu_max + "\n")
+    monkeypatch.setattr(engines, "Path", lambda _path: quota)
+    monkeypatch.setattr(engines.os, "sched_getaffinity", lambda _pid: {0, 1})
+    assert engines.local_workers() == workers
 
 
 @pytest.mark.parametrize("address", ["notanaddress", "tcp://", "tcp://host", "tcp://host:99999", "http://host:80",

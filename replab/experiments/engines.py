@@ -14,6 +14,7 @@ killed with SIGKILL leaves no worker running.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import math
 import multiprocessing
@@ -26,6 +27,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -156,11 +158,17 @@ class _BatchSizer:
 
 
 def local_workers() -> int:
-    """CPUs this process may run on (its affinity mask; a container may allow fewer than it has)."""
+    """CPUs this process may run on: its affinity mask, capped by a container's CPU quota
+    (cgroup v2's cpu.max: a Binder pod may see every CPU of its host and be allowed one)."""
     try:
-        return len(os.sched_getaffinity(0)) or 1
+        cpus = len(os.sched_getaffinity(0)) or 1
     except (AttributeError, OSError):
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    with contextlib.suppress(OSError, ValueError):
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, int(quota) // int(period)))
+    return cpus
 
 
 @contextmanager

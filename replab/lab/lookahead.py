@@ -20,8 +20,8 @@ process (a test compares them frame by frame), so a result run ahead is the resu
     lookahead.when_ready(s, callback)   callback(results) on the loop when `s` is run ahead
     neighbours(scenario, controls, last=(path, old, new))   the scenarios one change away
 
-On by default when the process may use two CPUs or more (`cpus`: its affinity, capped by a
-container's CPU quota); `REPLAB_LOOKAHEAD=0` turns it off (with one CPU the worker would
+On by default when the process may use two CPUs or more (`local_workers`: its affinity,
+capped by a container's CPU quota); `REPLAB_LOOKAHEAD=0` turns it off (with one CPU the worker would
 compete with the kernel). The worker is a spawned process that ends with the kernel,
 however the kernel ends (replab.experiments.parent_watch), or after IDLE_S (2 minutes)
 with nothing to run; it takes about 200 MB while it lives. A script that runs a Lab on an
@@ -42,7 +42,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from pathlib import Path
 from typing import Any
 
 from replab.analysis.results import Results
@@ -58,18 +57,7 @@ PLANNED = 8  # runs queued after each change: what a few seconds of looking can 
 
 def enabled() -> bool:
     """Whether Labs run ahead here: two CPUs or more, and REPLAB_LOOKAHEAD is not '0'."""
-    return os.environ.get("REPLAB_LOOKAHEAD", "1") != "0" and cpus() >= 2
-
-
-def cpus() -> float:
-    """CPUs this process may use: its affinity mask, capped by a container's CPU quota (cgroup v2's
-    cpu.max, as on Binder, where a pod may see every CPU of its host but be allowed one)."""
-    allowed: float = local_workers()
-    with contextlib.suppress(OSError, ValueError):
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            allowed = min(allowed, int(quota) / int(period))
-    return allowed
+    return os.environ.get("REPLAB_LOOKAHEAD", "1") != "0" and local_workers() >= 2
 
 
 class Lookahead:
@@ -290,4 +278,4 @@ def shut_down() -> None:
 atexit.register(shut_down)
 
 
-__all__ = ["IDLE_S", "Lookahead", "cpus", "enabled", "neighbours", "running", "shut_down"]
+__all__ = ["IDLE_S", "Lookahead", "enabled", "neighbours", "running", "shut_down"]
