@@ -46,7 +46,7 @@ def _overload(results: Results) -> str | None:
 
 def _lost_updates(results: Results) -> str | None:
     summary, scenario = results.summary, results.scenario
-    acked, lost = summary.get("writes_acked", 0), summary.get("lost_updates", 0)
+    acked, lost = summary["writes_acked"], summary["lost_updates"]
     if not acked or lost < LOST_UPDATES * acked:
         return None
     said = (f"<b>Lost updates.</b> {lost:,} of {acked:,} acknowledged writes ({lost / acked:.0%}) were thrown away: "
