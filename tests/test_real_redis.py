@@ -131,7 +131,9 @@ def test_a_replica_refuses_writes_readonly():
     refused = results.requests[(results.requests["op"] == "write") & (results.requests["outcome"] == "refused")]
     assert len(refused) > 10
     assert set(refused["reason"]) == {"not leader"} and set(refused["node"]) == {"node0"}
-    assert refused["start_ms"].min() >= 300.0
+    # refused once the switchover at 300 ms was done (a write sent just before it may arrive after it:
+    # one sent at 268 ms was, under make test's load)
+    assert refused["end_ms"].min() >= 300.0
     assert results.summary["lost_acked_writes"] == 0
 
 
