@@ -10,6 +10,8 @@ the same loop notes both moments. Reported per Lab, over the changes listed belo
 - complete: change -> every chart, the replay and the summary drawn from the whole run
 - simulate / draw: medians of the work split (`lab.timings`, with the partial drawings
   inside "simulate", which is everything before the last drawing)
+- partials: the partial drawings per change (mean) and their median seconds per change
+  (each one's snapshot of the run so far included): what showing the run as it goes costs
 
 - ahead: changes drawn from a run done ahead in the background (replab.lab.lookahead)
 
@@ -121,7 +123,7 @@ def _chapters() -> dict[str, dict]:
 async def measure(chapter: dict, repeat: int, look_s: float, lookahead: bool) -> dict:
     lab = Lab(chapter["scenario"], controls=chapter["controls"], faults=chapter.get("faults", False),
               charts=chapter["charts"], lookahead=lookahead)
-    first, complete, simulate, draw = [], [], [], []
+    first, complete, simulate, draw, partials, partials_s = [], [], [], [], [], []
     slowest, ahead = (0.0, ""), 0
     for _ in range(repeat):
         for path, value in chapter["changes"]:
@@ -143,10 +145,13 @@ async def measure(chapter: dict, repeat: int, look_s: float, lookahead: bool) ->
             slowest = max(slowest, (complete[-1], f"{path}={value}"))
             simulate.append(lab.timings["simulate_s"])
             draw.append(lab.timings["draw_s"])
+            partials.append(lab.timings["partials"])
+            partials_s.append(lab.timings["partials_s"])
             ahead += lab.timings["ahead"]
     return {"n": len(complete), "ahead": ahead, "operations": lab.results.summary["operations"],
             "first": (statistics.median(first), max(first)), "complete": (statistics.median(complete), max(complete)),
-            "simulate": statistics.median(simulate), "draw": statistics.median(draw), "slowest": slowest[1]}
+            "simulate": statistics.median(simulate), "draw": statistics.median(draw),
+            "partials": (statistics.mean(partials), statistics.median(partials_s)), "slowest": slowest[1]}
 
 
 def main() -> None:
@@ -159,14 +164,14 @@ def main() -> None:
     print(f"python {platform.python_version()}, {platform.machine()}, {args.repeat} passes, {args.look:g} s looks, "
           f"lookahead {'off' if args.no_lookahead else 'on'}")
     print(f"{'Lab':<34}{'changes':>8}{'ahead':>6}{'ops/run':>9}{'first update med/max':>23}{'complete med/max':>19}"
-          f"{'simulate':>10}{'draw':>7}")
+          f"{'simulate':>10}{'draw':>7}{'partials n / s':>16}")
     for name, chapter in _chapters().items():
         if args.only and name[:2] not in args.only:
             continue
         r = asyncio.run(measure(chapter, args.repeat, args.look, not args.no_lookahead))
         print(f"{name:<34}{r['n']:>8}{r['ahead']:>6}{r['operations']:>9,}{r['first'][0]:>14.3f} / {r['first'][1]:.3f}"
               f"{r['complete'][0]:>10.3f} / {r['complete'][1]:.3f}{r['simulate']:>10.3f}{r['draw']:>7.3f}"
-              f"   slowest: {r['slowest']}", flush=True)
+              f"{r['partials'][0]:>9.1f} / {r['partials'][1]:.3f}   slowest: {r['slowest']}", flush=True)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import pytest
 
 from replab import Scenario, ScenarioError
 from replab.lab import TEACHING_RANGES, Lab, control_for, teaching_range
-from replab.lab.running import Debouncer
+from replab.lab.running import Debouncer, ProgressiveRun
 
 SHORT = Scenario.preset("leader-follower").replace(duration_ms=1500.0)
 
@@ -263,6 +263,28 @@ def test_in_a_kernel_a_run_shows_its_first_seconds_and_a_newer_change_cancels_it
     nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3").execute()
     said = [cell.outputs[0]["text"] for cell in notebook.cells[1:]]
     assert said == ["True True True\n", "True\n", "5 120000.0 False None\n"]
+
+
+def test_a_partial_drawing_is_made_only_while_the_rest_of_the_run_is_worth_its_cost():
+    """A run on the kernel's loop shows its first seconds at once. A later partial drawing costs
+    about what a whole drawing does, so it is made only while the rest of the run takes over
+    three times that: with drawings as dear as 100 s none follows the first; with free ones
+    they keep coming, `every_s` apart."""
+    scenario = Scenario.preset("leader-follower").replace(duration_ms=30_000.0)  # 0.3-1.5 s of work
+
+    async def partial_drawings(whole_s: float) -> list[float]:
+        drawn, ended = [], asyncio.Event()
+        runner = ProgressiveRun(lambda _results, simulated_ms: drawn.append(simulated_ms),
+                                lambda _results: ended.set(), pytest.fail, every_s=0.01)
+        runner.whole_s = whole_s
+        runner.start(scenario)
+        await asyncio.wait_for(ended.wait(), timeout=120)
+        assert runner.partials == len(drawn)
+        return drawn
+
+    assert len(asyncio.run(partial_drawings(whole_s=100.0))) == 1
+    free = asyncio.run(partial_drawings(whole_s=0.0))
+    assert len(free) >= 3 and free == sorted(free)
 
 
 def test_an_overloaded_run_says_why_everything_failed():

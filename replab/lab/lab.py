@@ -19,7 +19,7 @@ from replab.lab.controls import control_for, narrow_to_valid, widen_to
 from replab.lab.faults import DEFAULT_BUTTONS, FaultPanel
 from replab.lab.lookahead import Lookahead, enabled, neighbours
 from replab.lab.notes import notes
-from replab.lab.running import Debouncer, ProgressiveRun
+from replab.lab.running import Debouncer, ProgressiveRun, freeze_what_is_loaded
 from replab.sim.model import ReplicationModel
 from replab.viz import plots
 from replab.viz.replay import Replay
@@ -66,7 +66,9 @@ class Lab:
         self.results: Results | None = None
         self.previous: Results | None = None
         self.error: str | None = None
-        self.timings: dict[str, float] = {}  # seconds of the last run: simulate, draw, total
+        # the last run: seconds to simulate (partial drawings included), to draw it whole, in all;
+        # its partial drawings (how many, and their seconds, the snapshot of the run so far included)
+        self.timings: dict[str, float] = {}
         self._syncing = False  # True while the Lab itself moves a control
         self.live = widgets.Checkbox(value=live, description="live", indent=False, layout=widgets.Layout(width="70px"))
         self.controls: dict[str, widgets.Widget] = {}
@@ -115,6 +117,8 @@ class Lab:
         self.widget = self._layout()
         self.widget.add_class("replab-lab")
         self._narrow_controls()
+        if _in_a_kernel():
+            freeze_what_is_loaded()
         if run:
             self.run()
 
@@ -286,7 +290,9 @@ class Lab:
         done = time.perf_counter()
         first = self._first_update_s if self._first_update_s is not None else done - self._started
         self.timings = {"simulate_s": simulated - self._started, "draw_s": done - simulated,
-                        "total_s": done - self._started, "first_update_s": first, "ahead": ahead}
+                        "total_s": done - self._started, "first_update_s": first, "ahead": ahead,
+                        "partials": 0 if ahead else self._runner.partials,
+                        "partials_s": 0.0 if ahead else self._runner.partial_s}
         how = "already run: drawn" if ahead else "simulated,"
         self.status.value = (f"{results.summary['operations']:,} operations, {results.scenario.duration_ms / 1000:g} s "
                              f"{how} in {done - self._started:.2f} s")
@@ -296,11 +302,7 @@ class Lab:
 
     def _plan_ahead(self) -> None:
         """Inside a kernel, run the settings one change away from the current one while the student looks."""
-        if self.lookahead is None:
-            return
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
+        if self.lookahead is None or not _in_a_kernel():
             return  # plain Python: no student is looking, nothing to run ahead
         self.lookahead.plan(neighbours(self._scenario, self.controls, self._last_change))
 
@@ -421,6 +423,15 @@ class Lab:
         grid = widgets.GridBox(list(self._cells.values()), layout=widgets.Layout(grid_template_columns=f"repeat(auto-fill, minmax({CHART_WIDTH_PX + 10}px, 1fr))",
                                                             width="100%"))
         return widgets.VBox([top, grid])
+
+
+def _in_a_kernel() -> bool:
+    """True on a running asyncio loop, as inside a Jupyter kernel (plain Python and pytest have none)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _escape(text: str) -> str:

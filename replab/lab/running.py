@@ -12,15 +12,18 @@ Progressive runs (`ProgressiveRun`): inside a kernel a run is a task on the kern
 that steps the model in slices of a few tens of ms and yields between them, so the kernel
 keeps handling widget messages (a slider moved mid-run is taken at once, and its new run
 cancels the stale one). Once the run has taken `first_partial_s` it shows what it has so
-far (Results.so_far), then again every `every_s` (or four times what a partial drawing
-cost, if more); at the end, the whole Results. A run whose remaining work, extrapolated from
-its progress, is under `worth_it_s` draws no partial: it will show itself whole sooner.
+far (Results.so_far), then again every `every_s`; at the end, the whole Results. A partial
+drawing is made only while the rest of the run, extrapolated from its progress, takes longer
+than `worth_it_s` and three times what the last partial drawing took: a run near its end
+shows itself whole sooner, and on a 0.5-1 s run a second partial drawing (0.1-0.2 s, with
+the replay) would delay the whole run by a fifth (benchmarks/LAB_RESULTS.md).
 Without a running loop (plain Python) a run is simply done to the end.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +31,20 @@ from collections.abc import Callable
 from replab.analysis.results import Results
 from replab.config.scenario import Scenario
 from replab.sim.model import ReplicationModel
+
+
+_frozen = False
+
+
+def freeze_what_is_loaded() -> None:
+    """Once per kernel: take what is alive now (the imported libraries: ~150,000 objects) out
+    of the cyclic garbage collector's full passes (gc.freeze). A full pass over them took
+    ~0.08 s, and a Lab change paid one every few runs, on top of its own work."""
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.collect()  # garbage frozen now would never be collected
+        gc.freeze()
 
 
 class Debouncer:
@@ -95,6 +112,8 @@ class ProgressiveRun:
         self.worth_it_s = worth_it_s  # partial drawings only while more than this much work remains
         self._task: asyncio.Task | None = None
         self._model: ReplicationModel | None = None
+        self.partials, self.partial_s = 0, 0.0  # the last run's partial drawings: how many, seconds in all
+        self.whole_s = 0.0  # what the last whole run's Results and drawing took: a later partial costs about that
 
     @property
     def running(self) -> bool:
@@ -103,6 +122,7 @@ class ProgressiveRun:
     def start(self, scenario: Scenario) -> None:
         """Begin a run of `scenario` (cancelling one in progress): in the background inside a kernel."""
         self.cancel()
+        self.partials, self.partial_s = 0, 0.0
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -132,32 +152,41 @@ class ProgressiveRun:
         try:
             while model.running:
                 model.step()
+            ended = time.perf_counter()
             results = Results.from_model(model)
         except Exception as err:  # a model failure is the Lab's to show
             self.on_error(err)
             return
         self.on_done(results)
+        self.whole_s = time.perf_counter() - ended
 
     async def _go(self, model: ReplicationModel) -> None:
-        started = time.perf_counter()
-        next_partial = started + self.first_partial_s
+        next_partial = time.perf_counter() + self.first_partial_s
+        stepping_s = 0.0  # seconds of simulation so far
         try:
             while model.running:
-                slice_ends = time.perf_counter() + self.slice_s
+                began = time.perf_counter()
+                slice_ends = began + self.slice_s
                 while model.running and time.perf_counter() < slice_ends:
                     model.step()
                 now = time.perf_counter()
+                stepping_s += now - began
                 if model.running and now >= next_partial:
-                    # a run about to end shows itself whole sooner than a partial drawing would
+                    # A partial drawing delays the whole run by what it costs: the first, of a short
+                    # history and without the replay, ~0.03 s; a later one about what a whole drawing
+                    # costs (0.1-0.2 s). Draw one only while the rest of the run, extrapolated from its
+                    # progress, takes longer than worth_it_s, and for a later one three times that cost.
                     done = max(model.now / model.end_ms, 1e-6)
-                    if (now - started) * (1 - done) / done < self.worth_it_s:
-                        next_partial = float("inf")
+                    worth_it_s = self.worth_it_s if not self.partials else max(self.worth_it_s, 3 * self.whole_s)
+                    if stepping_s * (1 - done) / done < worth_it_s:
+                        next_partial = float("inf")  # the rest only shrinks: no later partial pays either
                         continue
                     self.on_partial(Results.so_far(model), model.now)
-                    # a snapshot costs more as the history grows: keep them to a fifth of the work
                     cost = time.perf_counter() - now
-                    next_partial = time.perf_counter() + max(self.every_s, 4 * cost)
+                    self.partials, self.partial_s = self.partials + 1, self.partial_s + cost
+                    next_partial = time.perf_counter() + self.every_s
                 await asyncio.sleep(0)  # the kernel handles widget messages here; a newer change cancels us
+            ended = time.perf_counter()
             results = Results.from_model(model)
         except asyncio.CancelledError:
             raise
@@ -168,3 +197,4 @@ class ProgressiveRun:
             if self._model is model:
                 self._model = None
         self.on_done(results)
+        self.whole_s = time.perf_counter() - ended
