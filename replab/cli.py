@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 import time
 import warnings
 from pathlib import Path
@@ -160,7 +161,8 @@ def run_command(args) -> int:
     if args.out:  # find out now, not after the run, that the results cannot be written there
         _check_out_dir(Path(args.out), args.overwrite)
 
-    from replab.sim.model import run  # after the checks: bad input is refused without loading the model
+    from replab.analysis.notes import notes  # after the checks: bad input is refused without loading the model
+    from replab.sim.model import run
 
     started = time.perf_counter()
     results = run(scenario, force=args.force)
@@ -170,6 +172,9 @@ def run_command(args) -> int:
         print(printable("  changed: " + ", ".join(f"{path}={_show(scenario.to_flat()[path])}" for path in changes)))
     print(f"  {scenario.duration_ms:,.0f} ms simulated (seed {scenario.seed}) in {wall_s:.2f} s\n")
     print(results.format_summary())
+    for note in notes(results):  # what the summary alone would leave a reader puzzling over
+        print("\n" + textwrap.fill(f"{note.headline} {note.text}", width=92, initial_indent="note: ", break_on_hyphens=False,
+                                   subsequent_indent="      "))
     if args.out:
         out = results.to_parquet(args.out)
         print(f"\nwrote {out}/: " + ", ".join(sorted(p.name for p in out.iterdir())))

@@ -28,6 +28,17 @@ def test_run_prints_a_header_naming_the_scenario_then_the_summary(capsys):
         assert metric in out
 
 
+def test_run_says_under_the_summary_why_a_number_looks_wrong(capsys):
+    """Past capacity most operations fail: the summary alone shows a cliff, the note says why
+    (the Lab says the same under its controls: replab.analysis.notes)."""
+    assert main(["run", "--preset", "single-node", "--set", "duration_ms=1000", "--set", "workload.rate_per_s=3000"]) == 0
+    out = capsys.readouterr().out
+    assert "note: Overloaded. node0 was busy" in out and "workload.timeout_ms = 1000 ms" in out
+
+    assert main(["run", *SHORT]) == 0
+    assert "note:" not in capsys.readouterr().out
+
+
 def test_run_out_writes_the_frames_as_parquet_and_the_resolved_scenario_as_toml(tmp_path, capsys):
     out = tmp_path / "semi"
     assert main(["run", "--preset", "semi-sync", *SHORT, "--seed", "9", "--out", str(out)]) == 0

@@ -12,13 +12,13 @@ from typing import Any
 import ipywidgets as widgets
 from plotly.io.json import to_json_plotly
 
+from replab.analysis.notes import notes
 from replab.analysis.results import Results
 from replab.analysis.summary import SUMMARY_DOC
 from replab.config.scenario import Scenario, ScenarioError
 from replab.lab.controls import control_for, narrow_to_valid, widen_to
 from replab.lab.faults import DEFAULT_BUTTONS, FaultPanel
 from replab.lab.lookahead import Lookahead, enabled, neighbours
-from replab.lab.notes import notes
 from replab.lab.running import Debouncer, ProgressiveRun, freeze_what_is_loaded
 from replab.sim.model import ReplicationModel
 from replab.viz import plots
@@ -97,7 +97,7 @@ class Lab:
         self.status = widgets.HTML("not run yet", layout=widgets.Layout(width="300px"))
         self.message = widgets.HTML()  # a rejected value or a failed run, in red
         self.message.add_class("replab-lab-message")
-        self.notes = widgets.HTML(layout=widgets.Layout(max_width="380px"))  # what the run says (replab.lab.notes)
+        self.notes = widgets.HTML(layout=widgets.Layout(max_width="380px"))  # what the run says (replab.analysis.notes)
         self.summary = widgets.HTML(layout=widgets.Layout(min_width="300px"))
         self.topology_t = None
         if "topology" in charts:
@@ -319,7 +319,8 @@ class Lab:
         self._draw(self.results)
         self.summary.value = self._summary_html()
         said = notes(self.results)
-        self.notes.value = "".join(f"<div style='color:#0b4f8a;margin:4px 0'>{note}</div>" for note in said)
+        self.notes.value = "".join(f"<div style='color:#0b4f8a;margin:4px 0'><b>{_escape(note.headline)}</b> "
+                                   f"{_escape(note.text)}</div>" for note in said)
         if self.fault_panel is not None:
             self.fault_panel.refresh()
 
