@@ -31,9 +31,11 @@ DEFAULT_CHARTS = ("latency", "throughput", "lag", "topology")
 DEFAULT_SUMMARY = ("operations", "availability", "throughput_per_s", "refused", "failed", "read_p50_ms",
                    "read_p99_ms", "write_p50_ms", "write_p99_ms", "stale_read_rate", "writes_acked",
                    "lost_acked_writes", "read_only_ms", "failover_ms", "mean_lag_ms", "max_lag_ms")
-# Live re-runs start this long after the last control change. Short, because a newer change
-# cancels a run in progress anyway; it only merges bursts (see benchmarks/LAB_RESULTS.md).
-DEFAULT_DEBOUNCE_S = 0.03
+# Live re-runs start this long after the last control change: at the kernel loop's next turn,
+# which still merges the changes made together (a cell setting several controls). A wait
+# would only delay every run, since a newer change cancels a run in progress anyway, and a
+# slider sends its value once, on release (see benchmarks/LAB_RESULTS.md).
+DEFAULT_DEBOUNCE_S = 0.0
 CHART_WIDTH_PX = 420  # two charts side by side in JupyterLab's notebook width, one when narrower
 TIME_CHARTS = ("throughput", "lag", "traffic", "state")  # charts whose x axis is the run's time
 
@@ -169,11 +171,9 @@ class Lab:
 
     def wait(self) -> Results | None:
         """Finish a pending or running live re-run now, synchronously; returns the latest Results."""
-        if self._debouncer.pending:
-            self._debouncer.cancel()
-            self.run()
-        else:
-            self._runner.finish_now()
+        # flush: a pending re-run starts now; without a kernel, one its timer thread began ends first
+        self._debouncer.flush()
+        self._runner.finish_now()  # in a kernel, the re-run goes on in the background: finish it here
         return self.results
 
     @property
