@@ -235,14 +235,13 @@ def _regions(results: Results, times: np.ndarray) -> dict:
     edges = np.concatenate([[0.0], times])
     frame = np.searchsorted(edges, req["start_ms"].to_numpy(), side="left") - 1
     keep = (frame >= 0) & (frame < len(times))
-    sent = pd.crosstab([frame[keep], req["region"].to_numpy()[keep]], req["dc"].cat.codes.to_numpy()[keep])
-    share = np.zeros((len(times), count, count))
-    for (f, region), row in sent.iterrows():
-        total = row.sum()
-        for dc, n in row.items():
-            share[f, region, dc] = n / total if total else 0.0
-    moved = np.zeros(len(times), dtype=np.int64)
-    np.add.at(moved, frame[keep & req["dc_move"].to_numpy(bool)], 1)
+    # counted in arrays, (frame, region, DC) as one index: a crosstab and a loop over its rows cost ~20 ms
+    cell = (frame[keep] * count + req["region"].to_numpy()[keep]) * count + req["dc"].cat.codes.to_numpy()[keep]
+    sent = np.bincount(cell, minlength=len(times) * count * count).reshape(len(times), count, count)
+    total = sent.sum(axis=2, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):  # a region that sent nothing in a frame: 0
+        share = np.where(total > 0, sent / total, 0.0)
+    moved = np.bincount(frame[keep & req["dc_move"].to_numpy(bool)], minlength=len(times))
     return {"dns_share": np.round(share, 3).tolist(), "moves": np.cumsum(moved).tolist()}
 
 
