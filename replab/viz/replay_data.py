@@ -176,10 +176,13 @@ def _per_node(results: Results, times: np.ndarray, names: list[str]) -> dict:
     lag_ms, lag_writes = folded("lag_ms").astype(float), folded("lag_writes").astype(float)
     index = {name: i for i, name in enumerate(names)}
     applied = np.zeros((len(times), n), dtype=np.int64)
-    for name, group in results.applies.groupby("node", observed=True):
-        applied[:, index[str(name)]] += np.searchsorted(np.sort(group["applied_ms"].to_numpy()), times, side="right")
-    for name, group in results.writes.groupby("leader", observed=True):
-        applied[:, index[str(name)]] += np.searchsorted(np.sort(group["commit_ms"].to_numpy()), times, side="right")
+    for frame, node_column, at_column in ((results.applies, "node", "applied_ms"), (results.writes, "leader", "commit_ms")):
+        node, at = frame[node_column], frame[at_column].to_numpy()
+        codes = node.cat.codes.to_numpy()
+        for code, name in enumerate(node.cat.categories):  # a mask per node: a groupby cost ~1 ms per frame
+            mine = at[codes == code]
+            if len(mine):
+                applied[:, index[str(name)]] += np.searchsorted(np.sort(mine), times, side="right")
     edges, known = [], {}
     upstream = timeline["upstream"].cat.codes.to_numpy().reshape(-1, n)
     ups = timeline["up"].to_numpy().reshape(-1, n)
@@ -194,7 +197,8 @@ def _per_node(results: Results, times: np.ndarray, names: list[str]) -> dict:
         edges.append(known[key])
 
     def listed(values: np.ndarray, digits: int | None) -> list:
-        return [[None if np.isnan(v) else (round(float(v), digits) if digits else int(v)) for v in row] for row in values]
+        # over Python floats (tolist) rather than numpy scalars, ~4x faster; v != v: NaN
+        return [[None if v != v else (round(v, digits) if digits else int(v)) for v in row] for row in values.tolist()]
 
     return {"role": role.tolist(), "up": folded("up").astype(int).tolist(), "queue": folded("queue").astype(int).tolist(),
             "lag_ms": listed(lag_ms, 2), "lag_writes": listed(lag_writes, None), "edges": edges,
