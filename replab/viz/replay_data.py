@@ -104,11 +104,11 @@ def _legs(results: Results, hosts: list[str]) -> dict[str, np.ndarray]:
         add(to_node & (outcome != 2), np.where(outcome == 1, 3, np.where(stale, 7, 2)), node, balancer, client,
             answered, end, row)
         add(reached & at_balancer & (outcome == 1), 3, balancer, -1, client, answered, end, row)
-    applies = results.applies[results.applies["sent_ms"].notna()]
+    applies, sent_ms = results.applies, results.applies["sent_ms"].to_numpy()
     sender = applies["sender"].cat.codes.to_numpy()
     sender = np.where(sender < 0, index.get("clients", -1), sender)  # sent, by no node: by a client coordinating
-    add(np.ones(len(applies), bool), 5, sender, -1, applies["node"].cat.codes.to_numpy(),
-        applies["sent_ms"].to_numpy(), applies["received_ms"].to_numpy(), applies["write_id"].to_numpy())
+    add(~np.isnan(sent_ms), 5, sender, -1, applies["node"].cat.codes.to_numpy(),  # a mask, not a filtered frame copy
+        sent_ms, applies["received_ms"].to_numpy(), applies["write_id"].to_numpy())
     fetches = results.fetches
     if fetches is not None and len(fetches):
         asked = fetches["answered_ms"].notna().to_numpy()
@@ -207,10 +207,11 @@ def _per_node(results: Results, times: np.ndarray, names: list[str]) -> dict:
 
 def _down(results: Results, times: np.ndarray) -> dict:
     """Per frame: the switches and DCs down, the DCs the DNS has marked down, and whether writes are refused."""
-    events = results.events.sort_values("t_ms", kind="stable")
+    events = results.events
     out = {"down": [], "dns_down": [], "read_only": []}
     down, dns_down, read_only = set(), set(), False
-    pending = list(zip(events["t_ms"], events["kind"], events["target"].astype(str)))[::-1]
+    pending = sorted(zip(events["t_ms"].tolist(), events["kind"].tolist(), map(str, events["target"].tolist())),
+                     key=lambda e: e[0])[::-1]  # a stable sort by time, in Python: the frame has a handful of rows
     for t in times:
         while pending and pending[-1][0] <= t:
             _at, kind, target = pending.pop()
@@ -342,7 +343,6 @@ def moment_ms(results: Results, messages: list[list]) -> float:
     """An instant worth showing first: the middle of the read-only window, a DC's traffic moving,
     just after the first fault; message by message, the first stale answer or conflict."""
     duration = results.scenario.duration_ms
-    events = results.events[results.events["t_ms"] <= duration]
     if messages:
         stale = [m for m in messages if KINDS[m[0]] == "stale reply"]
         if stale:
@@ -351,7 +351,8 @@ def moment_ms(results: Results, messages: list[list]) -> float:
         if conflicts is not None and len(conflicts):  # just after the first node met the two versions
             return float(conflicts["t_ms"].min()) + 0.05
         return float(messages[0][4])
-    times = {k: events.loc[events["kind"] == k, "t_ms"].tolist() for k in ("read-only", "writable", "dns-down", "take-over")}
+    events = [(t, kind) for t, kind in zip(results.events["t_ms"].tolist(), results.events["kind"].tolist()) if t <= duration]
+    times = {k: [t for t, kind in events if kind == k] for k in ("read-only", "writable", "dns-down", "take-over")}
     if times["read-only"]:
         start = times["read-only"][0]
         end = next((t for t in times["writable"] if t >= start), duration)
@@ -360,8 +361,8 @@ def moment_ms(results: Results, messages: list[list]) -> float:
         return min(times["dns-down"][0] + 0.25 * max(results.scenario.dns.ttl_ms, 500.0), duration)
     if times["take-over"]:
         return min(times["take-over"][0] + 0.05 * duration, duration)
-    if len(events):
-        return min(float(events["t_ms"].iloc[0]) + 0.1 * duration, duration)
+    if events:
+        return min(float(events[0][0]) + 0.1 * duration, duration)
     return duration / 2
 
 
