@@ -251,28 +251,43 @@ def _regions(results: Results, times: np.ndarray) -> dict:
     return {"dns_share": np.round(share, 3).tolist(), "moves": np.cumsum(moved).tolist()}
 
 
-def _what(results: Results, kind: int, ref: int, back: bool) -> str:
-    """What one message carries, in a few words."""
-    name = KINDS[kind]
-    if ref < 0:  # a replica's response to a client coordinating the read
-        response = results.tables["responses"].iloc[-1 - ref]
-        return f"v{response['version']} from {response['replica']}"
-    if name == "replicate":
-        return f"write {ref}"
-    if name == "fetch":
-        fetch = results.fetches.iloc[ref]
-        key = results.requests.loc[results.requests["request_id"] == fetch["request_id"], "key"].iloc[0]
-        return f"v{fetch['version']} of key {key}" if back else f"fetch key {key}"
-    r = results.requests.iloc[ref]
-    if name in ("read", "write"):
-        return f"{name} key {r['key']}"
-    if name == "refused":
-        return f"refused: {r['reason']}" if back else f"{r['op']} key {r['key']}"
-    if name == "lost":
-        return f"{r['op']} key {r['key']} (lost)"
-    if r["op"] == "write":
-        return f"ok: write {r['version']}"
-    return f"v{r['version']}" + (f", stale by {r['staleness_ms']:.1f} ms" if name == "stale reply" else "")
+def _carried(results: Results):
+    """what(kind, ref, back): what one message carries, in a few words.
+
+    The frames' columns are read into lists once: a row looked up per message cost ~50 µs, and
+    a fetch's key a scan of every request (a short run has a few thousand messages).
+    """
+    req = {c: results.requests[c].tolist() for c in ("key", "op", "version", "reason", "staleness_ms")}
+    fetches, responses = results.fetches, results.tables.get("responses")
+    if responses is not None:
+        response = responses["version"].tolist(), responses["replica"].tolist()
+    if fetches is not None and len(fetches):
+        key_of: dict = {}
+        for request, key in zip(results.requests["request_id"].tolist(), req["key"]):
+            key_of.setdefault(request, key)  # the first request with that id, as .loc[...].iloc[0] took
+        fetch_key = [key_of[r] for r in fetches["request_id"].tolist()]
+        fetch_version = fetches["version"].tolist()
+
+    def what(kind: int, ref: int, back: bool) -> str:
+        name = KINDS[kind]
+        if ref < 0:  # a replica's response to a client coordinating the read
+            return f"v{response[0][-1 - ref]} from {response[1][-1 - ref]}"
+        if name == "replicate":
+            return f"write {ref}"
+        if name == "fetch":
+            key = fetch_key[ref]
+            return f"v{fetch_version[ref]} of key {key}" if back else f"fetch key {key}"
+        if name in ("read", "write"):
+            return f"{name} key {req['key'][ref]}"
+        if name == "refused":
+            return f"refused: {req['reason'][ref]}" if back else f"{req['op'][ref]} key {req['key'][ref]}"
+        if name == "lost":
+            return f"{req['op'][ref]} key {req['key'][ref]} (lost)"
+        if req["op"][ref] == "write":
+            return f"ok: write {req['version'][ref]}"
+        return f"v{req['version'][ref]}" + (f", stale by {req['staleness_ms'][ref]:.1f} ms" if name == "stale reply" else "")
+
+    return what
 
 
 def messages_in(results: Results, from_ms: float, to_ms: float, legs: dict | None = None) -> list[list]:
@@ -282,15 +297,16 @@ def messages_in(results: Results, from_ms: float, to_ms: float, legs: dict | Non
     shown = np.flatnonzero((legs["sent_ms"] <= to_ms) & (legs["received_ms"] >= from_ms))
     shown = shown[np.argsort(legs["sent_ms"][shown], kind="stable")]
     hosts = _hosts(results)
+    what = _carried(results)
+    fetched_by = results.fetches["node"].astype(str).tolist() if results.fetches is not None else []
     out = []
-    for i in shown:
-        kind, src, dst, ref = int(legs["kind"][i]), int(legs["src"][i]), int(legs["dst"][i]), int(legs["ref"][i])
+    for kind, src, via, dst, sent_ms, received_ms, ref in zip(*(legs[c][shown].tolist() for c in (
+            "kind", "src", "via", "dst", "sent_ms", "received_ms", "ref"))):  # Python numbers: no numpy scalar per field
         if KINDS[kind] == "fetch":  # the way back ends at the node that asked
-            back = hosts[dst] == str(results.fetches["node"].iloc[ref])
+            back = hosts[dst] == fetched_by[ref]
         else:  # a reply or a refusal travels from a node or a balancer back to the clients
             back = not hosts[src].startswith(("clients", "region"))
-        out.append([kind, src, int(legs["via"][i]), dst, round(float(legs["sent_ms"][i]), 4),
-                    round(float(legs["received_ms"][i]), 4), _what(results, kind, ref, back)])
+        out.append([kind, src, via, dst, round(sent_ms, 4), round(received_ms, 4), what(kind, ref, back)])
     return out
 
 
