@@ -125,9 +125,9 @@ def throughput_bins(results: Results, bin_ms: float | None = None) -> pd.DataFra
     total = sum(counts.values())
     with np.errstate(invalid="ignore", divide="ignore"):
         availability = np.where(total > 0, counts["served"] / np.maximum(total, 1), np.nan)
-    return pd.DataFrame({"t_ms": edges[:-1] + np.diff(edges) / 2, "from_ms": edges[:-1], "to_ms": edges[1:],  # built whole:
-                         **{f"{o}_per_s": c / widths_s for o, c in counts.items()},  # a column added at a time cost more
-                         "availability": availability})
+    # the frame built whole: adding its columns one at a time cost ~0.3 ms each
+    return pd.DataFrame({"t_ms": edges[:-1] + np.diff(edges) / 2, "from_ms": edges[:-1], "to_ms": edges[1:],
+                         **{f"{o}_per_s": c / widths_s for o, c in counts.items()}, "availability": availability})
 
 
 def throughput_timeline(results: Results, bin_ms: float | None = None, fig=None):
@@ -237,7 +237,7 @@ def dc_traffic(results: Results, bin_ms: float | None = None, fig=None):
     part dotted, with the DCs' outages and the DNS's view of them in the events lane."""
     per_dc = _traffic(results, bin_ms)  # its arrays, not traffic_bins' frame: building and grouping that cost ~4 ms
     traces = []
-    for i, name in enumerate(sorted(per_dc)):
+    for i, name in enumerate(sorted(per_dc)):  # by name, as grouping the frame by "dc" ordered them
         t_ms, sent, served = per_dc[name]
         colour = PALETTE[i % len(PALETTE)]
         traces.append(dict(name=f"{name} sent", x=t_ms, y=sent, mode="lines",
