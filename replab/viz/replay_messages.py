@@ -113,22 +113,21 @@ def _carried(results: Results):
     req = {c: results.requests[c].tolist() for c in ("key", "op", "version", "reason", "staleness_ms")}
     fetches, responses = results.fetches, results.tables.get("responses")
     if responses is not None:
-        response = responses["version"].tolist(), responses["replica"].tolist()
+        response_version, response_replica = responses["version"].tolist(), responses["replica"].tolist()
     if fetches is not None and len(fetches):
         key_of: dict = {}
         for request, key in zip(results.requests["request_id"].tolist(), req["key"]):
             key_of.setdefault(request, key)  # the first request with that id, as .loc[...].iloc[0] took
-        fetch_key = [key_of[r] for r in fetches["request_id"].tolist()]
-        fetch_version = fetches["version"].tolist()
+        fetch_request, fetch_version = fetches["request_id"].tolist(), fetches["version"].tolist()
 
     def what(kind: int, ref: int, back: bool) -> str:
         name = KINDS[kind]
         if ref < 0:  # a replica's response to a client coordinating the read
-            return f"v{response[0][-1 - ref]} from {response[1][-1 - ref]}"
+            return f"v{response_version[-1 - ref]} from {response_replica[-1 - ref]}"
         if name == "replicate":
             return f"write {ref}"
         if name == "fetch":
-            key = fetch_key[ref]
+            key = key_of[fetch_request[ref]]  # looked up only for a fetch shown: one still in flight has no request
             return f"v{fetch_version[ref]} of key {key}" if back else f"fetch key {key}"
         if name in ("read", "write"):
             return f"{name} key {req['key'][ref]}"
