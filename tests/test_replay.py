@@ -119,3 +119,15 @@ def test_a_replay_is_html_holding_its_data_and_takes_new_results_in_place(failov
     assert "<canvas" not in page and "function render(" in page and '"moment_ms":1300.0' in page
     same = replay(stale_hit_story(), fig=shown)
     assert same is shown and shown.data["messages"]
+
+
+def test_the_replay_of_a_run_so_far_shows_a_caches_fetches_while_a_read_is_still_in_flight():
+    """A partial picture (Results.so_far) holds fetches of reads that have no request row yet (still in
+    flight): the replay lists the fetches it shows, each with the key it asked for, and looks up no other."""
+    model = ReplicationModel(Scenario.preset("push-pull"))
+    while model.now < 200.0:
+        model.step()
+    results = Results.so_far(model)
+    assert set(results.fetches["request_id"]) - set(results.requests["request_id"])  # a read still in flight
+    fetches = [m for m in replay_data(results)["messages"] if KINDS[m[0]] == "fetch"]
+    assert fetches and all(m[6].startswith("fetch key ") or " of key " in m[6] for m in fetches)

@@ -15,6 +15,9 @@ the DC's row. Only the workload's time, 0 to `scenario.duration_ms`, is drawn.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import numpy as np
 import pandas as pd
 
 from replab.analysis.results import Results
@@ -54,8 +57,33 @@ def _closed_by(row: str, kind: str, open_rows: list[str]) -> list[str]:
     return [r for r in open_rows if row == "all" or hosts & set(r.split("+"))]
 
 
-def stretches_and_instants(results: Results) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(stretches: row, what, from_ms, to_ms, colour, hover; instants: row, what, t_ms, symbol, colour, hover)."""
+class Stretch(NamedTuple):
+    """A bar of the lane: `row` was `what` (down, read-only, ...) from `from_ms` to `to_ms`."""
+
+    row: str
+    what: str
+    from_ms: float
+    to_ms: float
+    colour: str
+    hover: str
+
+
+class Instant(NamedTuple):
+    """A marker of the lane: `what` happened (detected, promoted, ...) on `row` at `t_ms`."""
+
+    row: str
+    what: str
+    t_ms: float
+    symbol: str
+    colour: str
+    hover: str
+
+
+def _all_rows(results: Results) -> tuple[list[Stretch], list[Instant]]:
+    """Every stretch and instant of the run, in the order they end and happen (some after the workload).
+
+    Plain Python over the events' columns: the frame has a handful of rows, and one pandas call
+    on it costs more than this whole loop (~5 ms a chart before)."""
     end = results.scenario.duration_ms
     opened: dict[tuple[str, str], tuple[float, str]] = {}
     spans, points = [], []
@@ -64,8 +92,9 @@ def stretches_and_instants(results: Results) -> tuple[pd.DataFrame, pd.DataFrame
     for span in SPANS:
         ends.setdefault(span[1], []).append(span)
     events = results.events
-    dc_faults = set(events.loc[events["target"].astype(str).str.startswith("dc"), "t_ms"])
-    for t, kind, target, detail in events[["t_ms", "kind", "target", "detail"]].itertuples(index=False):
+    columns = [events[c].tolist() for c in ("t_ms", "kind", "target", "detail")]
+    dc_faults = {t for t, target in zip(columns[0], columns[2]) if str(target).startswith("dc")}
+    for t, kind, target, detail in zip(*columns):
         row = _row_of(kind, str(target), t in dc_faults)
         if row is None:
             continue
@@ -75,32 +104,49 @@ def stretches_and_instants(results: Results) -> tuple[pd.DataFrame, pd.DataFrame
             for span in ends[kind]:
                 for closed in _closed_by(row, kind, [r for r, k in opened if k == span[0]]):
                     begun = opened.pop((closed, span[0]))
-                    spans.append((closed, span[2], begun[0], t, span[3], f"{closed} {span[2]} from {begun[0]:g} to {t:g} ms"
-                                  + (f" ({begun[1]})" if begun[1] else "")))
+                    spans.append(Stretch(closed, span[2], begun[0], t, span[3],
+                                         f"{closed} {span[2]} from {begun[0]:g} to {t:g} ms"
+                                         + (f" ({begun[1]})" if begun[1] else "")))
         if kind in INSTANTS:
             label, symbol, colour = INSTANTS[kind]
-            points.append((row, label, t, symbol, colour, f"{kind} {target} at {t:g} ms" + (f": {detail}" if detail else "")))
+            points.append(Instant(row, label, t, symbol, colour,
+                                  f"{kind} {target} at {t:g} ms" + (f": {detail}" if detail else "")))
     for (row, kind), (t, detail) in opened.items():
         span = starts[kind]
-        spans.append((row, span[2], t, end, span[3], f"{row} {span[2]} from {t:g} ms to the end"
-                      + (f" ({detail})" if detail else "")))
-    stretches = pd.DataFrame(spans, columns=["row", "what", "from_ms", "to_ms", "colour", "hover"])
+        spans.append(Stretch(row, span[2], t, end, span[3], f"{row} {span[2]} from {t:g} ms to the end"
+                             + (f" ({detail})" if detail else "")))
+    return spans, points
+
+
+def _lane_rows(results: Results) -> tuple[list[Stretch], list[Instant]]:
+    """The stretches and instants within the workload, 0 to `scenario.duration_ms`: what the lane draws."""
+    end = results.scenario.duration_ms
+    spans, points = _all_rows(results)
+    return [s._replace(to_ms=min(s.to_ms, float(end))) for s in spans if s.from_ms < end], [p for p in points if p.t_ms <= end]
+
+
+def stretches_and_instants(results: Results) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(stretches: row, what, from_ms, to_ms, colour, hover; instants: row, what, t_ms, symbol, colour, hover),
+    within the workload as the lane draws them."""
+    end = results.scenario.duration_ms
+    spans, points = _all_rows(results)
+    stretches = pd.DataFrame(spans, columns=Stretch._fields)
     stretches = stretches[stretches["from_ms"] < end].assign(to_ms=lambda f: f["to_ms"].clip(upper=end))
-    instants = pd.DataFrame(points, columns=["row", "what", "t_ms", "symbol", "colour", "hover"])
+    instants = pd.DataFrame(points, columns=Instant._fields)
     return stretches, instants[instants["t_ms"] <= end]
 
 
-def _rows(stretches: pd.DataFrame, instants: pd.DataFrame) -> list[str]:
+def _rows(stretches: list[Stretch], instants: list[Instant]) -> list[str]:
     """Rows in the order their first event happened, top to bottom."""
-    first = pd.concat([stretches[["row", "from_ms"]].set_axis(["row", "t_ms"], axis=1), instants[["row", "t_ms"]]])
-    rows = list(first.sort_values("t_ms", kind="stable")["row"].drop_duplicates())
+    first = sorted([(s.row, s.from_ms) for s in stretches] + [(p.row, p.t_ms) for p in instants], key=lambda rt: rt[1])
+    rows = list(dict.fromkeys(row for row, _t in first))
     return rows if len(rows) <= _MAX_ROWS else rows[: _MAX_ROWS - 1] + ["others"]
 
 
 def lane(results: Results, width_px: float = 420.0, yaxis: str = "y3") -> tuple[list[dict], dict, list[dict]]:
     """Traces of the event lane (on `yaxis`), its axis layout, and the shading of the chart below."""
     duration = results.scenario.duration_ms
-    stretches, instants = stretches_and_instants(results)
+    stretches, instants = _lane_rows(results)
     rows = _rows(stretches, instants) or ["no events"]
     y_of = {r: float(len(rows) - 1 - i) for i, r in enumerate(rows)}
 
@@ -120,7 +166,7 @@ def lane(results: Results, width_px: float = 420.0, yaxis: str = "y3") -> tuple[
 
     bars_x, bars_y, bar_hover, bar_colour = [], [], [], []
     text_x, text_y, text = [], [], []
-    for s in stretches.itertuples(index=False):
+    for s in stretches:
         row_y = y(s.row)
         bars_x.append((s.from_ms, s.to_ms))
         bars_y.append(row_y)
@@ -144,7 +190,9 @@ def lane(results: Results, width_px: float = 420.0, yaxis: str = "y3") -> tuple[
                 hover += [h, h, None]
         traces.append(dict(name="stretches", x=x, y=yy, yaxis=yaxis, mode="lines", showlegend=False,
                            line=dict(color=colour, width=9), opacity=0.55, hovertext=hover, hoverinfo="text"))
-    for p in instants.sort_values("t_ms").itertuples(index=False):
+    # numpy's quicksort, as the frame's sort_values did: the same order among instants at one time
+    by_time = np.argsort(np.array([p.t_ms for p in instants], dtype=float), kind="quicksort")
+    for p in (instants[i] for i in by_time):
         label = p.what if p.row in y_of else f"{p.row} {p.what}"
         row_y = y(p.row)
         x0 = p.t_ms + 1.6 * _CHAR_PX * ms_per_px
@@ -152,10 +200,10 @@ def lane(results: Results, width_px: float = 420.0, yaxis: str = "y3") -> tuple[
             text_x.append(x0)
             text_y.append(row_y)
             text.append(label)
-    traces.append(dict(name="events", x=list(instants["t_ms"]), y=[y(r) for r in instants["row"]], yaxis=yaxis,
-                       mode="markers", showlegend=False, hovertext=list(instants["hover"]), hoverinfo="text",
-                       marker=dict(symbol=list(instants["symbol"]), color=list(instants["colour"]), size=10,
-                                   line=dict(width=1.5, color=list(instants["colour"])))))
+    traces.append(dict(name="events", x=[p.t_ms for p in instants], y=[y(p.row) for p in instants], yaxis=yaxis,
+                       mode="markers", showlegend=False, hovertext=[p.hover for p in instants], hoverinfo="text",
+                       marker=dict(symbol=[p.symbol for p in instants], color=[p.colour for p in instants], size=10,
+                                   line=dict(width=1.5, color=[p.colour for p in instants]))))
     traces.append(dict(name="event labels", x=text_x, y=text_y, yaxis=yaxis, mode="text", text=text,
                        textposition="middle right", textfont=dict(size=9, color="#333333"), showlegend=False,
                        hoverinfo="skip"))

@@ -22,7 +22,8 @@ For each frame:
 
 Individual messages, with the two recorded ends of each (sent and received), are listed
 for a window of `messages_ms` = (from, to), or for the whole run when it is short (the
-scripted stories): the replay then moves each one along its cable in slow motion.
+scripted stories): the replay then moves each one along its cable in slow motion. The
+messages themselves are read from the history by replab.viz.replay_messages.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ import numpy as np
 import pandas as pd
 
 from replab.analysis.results import Results
-from replab.replication import STRATEGIES
 from replab.topology.datacentres import cabling
 from replab.viz.layout import place
+from replab.viz.replay_messages import KINDS, _hosts, _legs, messages_in
 from replab.viz.topology_chart import cable_segments, replication_edges, upstream_of, wan_links
 
 ROLES = ("leader", "follower", "server")
@@ -53,90 +54,6 @@ def _frame_times(results: Results, frames: int) -> np.ndarray:
     return samples[::-1][::every][::-1]
 
 
-KINDS = ("read", "write", "reply", "refused", "lost", "replicate", "fetch", "stale reply")
-
-
-def _hosts(results: Results) -> list[str]:
-    """Everything a message can leave or reach: the data nodes first (their index is their number)."""
-    count = results.scenario.dcs.count
-    if count > 1:
-        return list(results.scenario.node_names) + [f"region{d}" for d in range(count)] + \
-            [f"dc{d} balancer" for d in range(count)]
-    return list(results.scenario.node_names) + ["clients", "balancer"]
-
-
-def _legs(results: Results, hosts: list[str]) -> dict[str, np.ndarray]:
-    """Every message as columns: kind (index in KINDS), src, via (the balancer passed, or -1), dst
-    (indices in `hosts`), sent_ms, received_ms, and ref: the row of the requests frame it belongs to
-    (applies: the write_id; fetches: the fetches row; a replica's response to a client: -1 - its
-    responses row)."""
-    req = results.requests
-    index = {h: i for i, h in enumerate(hosts)}
-    if "dc" in req:
-        client = np.array([index[f"region{r}"] for r in range(results.scenario.dcs.count)])[req["region"].to_numpy()]
-        balancer = np.array([index[f"{d} balancer"] for d in req["dc"].cat.categories])[req["dc"].cat.codes.to_numpy()]
-    else:
-        client, balancer = np.full(len(req), index["clients"]), np.full(len(req), index["balancer"])
-    node = req["node"].cat.codes.to_numpy().astype(np.int64)  # -1: refused at the balancer
-    is_write = (req["op"] == "write").to_numpy()
-    arrived, answered = req["arrived_ms"].to_numpy(), req["answered_ms"].to_numpy()
-    start, end = req["start_ms"].to_numpy(), req["end_ms"].to_numpy()
-    outcome = req["outcome"].cat.codes.to_numpy()  # 0 served, 1 refused, 2 failed
-    at_balancer, reached = node < 0, ~np.isnan(arrived)
-    stub = float(np.nanmedian(arrived - start)) / 2 if reached.any() else 0.5
-    parts = []
-
-    def add(mask, *columns):
-        """The messages where `mask` holds; each column an array or one value for all."""
-        if mask.any():
-            parts.append([np.broadcast_to(c, mask.shape)[mask] for c in columns])
-
-    row = np.arange(len(req))
-    if STRATEGIES[results.scenario.replication.kind].clients_coordinate(results.scenario):
-        _client_reads(results, client, add)  # nothing goes through the balancer
-    else:
-        to_node = reached & ~at_balancer
-        add(to_node, np.where(is_write, 1, 0), client, balancer, node, start, arrived, row)
-        add(reached & at_balancer, 3, client, -1, balancer, start, arrived, row)
-        add(~reached, 4, client, np.where(at_balancer, -1, balancer), np.where(at_balancer, balancer, node), start,
-            start + stub, row)
-        stale = (req["staleness_ms"].fillna(0.0).to_numpy() > 0) & ~is_write
-        add(to_node & (outcome != 2), np.where(outcome == 1, 3, np.where(stale, 7, 2)), node, balancer, client,
-            answered, end, row)
-        add(reached & at_balancer & (outcome == 1), 3, balancer, -1, client, answered, end, row)
-    applies = results.applies[results.applies["sent_ms"].notna()]
-    sender = applies["sender"].cat.codes.to_numpy()
-    sender = np.where(sender < 0, index.get("clients", -1), sender)  # sent, by no node: by a client coordinating
-    add(np.ones(len(applies), bool), 5, sender, -1, applies["node"].cat.codes.to_numpy(),
-        applies["sent_ms"].to_numpy(), applies["received_ms"].to_numpy(), applies["write_id"].to_numpy())
-    fetches = results.fetches
-    if fetches is not None and len(fetches):
-        asked = fetches["answered_ms"].notna().to_numpy()
-        back = asked & fetches["received_ms"].notna().to_numpy()
-        node_of, source = fetches["node"].cat.codes.to_numpy(), fetches["source"].cat.codes.to_numpy()
-        rows = np.arange(len(fetches))
-        add(asked, 6, node_of, -1, source, fetches["sent_ms"].to_numpy(), fetches["answered_ms"].to_numpy(), rows)
-        add(back, 6, source, -1, node_of, fetches["answered_ms"].to_numpy(), fetches["received_ms"].to_numpy(), rows)
-    columns = ("kind", "src", "via", "dst", "sent_ms", "received_ms", "ref")
-    if not parts:
-        return {c: np.empty(0) for c in columns}
-    legs = {c: np.concatenate([p[i] for p in parts]) for i, c in enumerate(columns)}
-    for c in ("kind", "src", "via", "dst", "ref"):
-        legs[c] = legs[c].astype(np.int64)
-    return legs
-
-
-def _client_reads(results: Results, client: np.ndarray, add) -> None:
-    """A client's read requests to the replicas (until each read its store) and their answers back."""
-    responses = results.tables["responses"]
-    rows = np.arange(len(responses))
-    request_row = responses["request_id"].to_numpy() - 1  # the requests frame is in request_id order
-    replica = responses["replica"].cat.codes.to_numpy()
-    read_ms, arrived_ms = responses["read_ms"].to_numpy(), responses["arrived_ms"].to_numpy()
-    add(~np.isnan(read_ms), 0, client[request_row], -1, replica, responses["asked_ms"].to_numpy(), read_ms, request_row)
-    add(~np.isnan(arrived_ms), 2, replica, -1, client[request_row], read_ms, arrived_ms, -1 - rows)
-
-
 def _flows(legs: dict[str, np.ndarray], times: np.ndarray) -> list[list]:
     """Per frame: [kind, src, via, dst, messages per second] for the messages sent in its window."""
     edges = np.concatenate([[0.0], times])
@@ -146,14 +63,14 @@ def _flows(legs: dict[str, np.ndarray], times: np.ndarray) -> list[list]:
     key = (((frame[keep] * 8 + legs["kind"][keep]) * span + legs["src"][keep]) * span + legs["via"][keep] + 1) * span \
         + legs["dst"][keep]
     keys, counts = np.unique(key, return_counts=True)
-    widths_s = np.diff(edges) / 1000.0
+    rest, dst = np.divmod(keys, span)  # unpacked as whole arrays: a Python loop over each key cost ~10 ms
+    rest, via = np.divmod(rest, span)
+    rest, src = np.divmod(rest, span)
+    frame_of, kind = np.divmod(rest, 8)
+    rate = np.round(counts / (np.diff(edges) / 1000.0)[frame_of], 1)
     out: list[list] = [[] for _ in times]
-    for k, n in zip(keys.tolist(), counts.tolist()):
-        k, dst = divmod(k, span)
-        k, via = divmod(k, span)
-        k, src = divmod(k, span)
-        f, kind = divmod(k, 8)
-        out[f].append([kind, src, via - 1, dst, round(n / widths_s[f], 1)])
+    for f, *flow in zip(frame_of.tolist(), kind.tolist(), src.tolist(), (via - 1).tolist(), dst.tolist(), rate.tolist()):
+        out[f].append(flow)
     return out
 
 
@@ -176,10 +93,13 @@ def _per_node(results: Results, times: np.ndarray, names: list[str]) -> dict:
     lag_ms, lag_writes = folded("lag_ms").astype(float), folded("lag_writes").astype(float)
     index = {name: i for i, name in enumerate(names)}
     applied = np.zeros((len(times), n), dtype=np.int64)
-    for name, group in results.applies.groupby("node", observed=True):
-        applied[:, index[str(name)]] += np.searchsorted(np.sort(group["applied_ms"].to_numpy()), times, side="right")
-    for name, group in results.writes.groupby("leader", observed=True):
-        applied[:, index[str(name)]] += np.searchsorted(np.sort(group["commit_ms"].to_numpy()), times, side="right")
+    for frame, node_column, at_column in ((results.applies, "node", "applied_ms"), (results.writes, "leader", "commit_ms")):
+        node, at = frame[node_column], frame[at_column].to_numpy()
+        codes = node.cat.codes.to_numpy()
+        for code, name in enumerate(node.cat.categories):  # a mask per node: a groupby cost ~1 ms per frame
+            mine = at[codes == code]
+            if len(mine):
+                applied[:, index[str(name)]] += np.searchsorted(np.sort(mine), times, side="right")
     edges, known = [], {}
     upstream = timeline["upstream"].cat.codes.to_numpy().reshape(-1, n)
     ups = timeline["up"].to_numpy().reshape(-1, n)
@@ -194,7 +114,8 @@ def _per_node(results: Results, times: np.ndarray, names: list[str]) -> dict:
         edges.append(known[key])
 
     def listed(values: np.ndarray, digits: int | None) -> list:
-        return [[None if np.isnan(v) else (round(float(v), digits) if digits else int(v)) for v in row] for row in values]
+        # over Python floats (tolist) rather than numpy scalars, ~4x faster; v != v: NaN
+        return [[None if v != v else (round(v, digits) if digits else int(v)) for v in row] for row in values.tolist()]
 
     return {"role": role.tolist(), "up": folded("up").astype(int).tolist(), "queue": folded("queue").astype(int).tolist(),
             "lag_ms": listed(lag_ms, 2), "lag_writes": listed(lag_writes, None), "edges": edges,
@@ -203,10 +124,11 @@ def _per_node(results: Results, times: np.ndarray, names: list[str]) -> dict:
 
 def _down(results: Results, times: np.ndarray) -> dict:
     """Per frame: the switches and DCs down, the DCs the DNS has marked down, and whether writes are refused."""
-    events = results.events.sort_values("t_ms", kind="stable")
+    events = results.events
     out = {"down": [], "dns_down": [], "read_only": []}
     down, dns_down, read_only = set(), set(), False
-    pending = list(zip(events["t_ms"], events["kind"], events["target"].astype(str)))[::-1]
+    pending = sorted(zip(events["t_ms"].tolist(), events["kind"].tolist(), map(str, events["target"].tolist())),
+                     key=lambda e: e[0])[::-1]  # a stable sort by time, in Python: the frame has a handful of rows
     for t in times:
         while pending and pending[-1][0] <= t:
             _at, kind, target = pending.pop()
@@ -235,58 +157,14 @@ def _regions(results: Results, times: np.ndarray) -> dict:
     edges = np.concatenate([[0.0], times])
     frame = np.searchsorted(edges, req["start_ms"].to_numpy(), side="left") - 1
     keep = (frame >= 0) & (frame < len(times))
-    sent = pd.crosstab([frame[keep], req["region"].to_numpy()[keep]], req["dc"].cat.codes.to_numpy()[keep])
-    share = np.zeros((len(times), count, count))
-    for (f, region), row in sent.iterrows():
-        total = row.sum()
-        for dc, n in row.items():
-            share[f, region, dc] = n / total if total else 0.0
-    moved = np.zeros(len(times), dtype=np.int64)
-    np.add.at(moved, frame[keep & req["dc_move"].to_numpy(bool)], 1)
+    # counted in arrays, (frame, region, DC) as one index: a crosstab and a loop over its rows cost ~20 ms
+    cell = (frame[keep] * count + req["region"].to_numpy()[keep]) * count + req["dc"].cat.codes.to_numpy()[keep]
+    sent = np.bincount(cell, minlength=len(times) * count * count).reshape(len(times), count, count)
+    total = sent.sum(axis=2, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):  # a region that sent nothing in a frame: 0
+        share = np.where(total > 0, sent / total, 0.0)
+    moved = np.bincount(frame[keep & req["dc_move"].to_numpy(bool)], minlength=len(times))
     return {"dns_share": np.round(share, 3).tolist(), "moves": np.cumsum(moved).tolist()}
-
-
-def _what(results: Results, kind: int, ref: int, back: bool) -> str:
-    """What one message carries, in a few words."""
-    name = KINDS[kind]
-    if ref < 0:  # a replica's response to a client coordinating the read
-        response = results.tables["responses"].iloc[-1 - ref]
-        return f"v{response['version']} from {response['replica']}"
-    if name == "replicate":
-        return f"write {ref}"
-    if name == "fetch":
-        fetch = results.fetches.iloc[ref]
-        key = results.requests.loc[results.requests["request_id"] == fetch["request_id"], "key"].iloc[0]
-        return f"v{fetch['version']} of key {key}" if back else f"fetch key {key}"
-    r = results.requests.iloc[ref]
-    if name in ("read", "write"):
-        return f"{name} key {r['key']}"
-    if name == "refused":
-        return f"refused: {r['reason']}" if back else f"{r['op']} key {r['key']}"
-    if name == "lost":
-        return f"{r['op']} key {r['key']} (lost)"
-    if r["op"] == "write":
-        return f"ok: write {r['version']}"
-    return f"v{r['version']}" + (f", stale by {r['staleness_ms']:.1f} ms" if name == "stale reply" else "")
-
-
-def messages_in(results: Results, from_ms: float, to_ms: float, legs: dict | None = None) -> list[list]:
-    """Every message in flight at some moment of [from_ms, to_ms]: [kind, src, via, dst, sent_ms, received_ms,
-    what it carries] (kind an index in KINDS, hosts indices in the replay's `hosts`)."""
-    legs = _legs(results, _hosts(results)) if legs is None else legs
-    shown = np.flatnonzero((legs["sent_ms"] <= to_ms) & (legs["received_ms"] >= from_ms))
-    shown = shown[np.argsort(legs["sent_ms"][shown], kind="stable")]
-    hosts = _hosts(results)
-    out = []
-    for i in shown:
-        kind, src, dst, ref = int(legs["kind"][i]), int(legs["src"][i]), int(legs["dst"][i]), int(legs["ref"][i])
-        if KINDS[kind] == "fetch":  # the way back ends at the node that asked
-            back = hosts[dst] == str(results.fetches["node"].iloc[ref])
-        else:  # a reply or a refusal travels from a node or a balancer back to the clients
-            back = not hosts[src].startswith(("clients", "region"))
-        out.append([kind, src, int(legs["via"][i]), dst, round(float(legs["sent_ms"][i]), 4),
-                    round(float(legs["received_ms"][i]), 4), _what(results, kind, ref, back)])
-    return out
 
 
 def _routes(results: Results, hosts: list[str], drawing, links: list) -> dict[str, list]:
@@ -339,7 +217,6 @@ def moment_ms(results: Results, messages: list[list]) -> float:
     """An instant worth showing first: the middle of the read-only window, a DC's traffic moving,
     just after the first fault; message by message, the first stale answer or conflict."""
     duration = results.scenario.duration_ms
-    events = results.events[results.events["t_ms"] <= duration]
     if messages:
         stale = [m for m in messages if KINDS[m[0]] == "stale reply"]
         if stale:
@@ -348,7 +225,8 @@ def moment_ms(results: Results, messages: list[list]) -> float:
         if conflicts is not None and len(conflicts):  # just after the first node met the two versions
             return float(conflicts["t_ms"].min()) + 0.05
         return float(messages[0][4])
-    times = {k: events.loc[events["kind"] == k, "t_ms"].tolist() for k in ("read-only", "writable", "dns-down", "take-over")}
+    events = [(t, kind) for t, kind in zip(results.events["t_ms"].tolist(), results.events["kind"].tolist()) if t <= duration]
+    times = {k: [t for t, kind in events if kind == k] for k in ("read-only", "writable", "dns-down", "take-over")}
     if times["read-only"]:
         start = times["read-only"][0]
         end = next((t for t in times["writable"] if t >= start), duration)
@@ -357,8 +235,8 @@ def moment_ms(results: Results, messages: list[list]) -> float:
         return min(times["dns-down"][0] + 0.25 * max(results.scenario.dns.ttl_ms, 500.0), duration)
     if times["take-over"]:
         return min(times["take-over"][0] + 0.05 * duration, duration)
-    if len(events):
-        return min(float(events["t_ms"].iloc[0]) + 0.1 * duration, duration)
+    if events:
+        return min(float(events[0][0]) + 0.1 * duration, duration)
     return duration / 2
 
 
