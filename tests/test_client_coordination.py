@@ -8,7 +8,9 @@ replica reads its store in 0.5 ms and applies a version in 1 ms), failures detec
 import pytest
 from test_leaderless import STORY, rows, story
 
+import replab
 from replab import ReplicationModel, Results, Scenario, ScenarioError
+from replab.viz.plots import FIGURES
 from replab.viz.quorum_story import quorum_story
 from replab.viz.replay_data import KINDS, replay_data
 from replab.viz.spacetime import spacetime_messages
@@ -136,3 +138,14 @@ def test_the_charts_draw_the_client_where_it_coordinated():
     assert columns == ["s0", "s1", "node0", "node1", "node2"]
     assert rows(messages, ["kind", "src", "dst", "send_ms", "recv_ms"]) == [["apply", "s0", "node0", 10.0, 10.2],
                                                                             ["apply", "s0", "node2", 10.0, 10.2]]
+
+
+def test_every_chart_draws_a_run_its_clients_coordinated():
+    """No node took the writes, so the leadership chart marks none of them under a node's row;
+    it and every other chart draw the run without failing."""
+    results = replab.run(Scenario.preset("leaderless").replace(**{"quorum.coordinator": "client", "duration_ms": 1_000.0}))
+    for name, chart in FIGURES.items():
+        figure = chart(results)
+        assert figure is not None, name
+    leadership = FIGURES["leadership"](results)
+    assert all(len(trace.x) == 0 for trace in leadership.data if trace.name.startswith("writes"))

@@ -157,8 +157,10 @@ def _end_ms(results) -> float:
 
 
 def _write_marks(results, row: dict) -> list[dict]:
-    """Each committed write as a mark just under the row of the node that took it."""
+    """Each committed write as a mark just under the row of the node that took it (a write its
+    client coordinated, leaderless, was taken by no node: none to mark)."""
     writes = results.writes
+    writes = writes[writes["leader"].notna()]
     traces = []
     kinds = (("kept", ~writes["lost"], KEPT_COLOUR, "circle", 3),
              ("acknowledged, then thrown away", writes["lost"] & writes["acked"], LOST_COLOUR, "x-thin-open", 7),
