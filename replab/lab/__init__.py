@@ -11,7 +11,7 @@
 
 Constructor
     Lab(scenario, controls=DEFAULT_CONTROLS, charts=DEFAULT_CHARTS, faults=False, live=True,
-        summary=DEFAULT_SUMMARY, debounce_s=0.03, run=True, lookahead=None)
+        summary=DEFAULT_SUMMARY, debounce_s=0.0, run=True, lookahead=None)
     controls   dotted Scenario fields; each becomes a widget built from the field's rules
                (slider within a teaching range, dropdown of choices, checkbox), so it
                cannot hold a value the model rejects (see replab.lab.controls).
@@ -20,7 +20,8 @@ Constructor
                e.g. {"throughput": {"bin_ms": 100}, "spacetime": {"start_ms": 2990}}.
     faults     True for the buttons "crash-leader", "recover", "clear", or a list taken
                from replab.lab.faults.FAULT_BUTTONS.
-    live       re-run debounce_s seconds after the last control change (also a checkbox).
+    live       re-run after a control change (also a checkbox): debounce_s after the last one,
+               by default at the kernel loop's next turn, so changes made together run once.
     summary    summary keys shown in the table (None: all), with the previous run's values.
     run        run once at construction so the charts are filled.
     lookahead  inside a kernel, run the settings one change away (the next notch of the
