@@ -14,9 +14,10 @@ keeps handling widget messages (a slider moved mid-run is taken at once, and its
 cancels the stale one). Once the run has taken `first_partial_s` it shows what it has so
 far (Results.so_far), then again every `every_s`; at the end, the whole Results. A partial
 drawing is made only while the rest of the run, extrapolated from its progress, takes longer
-than `worth_it_s` and three times what the last partial drawing took: a run near its end
-shows itself whole sooner, and on a 0.5-1 s run a second partial drawing (0.1-0.2 s, with
-the replay) would delay the whole run by a fifth (benchmarks/LAB_RESULTS.md).
+than `worth_it_s`, and a later one (which costs about what a whole drawing does) only while
+it takes three times the last whole drawing: a run near its end shows itself whole sooner,
+and on a 0.5-1 s run a second partial drawing would delay the whole run by a fifth
+(benchmarks/LAB_RESULTS.md).
 Without a running loop (plain Python) a run is simply done to the end.
 """
 
