@@ -131,7 +131,7 @@ class DataCentres:
             model.recorder.event(now, "partition", name, "WAN links to the other DCs cut")
             for other in range(self.count):
                 if other != dc:
-                    network.cut |= {(dc, other), (other, dc)}
+                    network.cut_wan(dc, other)
         elif action == "heal":
             if dc not in self.partitioned:
                 return
@@ -139,7 +139,7 @@ class DataCentres:
             model.recorder.event(now, "heal", name, "WAN links restored")
             for other in range(self.count):
                 if other != dc and other not in self.partitioned:
-                    network.cut -= {(dc, other), (other, dc)}
+                    network.restore_wan(dc, other)
             model.replication.network_healed(now)
 
 
