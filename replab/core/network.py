@@ -64,7 +64,9 @@ class Network:
         self.splits: list[frozenset[int]] = []  # sides of host partitions: each cut from every host outside it
         self.slow_ms: dict[int, float] = {}  # host -> extra ms on every message to or from it
         self._routes: list[list] | None = None  # _routes[src][dst]; None: to work out again
-        self._channel_clear_ms: dict[tuple[int, int], float] = {}
+        # [src][dst]: when the ordered channel src -> dst has delivered all it was given
+        # (nested lists rather than a dict keyed by (src, dst): no tuple to build and hash per message)
+        self._channel_clear_ms: list[list[float]] = []
         self.messages_sent = 0
         self.messages_dropped = 0
 
@@ -75,6 +77,9 @@ class Network:
         self.switch_of.append(switches[0])
         self.switches_of.append(tuple(switches))
         self._routes = None
+        for row in self._channel_clear_ms:
+            row.append(0.0)
+        self._channel_clear_ms.append([0.0] * len(self.switch_of))
         return len(self.switch_of) - 1
 
     # WAN cuts between data centres ----------------------------------------------------------
@@ -191,8 +196,10 @@ class Network:
         if lat is None:
             self.messages_dropped += 1
             return False
-        channel = (src, dst)
-        at = max(now + lat, self._channel_clear_ms.get(channel, 0.0))
-        self._channel_clear_ms[channel] = at
+        clear_ms = self._channel_clear_ms[src]
+        at = now + lat
+        if clear_ms[dst] > at:  # at = max(at, clear_ms[dst]), written out: max() is a slow call in Python 3.11
+            at = clear_ms[dst]
+        clear_ms[dst] = at
         heappush(self._heap, (at, self._ticket(), handler, arg))  # calendar.schedule, inlined
         return True
