@@ -77,6 +77,24 @@ def test_an_ordered_channel_never_delivers_a_message_before_the_one_sent_before_
     assert log == [("first", 10.0), ("second", 10.0)]
 
 
+def test_messages_waiting_on_a_busy_channel_keep_their_place_among_ties():
+    """A busy channel keeps its later messages off the calendar; a tie still runs in the order scheduled."""
+    draws = iter([5.0, 5.0, 1.0, 1.0, 1.0, 1.0])
+    calendar, log = EventCalendar(), []
+    net = Network(calendar, lambda: next(draws), 1)
+    a, b = net.attach(0), net.attach(0)
+
+    def record(now, arg):
+        log.append((arg, now))
+
+    net.send_ordered(0.0, a, b, record, "first")  # due at 10
+    net.send_ordered(1.0, a, b, record, "second")  # due at 3, waits for the first: 10
+    calendar.schedule(10.0, record, "timer")
+    net.send_ordered(2.0, a, b, record, "third")  # 10 as well, scheduled after the timer
+    calendar.run_until(100.0)
+    assert log == [("first", 10.0), ("second", 10.0), ("timer", 10.0), ("third", 10.0)]
+
+
 # the replica tree ---------------------------------------------------------------------------------
 class FakeNode:
     def __init__(self, index):
