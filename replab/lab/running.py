@@ -33,7 +33,6 @@ from replab.analysis.results import Results
 from replab.config.scenario import Scenario
 from replab.sim.model import ReplicationModel
 
-
 _frozen = False
 
 
