@@ -21,6 +21,17 @@ def codes(values, categories) -> pd.Categorical:
     return pd.Categorical.from_codes(np.asarray(values, dtype=np.int16), categories=list(categories))
 
 
+def rows_by_category(column: pd.Series, keep: np.ndarray | None = None) -> list[tuple[str, np.ndarray]]:
+    """(label, mask of its rows) for each label of a categorical column that has rows (among
+    `keep`, if given), in category order, as groupby(observed=True) gives them: masks over the
+    codes, where grouping a frame cost ~1-5 ms a chart."""
+    codes = column.cat.codes.to_numpy()
+    masks = [(str(label), codes == code) for code, label in enumerate(column.cat.categories)]
+    if keep is not None:
+        masks = [(label, rows & keep) for label, rows in masks]
+    return [(label, rows) for label, rows in masks if rows.any()]
+
+
 def drain(table: Table, store, names: list[str], order: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """A recorded table's columns as arrays (reordered by `order` if given), typed as declared.
     The recorder lets go of each array as it is read, so the history is never held three

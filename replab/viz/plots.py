@@ -34,6 +34,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from replab.analysis.frames import rows_by_category
 from replab.analysis.results import Results
 from replab.viz import events as event_lane
 from replab.viz.leadership_chart import leadership_timeline, semi_sync_timeline
@@ -152,15 +153,6 @@ def throughput_timeline(results: Results, bin_ms: float | None = None, fig=None)
 
 
 # replication lag -------------------------------------------------------------------------
-def _node_rows(timeline: pd.DataFrame, keep: np.ndarray) -> list[tuple[str, np.ndarray]]:
-    """(node, mask of its rows among `keep`) for each node with rows, in the node column's category order (as
-    groupby(observed=True) gives them): masks over numpy columns, where a groupby of frames cost ~5 ms a chart."""
-    node = timeline["node"]
-    codes = node.cat.codes.to_numpy()
-    masks = [(str(name), keep & (codes == code)) for code, name in enumerate(node.cat.categories)]
-    return [(name, rows) for name, rows in masks if rows.any()]
-
-
 def replication_lag(results: Results, fig=None):
     """Replication lag (ms behind the oldest write it has not applied) of each follower over time.
 
@@ -172,7 +164,7 @@ def replication_lag(results: Results, fig=None):
     t_ms, lag_ms, lag_writes = (timeline[c].to_numpy() for c in ("t_ms", "lag_ms", "lag_writes"))
     follower = _is(timeline["role"], "follower") & timeline["up"].to_numpy()
     traces = []
-    for i, (node, rows) in enumerate(_node_rows(timeline, t_ms <= results.scenario.duration_ms)):
+    for i, (node, rows) in enumerate(rows_by_category(timeline["node"], t_ms <= results.scenario.duration_ms)):
         lag = [v if f else None for v, f in zip(lag_ms[rows].tolist(), follower[rows])]
         traces.append(dict(name=node, x=t_ms[rows], y=lag, mode="lines",
                            line=dict(color=PALETTE[i % len(PALETTE)]), customdata=lag_writes[rows],
@@ -194,7 +186,7 @@ def session_state(results: Results, fig=None):
     timeline = results.timeline
     t_ms, state_bytes, up = (timeline[c].to_numpy() for c in ("t_ms", "state_bytes", "up"))
     traces = []
-    for i, (node, rows) in enumerate(_node_rows(timeline, (t_ms <= results.scenario.duration_ms) & (state_bytes >= 0))):
+    for i, (node, rows) in enumerate(rows_by_category(timeline["node"], (t_ms <= results.scenario.duration_ms) & (state_bytes >= 0))):
         kib = [v / 1024 if u else None for v, u in zip(state_bytes[rows].tolist(), up[rows].tolist())]
         traces.append(dict(name=node, x=t_ms[rows], y=kib, mode="lines", line=dict(color=PALETTE[i % len(PALETTE)]),
                            hovertemplate="%{y:,.0f} KiB<extra>" + node + "</extra>"))

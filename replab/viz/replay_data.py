@@ -31,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from replab.analysis.frames import rows_by_category
 from replab.analysis.results import Results
 from replab.topology.datacentres import cabling
 from replab.viz.layout import place
@@ -94,12 +95,9 @@ def _per_node(results: Results, times: np.ndarray, names: list[str]) -> dict:
     index = {name: i for i, name in enumerate(names)}
     applied = np.zeros((len(times), n), dtype=np.int64)
     for frame, node_column, at_column in ((results.applies, "node", "applied_ms"), (results.writes, "leader", "commit_ms")):
-        node, at = frame[node_column], frame[at_column].to_numpy()
-        codes = node.cat.codes.to_numpy()
-        for code, name in enumerate(node.cat.categories):  # a mask per node: a groupby cost ~1 ms per frame
-            mine = at[codes == code]
-            if len(mine):
-                applied[:, index[str(name)]] += np.searchsorted(np.sort(mine), times, side="right")
+        at = frame[at_column].to_numpy()
+        for name, mine in rows_by_category(frame[node_column]):
+            applied[:, index[name]] += np.searchsorted(np.sort(at[mine]), times, side="right")
     edges, known = [], {}
     upstream = timeline["upstream"].cat.codes.to_numpy().reshape(-1, n)
     ups = timeline["up"].to_numpy().reshape(-1, n)
