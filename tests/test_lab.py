@@ -7,6 +7,8 @@ dummy, so all of this runs in plain pytest. `lab.wait()` is the documented hook 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
 
@@ -285,6 +287,26 @@ def test_a_partial_drawing_is_made_only_while_the_rest_of_the_run_is_worth_its_c
     assert len(asyncio.run(partial_drawings(whole_s=100.0))) == 1
     free = asyncio.run(partial_drawings(whole_s=0.0))
     assert len(free) >= 3 and free == sorted(free)
+
+
+def test_inside_a_kernel_the_first_lab_takes_the_loaded_libraries_out_of_the_collectors_passes():
+    """gc.freeze is process-wide, so a Lab does it only on a running loop (a kernel), once, and
+    never in plain Python: run in a fresh interpreter, where nothing else has frozen anything.
+    A second freeze would add the thousands of objects made since the first."""
+    program = (
+        "import asyncio, gc\n"
+        "from replab import Scenario\n"
+        "from replab.lab import Lab\n"
+        "scenario = Scenario.preset('single-node').replace(duration_ms=100.0)\n"
+        "Lab(scenario, run=False, live=False)\n"
+        "plain = gc.get_freeze_count()\n"
+        "async def kernel():\n"
+        "    Lab(scenario, run=False, live=False)\n"
+        "    return gc.get_freeze_count()\n"
+        "first = asyncio.run(kernel())\n"
+        "print(plain, first > 10_000, asyncio.run(kernel()) <= first)\n")  # frozen objects freed leave it
+    said = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert said.stdout == "0 True True\n", said.stderr
 
 
 def test_an_overloaded_run_says_why_everything_failed():
