@@ -54,7 +54,7 @@ class Network:
     def __init__(self, calendar: EventCalendar, hop_ms: Callable[[], float], switches: int,
                  switch_dc: list[int] | None = None, wan_ms: Callable[[int, int], float] | None = None):
         self.calendar = calendar
-        self._heap, self._ticket = calendar.pusher()  # send schedules its deliveries itself (see EventCalendar.pusher)
+        self._heap, self._tickets = calendar.pusher()  # send schedules its deliveries itself (see EventCalendar.pusher)
         self.hop_ms = hop_ms
         self.switch_up = SwitchStates(switches, self._forget_routes)
         self.switch_dc = list(switch_dc) if switch_dc is not None else [0] * switches
@@ -189,20 +189,46 @@ class Network:
     def send(self, now: float, src: int, dst: int, handler: Handler, arg: Any) -> bool:
         """Deliver `arg` to `handler` after the path latency; False when dropped on the way."""
         self.messages_sent += 1
-        lat = self.latency_ms(src, dst)
-        if lat is None:
+        # latency_ms(src, dst), inlined
+        routes = self._routes
+        if routes is None:
+            routes = self._work_out_routes()
+        route = routes[src][dst]
+        hop = self.hop_ms
+        if route == THREE_HOPS:
+            lat = hop() + hop() + hop()
+        elif route == TWO_HOPS:
+            lat = hop() + hop()
+        elif route is None:
             self.messages_dropped += 1
             return False
-        heappush(self._heap, (now + lat, self._ticket(), handler, arg))  # calendar.schedule, inlined
+        else:
+            lat = hop() + self.wan_ms(*route) + hop()
+        if self.slow_ms:
+            lat = lat + self.slow_ms.get(src, 0.0) + self.slow_ms.get(dst, 0.0)
+        heappush(self._heap, (now + lat, next(self._tickets), handler, arg))  # calendar.schedule, inlined
         return True
 
     def send_ordered(self, now: float, src: int, dst: int, handler: Handler, arg: Any) -> bool:
         """Like `send`, but never delivered before an earlier message on the same channel."""
         self.messages_sent += 1
-        lat = self.latency_ms(src, dst)
-        if lat is None:
+        # latency_ms(src, dst), inlined
+        routes = self._routes
+        if routes is None:
+            routes = self._work_out_routes()
+        route = routes[src][dst]
+        hop = self.hop_ms
+        if route == THREE_HOPS:
+            lat = hop() + hop() + hop()
+        elif route == TWO_HOPS:
+            lat = hop() + hop()
+        elif route is None:
             self.messages_dropped += 1
             return False
+        else:
+            lat = hop() + self.wan_ms(*route) + hop()
+        if self.slow_ms:
+            lat = lat + self.slow_ms.get(src, 0.0) + self.slow_ms.get(dst, 0.0)
         clear_ms = self._channel_clear_ms[src]
         last_ms = clear_ms[dst]  # when the message sent before this one on the channel is due
         at = now + lat
@@ -214,7 +240,7 @@ class Network:
         # calendar's next event (anything still on its way is on the calendar, or queued behind
         # something that is): then this message goes on the calendar itself.
         if not heap or last_ms < heap[0][0]:
-            heappush(heap, (at, self._ticket(), handler, arg))  # calendar.schedule, inlined
+            heappush(heap, (at, next(self._tickets), handler, arg))  # calendar.schedule, inlined
             return True
         # A channel delivers in the order it was given (its times never decrease), so while it is
         # busy only its next message needs to be on the calendar: the others wait in the channel's
@@ -224,11 +250,11 @@ class Network:
         # 8 followers).
         queue = self._in_channel[src][dst]
         if queue:  # the channel's next message is on the calendar: this one waits its turn
-            queue.append((at, self._ticket(), handler, arg))
+            queue.append((at, next(self._tickets), handler, arg))
             return True
         if queue is None:
             queue = self._in_channel[src][dst] = deque()
-        ticket = self._ticket()
+        ticket = next(self._tickets)
         queue.append((at, ticket, handler, arg))
         heappush(heap, (at, ticket, self._off_channel, queue))  # calendar.schedule, inlined
         return True

@@ -167,16 +167,34 @@ class Strategy:
         pass
 
     # shipping --------------------------------------------------------------------------------
-    def ship(self, now: float, sender, receiver, entry, deliver: Callable, extra: Any = None) -> None:
+    def ship(self, now: float, sender, receiver, entry, deliver: Callable, extra: Any = None,
+             arrival: Callable = None) -> None:
         """Queue `entry` on the sender's outbound link; once it has left it travels on the
         ordered channel to `receiver`, and `deliver(now, receiver, entry, sender, sent_ms, extra)`
-        runs on arrival, unless the sender crashed before the entry left its queue."""
+        runs on arrival, unless the sender crashed before the entry left its queue.
+        `arrival`: a handler of its own for the message, one that does what `arrive` and `deliver`
+        would (a strategy's hot path fuses them: one call less per message)."""
         free_ms = sender.link_free_ms
         departs = (free_ms if free_ms > now else now) + self.ship_ms  # max(), written out: a slow call in Python 3.11
         sender.link_free_ms = departs
         sender.shipped += 1
         message = (deliver, receiver, entry, sender, sender.incarnation, departs, extra)
-        self.model.network.send_ordered(departs, sender.host, receiver.host, arrive, message)
+        self.model.network.send_ordered(departs, sender.host, receiver.host, arrival or arrive, message)
+
+    def ship_each(self, now: float, sender, receivers, entry, deliver: Callable, extra: Any = None,
+                  arrival: Callable = None) -> None:
+        """`ship` `entry` to each of `receivers` in turn, in one call (a leader ships every write to
+        every follower: the link's and the sender's attributes are read once, not per receiver)."""
+        if not receivers:
+            return
+        send, ship_ms, handler = self.model.network.send_ordered, self.ship_ms, arrival or arrive
+        host, incarnation = sender.host, sender.incarnation
+        departs = sender.link_free_ms
+        for receiver in receivers:
+            departs = (departs if departs > now else now) + ship_ms  # as in ship: each leaves after the one before
+            send(departs, host, receiver.host, handler, (deliver, receiver, entry, sender, incarnation, departs, extra))
+        sender.link_free_ms = departs
+        sender.shipped += len(receivers)
 
 
 def arrive(now: float, message) -> None:

@@ -23,6 +23,7 @@ import math
 
 from replab.core.codes import NEVER_LEFT_LEADER, NOT_ON_PROMOTED, SERVED
 from replab.core.field import Field, ScenarioError
+from replab.core.recorder import STAGED_ROWS
 from replab.replication.base import Entry, Strategy, receipt_completes
 from replab.replication.failover import Failover
 from replab.replication.promotion_settings import check_promotion, majority_followers
@@ -144,8 +145,7 @@ class LeaderFollower(Strategy):
         model.recorder.commit(write_id, op, leader.index, model.term, entry.index, now)
         tree = self.tree
         if self.ships:
-            for follower in tree.children(leader):
-                self.ship(now, leader, follower, entry, follower_receive, model.term)
+            self.ship_each(now, leader, tree.children(leader), entry, follower_receive, model.term, follower_arrives)
         if self.ack == "async":
             model.reply(now, leader, op, SERVED, write_id)
             return
@@ -160,6 +160,7 @@ class LeaderFollower(Strategy):
         entry.op = op
 
     def on_received(self, now: float, follower, entry: Entry, sender, sent_ms: float) -> None:
+        # (follower_arrives has this inlined: keep the two alike)
         self.model.recorder.receive(entry.write_id, follower.index, now)  # the relay log survives a crash: checks read it
         follower.enqueue_apply(now, entry, (sender.index, sent_ms))
         if self.ack == "semi-sync" and entry.op is not None:
@@ -171,14 +172,14 @@ class LeaderFollower(Strategy):
         if self.ack == "sync" and entry.op is not None:
             self._receipt(now, node, entry)
         # a relay passes on what it has applied, in log order
-        children = self.tree.children(node)
-        if children and node.forwarded < node.applied:
-            term = self.model.term
-            for forward in self.log[node.forwarded:min(node.applied, len(self.log))]:
-                for child in children:
-                    self.ship(now, node, child, forward, follower_receive, term)
-        if node.applied > node.forwarded:  # max(), written out: a slow call in Python 3.11
-            node.forwarded = node.applied
+        applied = node.applied
+        if node.forwarded < applied:
+            children = self.tree.downstream.get(node.index)  # tree.children(node), inlined
+            if children:
+                term, log = self.model.term, self.log
+                for forward in log[node.forwarded:min(applied, len(log))]:
+                    self.ship_each(now, node, children, forward, follower_receive, term, follower_arrives)
+            node.forwarded = applied
 
     def _receipt(self, now: float, follower, entry: Entry) -> None:
         """Tell the leader this follower has the entry (semi-sync: received; sync: applied)."""
@@ -212,7 +213,7 @@ class LeaderFollower(Strategy):
         upto = len(self.log) if upstream.role == "leader" else min(upstream.applied, len(self.log))
         term = self.model.term
         for entry in self.log[follower.received:upto]:
-            self.ship(now, upstream, follower, entry, follower_receive, term)
+            self.ship(now, upstream, follower, entry, follower_receive, term, follower_arrives)
         if upstream.role != "leader":
             upstream.forwarded = max(upstream.forwarded, upto)
 
@@ -275,6 +276,33 @@ def follower_receive(now: float, follower, entry: Entry, sender, sent_ms: float,
 
 def _receive_after_pause(now: float, message) -> None:
     follower_receive(now, *message)
+
+
+def follower_arrives(now: float, message) -> None:
+    """What the network delivers of a shipped entry: `arrive`, `follower_receive` and
+    `LeaderFollower.on_received`, inlined (every entry passes here on every follower)."""
+    _, follower, entry, sender, incarnation, sent_ms, term = message
+    if incarnation != sender.incarnation and sender.crash_times[incarnation] < sent_ms:
+        return  # the sender crashed before this entry left its send queue
+    if follower.paused:
+        follower.hold(_receive_after_pause, (follower, entry, sender, sent_ms, term))
+        return
+    if not follower.up or term != follower.term or entry.index != follower.received:
+        return  # down, from a deposed leader, or a duplicate after a resync
+    follower.received += 1
+    model = follower.model
+    # model.recorder.receive(entry.write_id, follower.index, now), inlined (the relay log survives a crash: checks read it)
+    rows = model.recorder.receipt_rows
+    received, by, received_ms = rows.appends  # RECEIPTS' columns, in order
+    received(entry.write_id)
+    by(follower.index)
+    received_ms(now)
+    if len(rows.first) >= STAGED_ROWS:
+        rows.flush()
+    follower.enqueue_apply(now, entry, (sender.index, sent_ms))
+    protocol = model.replication
+    if protocol.ack == "semi-sync" and entry.op is not None:
+        protocol._receipt(now, follower, entry)
 
 
 def leader_receipt(now: float, message) -> None:
