@@ -35,6 +35,8 @@ class LoadBalancer(mesa.Agent):
         self._send = model.network.send
         self.reads = reads
         self.write_routing = write_routing
+        # leader-leader: each write goes to its session's (its key's) own leader
+        self._writes_home = write_routing == "session" or policy == "key-hash"
         self._pick_uniform = pick  # draws from [0, 1)
         self.leader = None
         self.read_only = False
@@ -109,13 +111,13 @@ class LoadBalancer(mesa.Agent):
 
     def _write_leader(self, now: float, op):
         """Leader-leader: the live leader this write goes to (None when every leader is down)."""
-        if self.write_routing == "session" or self.policy == "key-hash":
+        if self._writes_home:
             home = self._home
             return home[(op.session if self.write_routing == "session" else op.key) % len(home)]
         pool = self.write_pool
         if not pool:
             return None
-        if self.policy == "round-robin":
+        if self.round_robin:
             self._next_write = (self._next_write + 1) % len(pool)  # its own turn, apart from the reads'
             return pool[self._next_write]
         return self._choose(now, pool, op)

@@ -367,13 +367,17 @@ class LeaderLeader(Strategy):
     # measuring ------------------------------------------------------------------------------
     def lag(self, now: float, node) -> tuple[float, int]:
         """(ms since the oldest write `node` has not applied was committed, writes not applied)."""
+        # min(oldest, ...) written out: a slow call in Python 3.11, once per write pending here
         oldest, behind = now, len(node.pending)
         for entry in node.pending.values():
-            oldest = min(oldest, entry.commit_ms)
+            if entry.commit_ms < oldest:
+                oldest = entry.commit_ms
         for leader, log in zip(self.leaders, self.logs):
             if leader is not node and node.received_from[leader.index] < len(log):
                 behind += len(log) - node.received_from[leader.index]
-                oldest = min(oldest, log[node.received_from[leader.index]].commit_ms)
+                committed_ms = log[node.received_from[leader.index]].commit_ms
+                if committed_ms < oldest:
+                    oldest = committed_ms
         return now - oldest, behind
 
     def divergent_keys(self) -> int:
@@ -387,10 +391,12 @@ class LeaderLeader(Strategy):
         differ, agreed = 0, []
         for key in self._dirty:
             held = first.get(key)
-            if all(versions.get(key) == held for versions in rest):
-                agreed.append(key)
+            for versions in rest:  # all(... == held for ...), written out: no generator per key
+                if versions.get(key) != held:
+                    differ += 1
+                    break
             else:
-                differ += 1
+                agreed.append(key)
         self._dirty.difference_update(agreed)
         return differ
 
