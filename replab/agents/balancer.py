@@ -29,8 +29,14 @@ class LoadBalancer(mesa.Agent):
         self.name = "balancer"
         self.host = host
         self.policy = policy
+        # the policy as flags, asked on every operation
+        self.round_robin = policy == "round-robin"
+        self.counts_outstanding = policy == "least-outstanding"  # operation_ended does anything
+        self._send = model.network.send
         self.reads = reads
         self.write_routing = write_routing
+        # leader-leader: each write goes to its session's (its key's) own leader
+        self._writes_home = write_routing == "session" or policy == "key-hash"
         self._pick_uniform = pick  # draws from [0, 1)
         self.leader = None
         self.read_only = False
@@ -82,33 +88,36 @@ class LoadBalancer(mesa.Agent):
             pins[session] = node
 
     def on_request(self, now: float, op) -> None:
-        model = self.model
         if op.is_write:
             target = self.leader if self.write_pool is None else self._write_leader(now, op)
             if self.read_only or target is None:
-                model.refuse(now, op, READ_ONLY)
+                self.model.refuse(now, op, READ_ONLY)
                 return
         else:
             pool = self.read_pool
             if not pool:
-                model.refuse(now, op, NO_REPLICA)
+                self.model.refuse(now, op, NO_REPLICA)
                 return
-            target = self._choose(now, pool, op)
-        op.node = target.index
-        if self.policy == "least-outstanding":
-            self._outstanding[target.index] = self._outstanding.get(target.index, 0) + 1
-        if not model.network.send(now, self.host, target.host, target.on_request, op):
-            model.fail(now, op, NETWORK)
+            if self.round_robin:  # _choose's round-robin, inlined: the default policy, every read
+                self._next = turn = (self._next + 1) % len(pool)
+                target = pool[turn]
+            else:
+                target = self._choose(now, pool, op)
+        op.node = index = target.index
+        if self.counts_outstanding:
+            self._outstanding[index] = self._outstanding.get(index, 0) + 1
+        if not self._send(now, self.host, target.host, target.on_request, op):
+            self.model.fail(now, op, NETWORK)
 
     def _write_leader(self, now: float, op):
         """Leader-leader: the live leader this write goes to (None when every leader is down)."""
-        if self.write_routing == "session" or self.policy == "key-hash":
+        if self._writes_home:
             home = self._home
             return home[(op.session if self.write_routing == "session" else op.key) % len(home)]
         pool = self.write_pool
         if not pool:
             return None
-        if self.policy == "round-robin":
+        if self.round_robin:
             self._next_write = (self._next_write + 1) % len(pool)  # its own turn, apart from the reads'
             return pool[self._next_write]
         return self._choose(now, pool, op)
@@ -150,5 +159,5 @@ class LoadBalancer(mesa.Agent):
 
     def operation_ended(self, node: int, at_ms: float) -> None:
         """An operation routed to `node` stops counting as outstanding at `at_ms`."""
-        if self.policy == "least-outstanding" and node >= 0:
+        if self.counts_outstanding and node >= 0:
             heappush(self._done_at.setdefault(node, []), at_ms)

@@ -55,6 +55,12 @@ class GlobalDNS(mesa.Agent):
         self.cached_dc = [-1] * sessions
         self.expires_ms = [0.0] * sessions
         self.pinned = [-1] * sessions
+        # For speed, what `send` uses on every operation, worked out or looked up once:
+        # each session's region and its clients' host, the recorder's and network's methods
+        self._region = [session % count for session in range(sessions)]
+        self._client_host = [region_hosts[region] for region in self._region]
+        self._route = model.recorder.route
+        self._send = model.network.send
         if dns.warm_caches:
             age = uniform(stream(scenario.seed, "dns.cache_age"))
             for session in range(sessions):
@@ -113,31 +119,41 @@ class GlobalDNS(mesa.Agent):
     def send(self, now: float, op) -> None:
         """Session `op.session` starts `op`: use the cached answer or look one up, then send."""
         session = op.session
-        region = session % self.dcs.count
-        looked_up = now >= self.expires_ms[session]
-        if looked_up:
+        if now >= self.expires_ms[session]:
             dc = self.answer(session)
             self.cached_dc[session] = dc
             self.expires_ms[session] = now + self.keep_ms[session]
             if self.sticky:
                 self.pinned[session] = dc
-        else:
-            dc = self.cached_dc[session]
+            op.dc = dc
+            op.balancer = self.balancers[dc]
+            op.client_host = self._client_host[session]
+            self._route(dc, True)
+            if self.lookup_ms > 0:
+                self.model.calendar.schedule(now + self.lookup_ms, self._depart, op)
+            else:
+                self._depart(now, op)
+            return
+        # A cached answer (most operations): _depart(now, op), inlined, without its test of
+        # op.done (the operation has only just started)
+        dc = self.cached_dc[session]
         op.dc = dc
-        op.balancer = self.balancers[dc]
-        op.client_host = self.region_hosts[region]
-        self.model.recorder.route(dc, looked_up)
-        if looked_up and self.lookup_ms > 0:
-            self.model.calendar.schedule(now + self.lookup_ms, self._depart, op)
-        else:
-            self._depart(now, op)
+        op.balancer = balancer = self.balancers[dc]
+        op.client_host = client_host = self._client_host[session]
+        self._route(dc, False)
+        reach = self.dcs.reach_now  # dcs.reach() while it holds, without the call
+        if reach is None:
+            reach = self.dcs.reach()
+        if not reach[self._region[session]][dc]:
+            self.model.recorder.routed_to_dead_dc(op.id)
+        if not self._send(now, client_host, balancer.host, balancer.on_request, op):
+            self.model.fail(now, op, NETWORK)
 
     def _depart(self, now: float, op) -> None:
         if op.done:
             return  # the client gave up during the lookup
-        region = op.session % self.dcs.count
-        if not self.dcs.reachable(region, op.dc):
+        if not self.dcs.reach()[self._region[op.session]][op.dc]:
             self.model.recorder.routed_to_dead_dc(op.id)
         balancer = op.balancer
-        if not self.model.network.send(now, op.client_host, balancer.host, balancer.on_request, op):
+        if not self._send(now, op.client_host, balancer.host, balancer.on_request, op):
             self.model.fail(now, op, NETWORK)

@@ -93,6 +93,8 @@ class LeaderLeader(Strategy):
         rep = scenario.replication
         self.leaders = model.nodes[:scenario.topology.leaders]
         self.ack = rep.ack
+        # the ack mode as flags, asked on every write and every copy of one
+        self._async, self._semi_sync, self._sync = (self.ack == mode for mode in ("async", "semi-sync", "sync"))
         self.semi_sync_k = rep.semi_sync_k
         self.keep_both = rep.conflicts == "keep-both"
         self.logs: list[list[PeerEntry]] = [[] for _ in self.leaders]  # each leader's own writes, in commit order
@@ -103,6 +105,7 @@ class LeaderLeader(Strategy):
         self._awaiting: dict[int, PeerEntry] = {}  # write_id -> entry whose ack waits for other nodes
         self._dirty: set[int] = set()  # keys written since every node (up or down) last agreed on them
         self._resend_asked: set[tuple[int, int]] = set()  # (leader, receiver) with a resend requested
+        self._receive = self._peer_receive  # a bound method made once: one goes with every copy shipped
 
     # declarations ----------------------------------------------------------------------------
     @classmethod
@@ -180,40 +183,54 @@ class LeaderLeader(Strategy):
     def commit(self, now: float, leader, op) -> None:
         """A leader has executed a write: version it, keep it, ship it, ack when the mode allows."""
         model = self.model
-        self.write_ids += 1
-        write_id, key, i = self.write_ids, op.key, leader.index
+        self.write_ids = write_id = self.write_ids + 1
+        key, i = op.key, leader.index
         own = self.logs[i]
-        seen = leader.vectors.get(key, self._zero)
-        entry = PeerEntry(write_id, key, len(own), now)
+        index = len(own)
+        entry = PeerEntry(write_id, key, index, now)
         entry.origin, entry.lost = i, False
-        entry.vector = seen[:i] + (seen[i] + 1,) + seen[i + 1:]  # has seen all the leader had, and itself
+        # has seen all the leader had, and itself (a list, then a tuple: cheaper than slicing)
+        vector = list(leader.vectors.get(key, self._zero))
+        vector[i] += 1
+        entry.vector = vector = tuple(vector)
         own.append(entry)
-        leader.received_from[i] = len(own)
-        leader.vectors[key] = entry.vector
+        leader.received_from[i] = index + 1
+        leader.vectors[key] = vector
         leader.versions[key] = (entry,)
         leader.store[key] = write_id
         self._dirty.add(key)
         self.last_commit_ms = now
-        model.recorder.commit(write_id, op, i, model.term, entry.index, now)
+        model.recorder.commit(write_id, op, i, model.term, index, now)
         targets = self._targets.get(i, ())
         for peer in targets:
-            self.ship(now, leader, peer, entry, peer_receive)
-        if self.ack == "async" or (self.ack == "sync" and not targets):
+            self.ship(now, leader, peer, entry, self._receive)
+        if self._async or (self._sync and not targets):
             model.reply(now, leader, op, SERVED, write_id)
             return
-        entry.waiting_for = self.semi_sync_k if self.ack == "semi-sync" else {p.index for p in targets}
+        entry.waiting_for = self.semi_sync_k if self._semi_sync else {p.index for p in targets}
         entry.op = op
         self._awaiting[write_id] = entry
 
-    def on_received(self, now: float, node, entry: PeerEntry, sender, sent_ms: float) -> None:
+    def _peer_receive(self, now: float, node, entry: PeerEntry, sender, departs: float, _extra) -> None:
+        """A replication message reaches a node: take it if it is the next of its leader's writes.
+        (A method, where it was a function calling one: every copy of every write comes here.)"""
+        if not node.up:
+            return
+        origin = entry.origin
+        position = node.received_from[origin]
+        if entry.index != position:
+            if entry.index > position:
+                self.ask_resend(now, sender, node)
+            return  # a duplicate after a resend, or past a gap
+        node.received_from[origin] = position + 1
         node.pending[entry.write_id] = entry
         self.model.recorder.receive(entry.write_id, node.index, now)
-        node.enqueue_apply(now, entry, (sender.index, sent_ms))
-        if self.ack == "semi-sync" and entry.op is not None:
+        node.enqueue_apply(now, entry, (sender.index, departs))
+        if self._semi_sync and entry.op is not None:
             self._receipt(now, node, entry)
 
     def on_applied(self, now: float, node, entry: PeerEntry) -> None:
-        if self.ack == "sync" and entry.op is not None:
+        if self._sync and entry.op is not None:
             self._receipt(now, node, entry)
 
     def _receipt(self, now: float, node, entry: PeerEntry) -> None:
@@ -253,17 +270,18 @@ class LeaderLeader(Strategy):
         """Apply a replicated version on `node` by its version vector."""
         key, vector = entry.key, entry.vector
         seen = node.vectors.get(key)
-        if seen is None or not covers(seen, vector):
-            self._dirty.add(key)  # this node may now differ from the others on the key
         if seen is None:
+            self._dirty.add(key)  # this node may now differ from the others on the key
             node.vectors[key] = vector
             node.versions[key] = (entry,)
             node.store[key] = entry.write_id
             return
-        if covers(seen, vector):
+        # covers(seen, vector) and covers(vector, v.vector), written out: one Python call less each
+        if all(map(ge, seen, vector)):
             return  # this node has it already, or a version that superseded it
+        self._dirty.add(key)
         node.vectors[key] = tuple(map(max, seen, vector))
-        concurrent = [v for v in node.versions[key] if not covers(vector, v.vector)]
+        concurrent = [v for v in node.versions[key] if not all(map(ge, vector, v.vector))]
         if not concurrent:
             node.versions[key] = (entry,)
             node.store[key] = entry.write_id
@@ -335,7 +353,7 @@ class LeaderLeader(Strategy):
     def resync(self, now: float, leader, node) -> None:
         """Ship `node`, in order, every write of `leader`'s log it has not received."""
         for entry in self.logs[leader.index][node.received_from[leader.index]:]:
-            self.ship(now, leader, node, entry, peer_receive)
+            self.ship(now, leader, node, entry, self._receive)
 
     def ask_resend(self, now: float, leader, node) -> None:
         """`node` saw a gap in `leader`'s stream: ask once for a resend from where it is."""
@@ -349,13 +367,17 @@ class LeaderLeader(Strategy):
     # measuring ------------------------------------------------------------------------------
     def lag(self, now: float, node) -> tuple[float, int]:
         """(ms since the oldest write `node` has not applied was committed, writes not applied)."""
+        # min(oldest, ...) written out: a slow call in Python 3.11, once per write pending here
         oldest, behind = now, len(node.pending)
         for entry in node.pending.values():
-            oldest = min(oldest, entry.commit_ms)
+            if entry.commit_ms < oldest:
+                oldest = entry.commit_ms
         for leader, log in zip(self.leaders, self.logs):
             if leader is not node and node.received_from[leader.index] < len(log):
                 behind += len(log) - node.received_from[leader.index]
-                oldest = min(oldest, log[node.received_from[leader.index]].commit_ms)
+                committed_ms = log[node.received_from[leader.index]].commit_ms
+                if committed_ms < oldest:
+                    oldest = committed_ms
         return now - oldest, behind
 
     def divergent_keys(self) -> int:
@@ -369,10 +391,12 @@ class LeaderLeader(Strategy):
         differ, agreed = 0, []
         for key in self._dirty:
             held = first.get(key)
-            if all(versions.get(key) == held for versions in rest):
-                agreed.append(key)
+            for versions in rest:  # all(... == held for ...), written out: no generator per key
+                if versions.get(key) != held:
+                    differ += 1
+                    break
             else:
-                differ += 1
+                agreed.append(key)
         self._dirty.difference_update(agreed)
         return differ
 
@@ -401,20 +425,6 @@ class LeaderLeader(Strategy):
             if not leader.up and live:
                 out += [e.write_id for e in log[min(n.received_from[leader.index] for n in live):]]
         return out
-
-
-def peer_receive(now: float, node, entry: PeerEntry, sender, departs: float, _extra) -> None:
-    """A replication message reaches a node: take it if it is the next of its leader's writes."""
-    if not node.up:
-        return
-    origin = entry.origin
-    position = node.received_from[origin]
-    if entry.index != position:
-        if entry.index > position:
-            node.model.replication.ask_resend(now, sender, node)
-        return  # a duplicate after a resend, or past a gap
-    node.received_from[origin] = position + 1
-    node.model.replication.on_received(now, node, entry, sender, departs)
 
 
 def peer_receipt(now: float, message) -> None:

@@ -80,8 +80,9 @@ class ReplicationModel(mesa.Model):
         self.sessions = [ClientSession(self, i) for i in range(scenario.workload.sessions)]
         self.think_ms = sampler("exponential", max(scenario.workload.think_ms, 1e-9), 0.0, stream(seed, "think"))
         at_client = self.replication.coordinate_at_client if strategy.clients_coordinate(scenario) else None
-        self.workload = Workload(self, scenario, strategy.key_is_session, at_client)
         self.in_flight: dict[int, object] = {}
+        self.workload = Workload(self, scenario, strategy.key_is_session, at_client)
+        self.closed_loop = self.workload.closed  # asked as each operation ends
         for node in self.nodes:
             node.term = node.synced_term = self.term
         self.replication.attach()
@@ -180,15 +181,28 @@ class ReplicationModel(mesa.Model):
         op.answered = now
         net = self.network
         balancer = op.balancer
-        to_balancer = net.latency_ms(node.host, balancer.host)
-        to_client = net.latency_ms(balancer.host, op.client_host)
+        via = balancer.host
+        to_balancer = net.latency_ms(node.host, via)
+        to_client = net.latency_ms(via, op.client_host)
         net.messages_sent += 2
         if to_balancer is None or to_client is None:
             net.messages_dropped += 1  # the answer is lost on its way
             self.fail(now, op, NETWORK)
             return
-        balancer.operation_ended(op.node, now + to_balancer)
-        self._reaches_client(now, op, now + to_balancer + to_client, outcome, reason, version)
+        if balancer.counts_outstanding:  # operation_ended's own test, first: a call saved under other policies
+            balancer.operation_ended(op.node, now + to_balancer)
+        # _reaches_client(now, op, end, ...) and _finish, inlined: nearly every operation ends here
+        end = now + to_balancer + to_client
+        if end - op.start > self.timeout_ms:
+            self.fail(now, op, TIMEOUT)
+            return
+        if op.is_write and outcome == SERVED:
+            self.recorder.ack(version, end)
+        op.done = True
+        del self.in_flight[op.id]
+        self.recorder.operation(op, end, outcome, reason, version)
+        if self.closed_loop:
+            self.sessions[op.session].think_then_send(end)
 
     def answer_at_client(self, now: float, op, outcome: int, version: int, reason: int = 0) -> None:
         """A client coordinating `op` itself has its outcome now: nothing travels back, and no
@@ -233,7 +247,7 @@ class ReplicationModel(mesa.Model):
         op.done = True
         del self.in_flight[op.id]
         self.recorder.operation(op, end, outcome, reason, version)
-        if self.workload.closed:
+        if self.closed_loop:
             self.sessions[op.session].think_then_send(end)
 
     # faults ------------------------------------------------------------------------------

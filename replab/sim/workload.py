@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from heapq import heappush
+
 from replab.core.codes import NETWORK, TIMEOUT
 from replab.core.operation import Op
 from replab.core.randomness import key_chooser, sampler, stream, uniform
@@ -26,6 +28,20 @@ class Workload:
         self.sessions = w.sessions
         self.key_is_session = key_is_session  # buddy replication: a session's state is its own key
         self.started = 0
+        # For speed, what `send` and `_arrival` use on every operation, looked up once: the
+        # model's parts are built before the workload and never replaced.
+        self._in_flight = model.in_flight
+        self._send = model.network.send
+        self._dns = model.dns
+        self._apps = model.apps
+        # one DB load balancer, one client host, and the operation goes to it
+        self._direct = self._dns is None and self._apps is None and at_client is None
+        if self._dns is None and self._apps is None:
+            self._balancer = model.balancer
+            self._client_host = model.client_host
+        self._heap, self._ticket = model.calendar.pusher()  # _arrival schedules the next itself
+        self._next_arrival = self._arrival  # a bound method made once: one is scheduled per operation
+        self._give_up_at = self._give_up
 
     def begin(self) -> None:
         model = self.model
@@ -35,39 +51,58 @@ class Workload:
         else:
             first = self._gap_ms()
             if first < model.duration_ms:
-                model.calendar.schedule(first, self._arrival, None)
+                model.calendar.schedule(first, self._next_arrival, None)
 
     def _arrival(self, now: float, _) -> None:
-        self.send(now, int(self._pick_session() * self.sessions))
+        session = int(self._pick_session() * self.sessions)
+        if self._direct:
+            # send(now, session), inlined for the one-balancer open loop of most runs: every
+            # operation starts here, and a Python call is a good share of what it costs
+            self.started = started = self.started + 1
+            is_write, key = self._coin() < self.write_ratio, self._key()
+            if self.key_is_session:
+                key = session
+            op = Op(started, session, is_write, key, now)
+            self._in_flight[started] = op
+            op.balancer = balancer = self._balancer
+            op.client_host = client_host = self._client_host
+            if not self._send(now, client_host, balancer.host, balancer.on_request, op):
+                self.model.fail(now, op, NETWORK)
+        else:
+            self.send(now, session)
         at = now + self._gap_ms()
         if at < self.model.duration_ms:
-            self.model.calendar.schedule(at, self._arrival, None)
+            heappush(self._heap, (at, self._ticket(), self._next_arrival, None))  # calendar.schedule, inlined
 
     def send(self, now: float, session: int, chosen: tuple[bool, int] | None = None) -> None:
         """Session `session` starts one operation now: it goes to the load balancer (or its
         client coordinates it).
         `chosen` = (is_write, key) scripts the operation instead of drawing it."""
-        model = self.model
-        self.started += 1
-        is_write, key = chosen if chosen is not None else (self._coin() < self.write_ratio, self._key())
+        self.started = started = self.started + 1
+        if chosen is None:
+            is_write, key = self._coin() < self.write_ratio, self._key()
+        else:
+            is_write, key = chosen
         if self.key_is_session:
             key = session
-        op = Op(self.started, session, is_write, key, now)
-        model.in_flight[op.id] = op
+        op = Op(started, session, is_write, key, now)
+        self._in_flight[started] = op
         if self.closed:
-            model.calendar.schedule(now + self.timeout_ms, self._give_up, op)
-        if model.dns is not None:  # several data centres: the global DNS says where it goes
-            model.dns.send(now, op)
+            heappush(self._heap, (now + self.timeout_ms, self._ticket(), self._give_up_at, op))  # calendar.schedule, inlined
+        if self._dns is not None:  # several data centres: the global DNS says where it goes
+            self._dns.send(now, op)
             return
-        if model.apps is None:
-            op.balancer, op.client_host = balancer, client_host = model.balancer, model.client_host
+        if self._apps is None:
+            op.balancer = balancer = self._balancer
+            op.client_host = client_host = self._client_host
         else:  # several application servers, each with its own balancer
-            op.balancer, op.client_host = balancer, client_host = model.apps.route(session)
+            op.balancer, op.client_host = balancer, client_host = self._apps.route(session)
         if self.at_client is not None:
             self.at_client(now, op)  # op.balancer stays set: a time-out tells it, and it ignores an unrouted op
             return
-        if not model.network.send(now, client_host, balancer.host, balancer.on_request, op):
-            model.fail(now, op, NETWORK)
+        if not self._send(now, client_host, balancer.host, balancer.on_request, op):
+            self.model.fail(now, op, NETWORK)
 
     def _give_up(self, now: float, op) -> None:
-        self.model.fail(now, op, TIMEOUT)
+        if not op.done:  # fail's own test, first: the client gives up on few of its operations
+            self.model.fail(now, op, TIMEOUT)

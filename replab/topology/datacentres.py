@@ -75,6 +75,7 @@ class DataCentres:
         self.wan_mean_ms = [list(row) for row in matrix]
         self.wan_ms = _wan_sampler(self.wan_mean_ms, dcs.wan_sigma, stream(scenario.seed, "wan"))
         self.partitioned: set[int] = set()
+        self.reach_now: list[list[bool]] | None = None  # reach(), while it holds; None: to work out again
         self.model = None
         self.nodes_of: list[list] = [[] for _ in range(self.count)]
 
@@ -107,6 +108,20 @@ class DataCentres:
             return False
         return self.switch_up(dc)
 
+    def reach(self) -> list[list[bool]]:
+        """`reachable(region, dc)` for every pair now, as reach()[region][dc]. For speed: the DNS
+        asks on every operation, and the answers change only when a switch or a WAN partition
+        does, so the table is kept in `reach_now` until then (`forget_reach`)."""
+        table = self.reach_now
+        if table is None:
+            table = self.reach_now = [[self.reachable(region, dc) for dc in range(self.count)]
+                                      for region in range(self.count)]
+        return table
+
+    def forget_reach(self) -> None:
+        """A switch went down or came back, or a partition began or healed: work `reach` out again."""
+        self.reach_now = None
+
     # whole-DC faults -------------------------------------------------------------------------
     def fault(self, now: float, action: str, dc: int) -> None:
         model = self.model
@@ -131,6 +146,7 @@ class DataCentres:
             if dc in self.partitioned:
                 return
             self.partitioned.add(dc)
+            self.forget_reach()
             model.recorder.event(now, "partition", name, "WAN links to the other DCs cut")
             for other in range(self.count):
                 if other != dc:
@@ -139,6 +155,7 @@ class DataCentres:
             if dc not in self.partitioned:
                 return
             self.partitioned.discard(dc)
+            self.forget_reach()
             model.recorder.event(now, "heal", name, "WAN links restored")
             for other in range(self.count):
                 if other != dc and other not in self.partitioned:
