@@ -39,7 +39,7 @@ class Workload:
         if self._dns is None and self._apps is None:
             self._balancer = model.balancer
             self._client_host = model.client_host
-        self._heap, self._ticket = model.calendar.pusher()  # _arrival schedules the next itself
+        self._heap, self._tickets = model.calendar.pusher()  # _arrival schedules the next itself
         self._next_arrival = self._arrival  # a bound method made once: one is scheduled per operation
         self._give_up_at = self._give_up
 
@@ -72,7 +72,7 @@ class Workload:
             self.send(now, session)
         at = now + self._gap_ms()
         if at < self.model.duration_ms:
-            heappush(self._heap, (at, self._ticket(), self._next_arrival, None))  # calendar.schedule, inlined
+            heappush(self._heap, (at, next(self._tickets), self._next_arrival, None))  # calendar.schedule, inlined
 
     def send(self, now: float, session: int, chosen: tuple[bool, int] | None = None) -> None:
         """Session `session` starts one operation now: it goes to the load balancer (or its
@@ -88,7 +88,7 @@ class Workload:
         op = Op(started, session, is_write, key, now)
         self._in_flight[started] = op
         if self.closed:
-            heappush(self._heap, (now + self.timeout_ms, self._ticket(), self._give_up_at, op))  # calendar.schedule, inlined
+            heappush(self._heap, (now + self.timeout_ms, next(self._tickets), self._give_up_at, op))  # calendar.schedule, inlined
         if self._dns is not None:  # several data centres: the global DNS says where it goes
             self._dns.send(now, op)
             return
