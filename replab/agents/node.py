@@ -20,7 +20,6 @@ from heapq import heappush
 import mesa
 
 from replab.core.codes import NODE_DOWN, NOT_LEADER, REFUSED, SERVED
-from replab.core.recorder import STAGED_ROWS
 
 UNKNOWN_ORIGIN = (-1, float("nan"))
 
@@ -189,17 +188,7 @@ class DataNode(mesa.Agent):
         else:
             self._applied_ahead.add(index)
         model = self.model
-        # model.recorder.apply(write_id, self.index, now, received_ms, origin), inlined
-        rows = model.recorder.apply_rows
-        written, by, sender, sent_ms, received, applied_ms = rows.appends  # APPLIES' columns, in order
-        written(write_id)
-        by(self.index)
-        sender(origin[0])
-        sent_ms(origin[1])
-        received(received_ms)
-        applied_ms(now)
-        if len(rows.first) >= STAGED_ROWS:
-            rows.flush()
+        model.recorder.apply(write_id, self.index, now, received_ms, origin)
         model.replication.on_applied(now, self, entry)
         # _next_job(now) and _start_apply, inlined
         clients, applies = self.client_queue, self.apply_queue

@@ -220,12 +220,6 @@ class Recorder:
             setattr(self, f"_{table.attribute}", Staged(table, store))
         else:
             setattr(self, table.attribute, store)
-        if table is APPLIES:
-            # for a caller that records every apply and receipt itself (as `apply` and `receive`
-            # do: one value through each of the rows' appends, then flush at STAGED_ROWS)
-            self.apply_rows = self._applies
-        elif table is RECEIPTS:
-            self.receipt_rows = self._receipts
 
     def snapshot(self) -> Recorder:
         """A copy of everything recorded so far (every array copied: a memcpy), to read while

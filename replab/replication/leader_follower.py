@@ -23,7 +23,6 @@ import math
 
 from replab.core.codes import NEVER_LEFT_LEADER, NOT_ON_PROMOTED, SERVED
 from replab.core.field import Field, ScenarioError
-from replab.core.recorder import STAGED_ROWS
 from replab.replication.base import Entry, Strategy, receipt_completes
 from replab.replication.failover import Failover
 from replab.replication.promotion_settings import check_promotion, majority_followers
@@ -290,17 +289,9 @@ def follower_arrives(now: float, message) -> None:
     if not follower.up or term != follower.term or entry.index != follower.received:
         return  # down, from a deposed leader, or a duplicate after a resync
     follower.received += 1
-    model = follower.model
-    # model.recorder.receive(entry.write_id, follower.index, now), inlined (the relay log survives a crash: checks read it)
-    rows = model.recorder.receipt_rows
-    received, by, received_ms = rows.appends  # RECEIPTS' columns, in order
-    received(entry.write_id)
-    by(follower.index)
-    received_ms(now)
-    if len(rows.first) >= STAGED_ROWS:
-        rows.flush()
+    protocol = follower.model.replication
+    protocol.model.recorder.receive(entry.write_id, follower.index, now)  # the relay log survives a crash: checks read it
     follower.enqueue_apply(now, entry, (sender.index, sent_ms))
-    protocol = model.replication
     if protocol.ack == "semi-sync" and entry.op is not None:
         protocol._receipt(now, follower, entry)
 
