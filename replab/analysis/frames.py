@@ -9,6 +9,8 @@ added by replab.analysis.results.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
 
@@ -16,9 +18,18 @@ from replab.core.codes import RESOLUTIONS, ROLES, Codes
 from replab.core.recorder import CLIENT, CONFLICT_COLUMNS, EVENT_COLUMNS, NODE, NODE_OR_CLIENT, TIMELINE_COLUMNS, Table
 
 
+@lru_cache(maxsize=64)
+def category_dtype(labels: tuple[str, ...]) -> pd.CategoricalDtype:
+    """The (unordered) categorical dtype of these labels, built once per label set: building one
+    builds and checks an Index of its labels (arrow strings), which was ~20 % of a Results when
+    each of its ~17 coded columns built its own. A dtype cannot change, so frames may share it;
+    keyed by the labels themselves, as a Codes set may still gain labels."""
+    return pd.CategoricalDtype(list(labels), ordered=False)
+
+
 def codes(values, categories) -> pd.Categorical:
     """Codes as a categorical of their labels."""
-    return pd.Categorical.from_codes(np.asarray(values, dtype=np.int16), categories=list(categories))
+    return pd.Categorical.from_codes(np.asarray(values, dtype=np.int16), dtype=category_dtype(tuple(categories)))
 
 
 def rows_by_category(column: pd.Series, keep: np.ndarray | None = None) -> list[tuple[str, np.ndarray]]:
@@ -62,7 +73,7 @@ def timeline_frame(samples: list[tuple], names: list[str]) -> pd.DataFrame:
     timeline = pd.DataFrame(samples, columns=list(TIMELINE_COLUMNS))
     timeline["node"] = codes(timeline["node"].to_numpy(), names)
     timeline["upstream"] = codes(timeline["upstream"].to_numpy(), names)
-    timeline["role"] = pd.Categorical(timeline["role"], categories=list(ROLES.categories))
+    timeline["role"] = pd.Categorical(timeline["role"], dtype=category_dtype(ROLES.categories))
     return timeline
 
 
