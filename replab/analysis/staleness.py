@@ -85,29 +85,54 @@ def read_staleness(requests: pd.DataFrame, writes: pd.DataFrame) -> pd.DataFrame
 
 
 def _versions_behind(stale: pd.DataFrame, committed: pd.DataFrame) -> np.ndarray:
-    """For reads known to have missed a commit: how many committed writes they missed.
-    One join of those reads with their keys' commits when that stays small (the usual case:
-    a key has a few commits), else key by key in bounded memory."""
-    mine = committed[committed["key"].isin(stale["key"].unique())]
-    pairs = int((stale["key"].value_counts() * mine["key"].value_counts()).fillna(0).sum())
-    if pairs <= 4_000_000:
-        reads = pd.DataFrame({"read": np.arange(len(stale)), "key": stale["key"].to_numpy(),
-                              "start_ms": stale["start_ms"].to_numpy(), "version": stale["version"].to_numpy()})
-        both = reads.merge(mine[["key", "write_id", "commit_ms"]], on="key")
-        missed = both[(both["commit_ms"] < both["start_ms"]) & (both["write_id"] > both["version"])]
-        return np.bincount(missed["read"].to_numpy(), minlength=len(stale)).astype(np.int64)
-    out = np.zeros(len(stale), dtype=np.int64)
-    positions = stale.groupby("key", sort=False).indices
-    for key, rows in mine.groupby("key", sort=False):
-        times, write_ids = rows["commit_ms"].to_numpy(), rows["write_id"].to_numpy()
-        at = positions[key]
-        starts, versions = stale["start_ms"].to_numpy()[at], stale["version"].to_numpy()[at]
-        for chunk in range(0, len(at), 512):  # reads x writes at a time
-            part = slice(chunk, chunk + 512)
-            before = times[None, :] < starts[part, None]
-            newer = write_ids[None, :] > versions[part, None]
-            out[at[part]] = (before & newer).sum(axis=1)
-    return out
+    """For reads known to have missed a commit: how many committed writes they missed (writes of
+    their key committed before they started, with a write id above the version they returned).
+
+    Per key, in commit order, the commits before a read started are a first run of P; write ids
+    mostly grow in commit order, so the running maximum of the ids and their running minimum
+    from the end (both growing within a key) split those P by binary search: before L every id
+    is at most the version, from R on every id is above it; only [L, min(R, P)), short unless
+    ids come far out of commit order, is compared one by one. Exact; it replaced a join of
+    every such read with every commit of its key (1.7-4.7 M rows on the skewed chapters)."""
+    reads = len(stale)
+    if reads == 0 or len(committed) == 0:
+        return np.zeros(reads, dtype=np.int64)
+    key = committed["key"].to_numpy().astype(np.int64)
+    by_key = np.argsort(key, kind="stable")  # committed is in commit order: it stays so within a key
+    key = key[by_key]
+    commit_ms = committed["commit_ms"].to_numpy()[by_key]
+    write_id = committed["write_id"].to_numpy().astype(np.int64)[by_key]
+    read_key = stale["key"].to_numpy().astype(np.int64)
+    version = stale["version"].to_numpy().astype(np.int64)
+    # commit_ms < start exactly when the commit's rank among the sorted commit times is below
+    # the read's (ranks are integers, so (key, rank) is one int64 to search)
+    times = np.sort(commit_ms)
+    span = len(times) + 1
+    known = key * span + np.searchsorted(times, commit_ms)
+    before = np.searchsorted(known, read_key * span + np.searchsorted(times, stale["start_ms"].to_numpy()))
+    # ids lifted by their key, so the running extremes restart at each key and stay sorted
+    low = min(int(write_id.min()), int(version.min()))
+    width = max(int(write_id.max()), int(version.max())) - low + 1
+    lifted = key * width + (write_id - low)
+    wanted = read_key * width + (version - low)
+    first_newer = np.searchsorted(np.maximum.accumulate(lifted), wanted, side="right")  # L
+    all_newer = np.searchsorted(np.minimum.accumulate(lifted[::-1])[::-1], wanted, side="right")  # R
+    behind = np.maximum(before - all_newer, 0)
+    mixed_end = np.minimum(all_newer, before)
+    lengths = np.maximum(mixed_end - first_newer, 0)
+    # the mixed runs one by one, in chunks of reads that keep the (read, commit) pairs bounded
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    chunk = 0
+    while chunk < reads and ends[-1] > starts[chunk]:
+        stop = max(int(np.searchsorted(ends, starts[chunk] + 4_000_000, side="right")), chunk + 1)
+        counts = lengths[chunk:stop]
+        rows = np.repeat(np.arange(chunk, stop), counts)
+        at = np.repeat(first_newer[chunk:stop] - (starts[chunk:stop] - starts[chunk]), counts) + np.arange(len(rows))
+        newer = write_id[at] > version[rows]
+        behind += np.bincount(rows[newer], minlength=reads)
+        chunk = stop
+    return behind
 
 
 def _interval(hits: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
