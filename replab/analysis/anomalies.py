@@ -84,12 +84,13 @@ def find_anomalies(requests: pd.DataFrame, writes: pd.DataFrame) -> pd.DataFrame
     # starts (the reads starting at or before t) is at most i: times become those places.
     acked_at = np.searchsorted(start, acked_at, side="right")
     ended_at = np.searchsorted(start, requests["end_ms"].to_numpy()[rows], side="right")
-    flags = pd.DataFrame({"request_id": requests["request_id"].to_numpy()[rows],
-                          "session": requests["session"].to_numpy()[rows]}, index=requests.index[rows])
-    flags["stale"] = newest_before(acked_at, acked_key, acked_id, key) > version
-    flags["ryw"] = newest_before(acked_at, acked_session_key, acked_id, session_key) > version
-    flags["monotonic"] = newest_before(ended_at, session_key, version, session_key) > version
-    return flags
+    return pd.DataFrame({  # built once: each column set on a frame cost ~0.3 ms
+        "request_id": requests["request_id"].to_numpy()[rows],
+        "session": requests["session"].to_numpy()[rows],
+        "stale": newest_before(acked_at, acked_key, acked_id, key) > version,
+        "ryw": newest_before(acked_at, acked_session_key, acked_id, session_key) > version,
+        "monotonic": newest_before(ended_at, session_key, version, session_key) > version,
+    }, index=requests.index[rows])
 
 
 def newest_before(place: np.ndarray, group: np.ndarray, value: np.ndarray, read_group: np.ndarray) -> np.ndarray:

@@ -32,6 +32,14 @@ def codes(values, categories) -> pd.Categorical:
     return pd.Categorical.from_codes(np.asarray(values, dtype=np.int16), dtype=category_dtype(tuple(categories)))
 
 
+def is_label(column: pd.Series, label: str) -> np.ndarray:
+    """Mask of a categorical column's rows that have `label`, by its code (comparing the column
+    with the label went through pandas' operators, ~0.1-0.3 ms a comparison)."""
+    categories = column.cat.categories
+    codes = column.cat.codes.to_numpy()
+    return codes == categories.get_loc(label) if label in categories else np.zeros(len(codes), dtype=bool)
+
+
 def rows_by_category(column: pd.Series, keep: np.ndarray | None = None) -> list[tuple[str, np.ndarray]]:
     """(label, mask of its rows) for each label of a categorical column that has rows (among
     `keep`, if given), in category order, as groupby(observed=True) gives them: masks over the
