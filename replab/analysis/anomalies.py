@@ -37,16 +37,25 @@ def staleness_ms(requests: pd.DataFrame, writes: pd.DataFrame, anomalies: pd.Dat
     stale = anomalies.loc[anomalies["stale"].to_numpy(), "request_id"].to_numpy()
     if len(stale) == 0:
         return age
-    acked = writes.loc[writes["acked"], ["key", "write_id", "ack_ms"]].sort_values(["key", "write_id"])
-    # per write: the earliest ack of it and every later write of its key
-    acked["first_ack"] = acked.iloc[::-1].groupby("key", sort=False)["ack_ms"].cummin()
-    span = int(acked["write_id"].max()) + 1
-    order = acked["key"].to_numpy(np.int64) * span + acked["write_id"].to_numpy()
+    # in numpy (the acked writes by (key, write_id), a running minimum per key from the end),
+    # where selecting, sorting and grouping frames cost ~5 % of a Results
+    acked = writes["acked"].to_numpy()
+    key = writes["key"].to_numpy(np.int64)[acked]
+    write_id = writes["write_id"].to_numpy(np.int64)[acked]
+    ack_ms = writes["ack_ms"].to_numpy()[acked]
+    by_key = np.lexsort((write_id, key))
+    key, write_id, ack_ms = key[by_key], write_id[by_key], ack_ms[by_key]
+    # per write: the earliest ack of it and every later write of its key, as a running minimum
+    # of the acks' ranks lifted by key (so that it restarts at each key), from the end
+    times = np.sort(ack_ms)
+    lift = key * (len(times) + 1)
+    first_ack = times[np.minimum.accumulate((lift + np.searchsorted(times, ack_ms))[::-1])[::-1] - lift]
+    span = int(write_id.max()) + 1
+    order = key * span + write_id
     rows = np.searchsorted(requests["request_id"].to_numpy(), stale)
-    reads = requests.iloc[rows]
-    wanted = reads["key"].to_numpy(np.int64) * span + reads["version"].to_numpy()
+    wanted = requests["key"].to_numpy(np.int64)[rows] * span + requests["version"].to_numpy()[rows]
     newer = np.searchsorted(order, wanted, side="right")  # the first write of the key after the one read
-    age[rows] = reads["start_ms"].to_numpy() - acked["first_ack"].to_numpy()[newer]
+    age[rows] = requests["start_ms"].to_numpy()[rows] - first_ack[newer]
     return age
 
 
@@ -75,12 +84,13 @@ def find_anomalies(requests: pd.DataFrame, writes: pd.DataFrame) -> pd.DataFrame
     # starts (the reads starting at or before t) is at most i: times become those places.
     acked_at = np.searchsorted(start, acked_at, side="right")
     ended_at = np.searchsorted(start, requests["end_ms"].to_numpy()[rows], side="right")
-    flags = pd.DataFrame({"request_id": requests["request_id"].to_numpy()[rows],
-                          "session": requests["session"].to_numpy()[rows]}, index=requests.index[rows])
-    flags["stale"] = newest_before(acked_at, acked_key, acked_id, key) > version
-    flags["ryw"] = newest_before(acked_at, acked_session_key, acked_id, session_key) > version
-    flags["monotonic"] = newest_before(ended_at, session_key, version, session_key) > version
-    return flags
+    return pd.DataFrame({  # built once: each column set on a frame cost ~0.3 ms
+        "request_id": requests["request_id"].to_numpy()[rows],
+        "session": requests["session"].to_numpy()[rows],
+        "stale": newest_before(acked_at, acked_key, acked_id, key) > version,
+        "ryw": newest_before(acked_at, acked_session_key, acked_id, session_key) > version,
+        "monotonic": newest_before(ended_at, session_key, version, session_key) > version,
+    }, index=requests.index[rows])
 
 
 def newest_before(place: np.ndarray, group: np.ndarray, value: np.ndarray, read_group: np.ndarray) -> np.ndarray:
@@ -124,9 +134,10 @@ def newest_before(place: np.ndarray, group: np.ndarray, value: np.ndarray, read_
 
 def sessions_frame(requests, anomalies, sessions: int) -> pd.DataFrame:
     """One row per session: operations it started and its anomalies."""
-    frame = pd.DataFrame({"session": np.arange(sessions)})
-    frame["operations"] = np.bincount(requests["session"], minlength=sessions)
+    columns = {"session": np.arange(sessions),
+               "operations": np.bincount(requests["session"].to_numpy(), minlength=sessions)}
+    session = anomalies["session"].to_numpy()
     for column, name in (("ryw", "ryw_violations"), ("monotonic", "monotonic_read_violations"),
                          ("stale", "stale_reads")):
-        frame[name] = np.bincount(anomalies["session"], weights=anomalies[column], minlength=sessions).astype(np.int64)
-    return frame
+        columns[name] = np.bincount(session, weights=anomalies[column].to_numpy(), minlength=sessions).astype(np.int64)
+    return pd.DataFrame(columns, copy=False)  # built once: each column set on a frame cost ~0.3 ms

@@ -18,6 +18,9 @@ import math
 import numpy as np
 import pandas as pd
 
+from replab.analysis.frames import codes
+from replab.core.codes import READ, SERVED, WRITE
+
 MOVED_SHARES = (50, 90, 99)
 
 DC_SUMMARY_DOC = {
@@ -46,17 +49,24 @@ def add_dc_columns(scenario, requests: pd.DataFrame, routes: pd.DataFrame) -> No
     ids = requests["request_id"].to_numpy() - 1
     names = [f"dc{d}" for d in range(count)]
     dc = routes["dc"].to_numpy()[ids] if len(ids) else np.empty(0, np.int8)
-    requests["dc"] = pd.Categorical.from_codes(dc.astype(np.int16), categories=names)
+    requests["dc"] = codes(dc, names)
     requests["region"] = (requests["session"].to_numpy() % count).astype(np.int16)
     requests["dns_lookup"] = routes["lookup"].to_numpy()[ids].astype(bool) if len(ids) else []
     requests["to_dead_dc"] = routes["dead"].to_numpy()[ids].astype(bool) if len(ids) else []
-    by_start = requests.sort_values(["session", "start_ms", "request_id"], kind="stable")
-    previous_dc = by_start.groupby("session", sort=False)["dc"].shift(1)
-    requests["dc_move"] = (previous_dc.notna() & (previous_dc != by_start["dc"])).reindex(requests.index)
-    served = by_start[(by_start["outcome"] == "served") & (by_start["op"] == "read")]
-    previous_node = served.groupby("session", sort=False)["node"].shift(1)
-    node_move = previous_node.notna() & (previous_node.astype(object) != served["node"].astype(object))
-    requests["node_move"] = node_move.reindex(requests.index, fill_value=False)
+    # by category codes in numpy, in each session's start order (-1: no DC / no node), where
+    # sorting the frame and shifting within groups of sessions was ~a third of a multi-DC Results
+    order = _by_session_start(requests)
+    session = requests["session"].to_numpy()[order]
+    first = _starts(session)
+    dc = requests["dc"].cat.codes.to_numpy()[order]
+    previous_dc = np.where(first, -1, np.roll(dc, 1))
+    requests["dc_move"] = _unsorted(order, (previous_dc != -1) & (previous_dc != dc))
+    served = _served(requests, READ)[order]
+    served_session, node = session[served], requests["node"].cat.codes.to_numpy()[order][served]
+    previous_node = np.where(_starts(served_session), -1, np.roll(node, 1))
+    moved = np.zeros(len(order), dtype=bool)
+    moved[served] = (previous_node != -1) & (previous_node != node)
+    requests["node_move"] = _unsorted(order, moved)
 
 
 def dc_summary(results, anomalies: pd.DataFrame) -> dict:
@@ -64,18 +74,44 @@ def dc_summary(results, anomalies: pd.DataFrame) -> dict:
     count = results.scenario.dcs.count
     summary = _traffic_moved(requests, events)
     summary["requests_to_dead_dc"] = int(requests["to_dead_dc"].sum())
-    served = requests["outcome"] == "served"
-    for region in range(count):
-        mine = requests["region"] == region
-        summary[f"availability_region{region}"] = float(served[mine].mean()) if mine.any() else math.nan
+    served = requests["outcome"].cat.codes.to_numpy() == SERVED
+    region = requests["region"].to_numpy()
+    for r in range(count):
+        mine = region == r
+        summary[f"availability_region{r}"] = float(served[mine].mean()) if mine.any() else math.nan
     summary |= _lags(count, writes, applies)
+    dc_move = requests["dc_move"].to_numpy(bool)
     summary["dns_lookups"] = int(requests["dns_lookup"].sum())
-    summary["dc_moves"] = int(requests["dc_move"].sum())
-    summary["dc_sessions_moved"] = int(requests.loc[requests["dc_move"], "session"].nunique())
+    summary["dc_moves"] = int(dc_move.sum())
+    summary["dc_sessions_moved"] = len(np.unique(requests["session"].to_numpy()[dc_move]))
     summary["node_moves"] = int(requests["node_move"].sum())
     summary["dc_state_lost"] = _state_lost(requests)
     summary |= _violations_after_move(requests, anomalies)
     return summary
+
+
+def _by_session_start(requests: pd.DataFrame) -> np.ndarray:
+    """Row order by (session, start_ms, request_id), as a stable sort of the frame gives it."""
+    return np.lexsort((requests["request_id"].to_numpy(), requests["start_ms"].to_numpy(),
+                       requests["session"].to_numpy()))
+
+
+def _starts(group: np.ndarray) -> np.ndarray:
+    """Mask of the rows that begin a run of equal values."""
+    first = np.ones(len(group), dtype=bool)
+    first[1:] = group[1:] != group[:-1]
+    return first
+
+
+def _unsorted(order: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Values in `order` put back in row order."""
+    out = np.empty_like(values)
+    out[order] = values
+    return out
+
+
+def _served(requests: pd.DataFrame, op: int) -> np.ndarray:
+    return (requests["outcome"].cat.codes.to_numpy() == SERVED) & (requests["op"].cat.codes.to_numpy() == op)
 
 
 def _traffic_moved(requests: pd.DataFrame, events: pd.DataFrame) -> dict:
@@ -84,14 +120,24 @@ def _traffic_moved(requests: pd.DataFrame, events: pd.DataFrame) -> dict:
     if not len(failures):
         return out
     failed_at, dc = float(failures["t_ms"].iloc[0]), failures["target"].iloc[0]
-    before = requests[requests["start_ms"] < failed_at].sort_values("start_ms", kind="stable")
-    last = before.groupby("session")["dc"].last()
-    on_failed = last.index[last.astype(object) == dc]
+    labels = list(requests["dc"].cat.categories)
+    if dc not in labels:
+        return out
+    failed = labels.index(dc)
+    session, start = requests["session"].to_numpy(), requests["start_ms"].to_numpy()
+    dcs = requests["dc"].cat.codes.to_numpy()
+    # each session's DC (its last operation with one) before the failure
+    before = np.flatnonzero((start < failed_at) & (dcs != -1))
+    before = before[np.argsort(start[before], kind="stable")][::-1]
+    sessions, last = np.unique(session[before], return_index=True)
+    on_failed = sessions[dcs[before[last]] == failed]
     if not len(on_failed):
         return out
-    after = requests[(requests["start_ms"] >= failed_at) & requests["session"].isin(on_failed)
-                     & (requests["dc"].astype(object) != dc)]
-    moved = np.sort(after.groupby("session")["start_ms"].min().to_numpy() - failed_at)
+    after = (start >= failed_at) & np.isin(session, on_failed) & (dcs != failed)
+    # each moved session's first start after the failure
+    first = np.full(int(session.max()) + 1, np.inf)
+    np.minimum.at(first, session[after], start[after])
+    moved = np.sort(first[np.isfinite(first)] - failed_at)
     for x in MOVED_SHARES:
         needed = math.ceil(x / 100 * len(on_failed))
         if needed <= len(moved):
@@ -104,11 +150,21 @@ def _lags(count: int, writes: pd.DataFrame, applies: pd.DataFrame) -> dict:
         return {"cross_dc_lag_mean_ms": math.nan, "cross_dc_lag_p50_ms": math.nan, "cross_dc_lag_p99_ms": math.nan,
                 "local_dc_lag_mean_ms": math.nan}
     dc_of = {name: i % count for i, name in enumerate(writes["leader"].cat.categories)}  # node i lives in DC i mod count
-    commit = writes.set_index("write_id")["commit_ms"]
-    origin = writes.set_index("write_id")["leader"].astype(object).map(dc_of)
-    lag = applies["applied_ms"].to_numpy() - commit.reindex(applies["write_id"]).to_numpy()
-    here = applies["node"].astype(object).map(dc_of).to_numpy()
-    cross = here != origin.reindex(applies["write_id"]).to_numpy()
+    # each apply's write by its id (NaN commit, no DC: not a write of the frame)
+    write_ids = writes["write_id"].to_numpy()
+    by_id = np.argsort(write_ids, kind="stable")
+    applied = applies["write_id"].to_numpy()
+    at = np.minimum(np.searchsorted(write_ids, applied, sorter=by_id), max(len(write_ids) - 1, 0))
+    row = by_id[at] if len(write_ids) else at
+    known = (write_ids[row] == applied) if len(write_ids) else np.zeros(len(applied), bool)
+    commit = np.where(known, writes["commit_ms"].to_numpy()[row] if len(write_ids) else np.nan, np.nan)
+    lag = applies["applied_ms"].to_numpy() - commit
+    # DCs by node codes (-1: none, unequal to any, as NaN was)
+    leader_dc = np.array([*dc_of.values(), -1])
+    origin = np.where(known, leader_dc[writes["leader"].cat.codes.to_numpy()[row]] if len(write_ids) else -1, -1)
+    node_dc = np.array([*(dc_of.get(name, -1) for name in applies["node"].cat.categories), -1])
+    here = node_dc[applies["node"].cat.codes.to_numpy()]
+    cross = (here == -1) | (origin == -1) | (here != origin)
     lag_cross, lag_local = lag[cross & ~np.isnan(lag)], lag[~cross & ~np.isnan(lag)]
     return {
         "cross_dc_lag_mean_ms": float(lag_cross.mean()) if len(lag_cross) else math.nan,
@@ -120,33 +176,44 @@ def _lags(count: int, writes: pd.DataFrame, applies: pd.DataFrame) -> dict:
 
 def _state_lost(requests: pd.DataFrame) -> int:
     """Moves to another DC by sessions that had been served in the DC they left."""
-    by_start = requests.sort_values(["session", "start_ms", "request_id"], kind="stable")
-    session = by_start["session"].to_numpy()
-    new_session = np.r_[True, session[1:] != session[:-1]]
-    moved = by_start["dc_move"].to_numpy(bool)
-    stay = np.cumsum(new_session | moved)  # one number per stretch of a session in one DC
-    served = pd.Series(by_start["outcome"].to_numpy() == "served").groupby(stay).any().to_numpy()
-    ends_in_move = np.zeros(len(served), bool)
-    ends_in_move[stay[moved] - 2] = True  # the stretch before each move
+    if not len(requests):
+        return 0
+    order = _by_session_start(requests)
+    moved = requests["dc_move"].to_numpy(bool)[order]
+    stretch = np.flatnonzero(_starts(requests["session"].to_numpy()[order]) | moved)  # each session's stretches in one DC
+    served = np.logical_or.reduceat(requests["outcome"].cat.codes.to_numpy()[order] == SERVED, stretch)
+    ends_in_move = np.zeros(len(stretch), bool)
+    ends_in_move[np.flatnonzero(moved[stretch]) - 1] = True  # the stretch before each move
     return int((served & ends_in_move).sum())
 
 
 def _violations_after_move(requests: pd.DataFrame, anomalies: pd.DataFrame) -> dict:
     """Violations on reads served in another DC than the session's latest earlier write of
     the key (read-your-writes) or its latest earlier read of the key (monotonic reads)."""
-    ops = requests.sort_values(["session", "key", "start_ms", "request_id"], kind="stable")
-    group = (ops["session"].astype(np.int64) * (int(ops["key"].max()) + 1 if len(ops) else 1) + ops["key"]).to_numpy()
-    served = (ops["outcome"] == "served").to_numpy()
-    is_write = (ops["op"] == "write").to_numpy()
-    dc = ops["dc"].cat.codes.to_numpy().astype(float)
+    session, key = requests["session"].to_numpy(), requests["key"].to_numpy()
+    order = np.lexsort((requests["request_id"].to_numpy(), requests["start_ms"].to_numpy(), key, session))
+    first = _starts(session[order]) | _starts(key[order])
+    dc = requests["dc"].cat.codes.to_numpy()[order]
+    rows = np.arange(len(order))
+    group_start = np.maximum.accumulate(np.where(first, rows, 0))
 
-    def dc_of_latest_earlier(mask: np.ndarray) -> np.ndarray:
-        marked = pd.Series(np.where(mask, dc, np.nan))
-        return marked.groupby(group).ffill().groupby(group).shift(1).to_numpy()
+    def away_from_latest_earlier(mask: np.ndarray) -> np.ndarray:
+        """Per row: in another DC than the latest earlier marked row of its (session, key), or none."""
+        latest = np.maximum.accumulate(np.where(mask[order], rows, -1))
+        earlier = np.empty_like(latest)
+        earlier[:1] = -1
+        earlier[1:] = latest[:-1]
+        found = earlier >= group_start
+        return _unsorted(order, ~found | (dc != dc[np.maximum(earlier, 0)]))
 
-    flags = ops[["request_id"]].assign(
-        away_from_write=dc != dc_of_latest_earlier(served & is_write),
-        away_from_read=dc != dc_of_latest_earlier(served & ~is_write))
-    flags = anomalies[["request_id", "ryw", "monotonic"]].merge(flags, on="request_id")
-    return {"ryw_after_move": int((flags["ryw"] & flags["away_from_write"]).sum()),
-            "monotonic_after_move": int((flags["monotonic"] & flags["away_from_read"]).sum())}
+    away_from_write = away_from_latest_earlier(_served(requests, WRITE))
+    away_from_read = away_from_latest_earlier(_served(requests, READ))
+    flagged = _rows_of(requests["request_id"].to_numpy(), anomalies["request_id"].to_numpy())
+    return {"ryw_after_move": int((anomalies["ryw"].to_numpy() & away_from_write[flagged]).sum()),
+            "monotonic_after_move": int((anomalies["monotonic"].to_numpy() & away_from_read[flagged]).sum())}
+
+
+def _rows_of(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Rows of the wanted request ids (each present once)."""
+    by_id = np.argsort(ids, kind="stable")
+    return by_id[np.searchsorted(ids, wanted, sorter=by_id)]

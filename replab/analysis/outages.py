@@ -15,6 +15,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from replab.analysis.frames import is_label
+
 OUTAGE_KEYS = ("failed_network", "messages_dropped", "switch_down_ms", "outage_operations",
                "outage_availability", "longest_gap_ms")
 
@@ -56,9 +58,9 @@ def outage_summary(results) -> dict:
     for a, b in windows:
         during |= (start >= a) & (start < b)
     in_outage = int(during.sum())
-    served = (outcome == "served").to_numpy()
+    served = is_label(outcome, "served")
     return {
-        "failed_network": int(((outcome == "failed") & (requests["reason"] == "network")).sum()),
+        "failed_network": int((is_label(outcome, "failed") & is_label(requests["reason"], "network")).sum()),
         "messages_dropped": int(results.totals.get("messages_dropped", 0)),
         "switch_down_ms": float(sum(b - a for a, b in windows)),
         "outage_operations": in_outage,

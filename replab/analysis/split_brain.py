@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from replab.analysis.frames import is_label
 from replab.core.codes import LOST_REASONS, REASONS
 from replab.replication.leadership import SPLIT_BRAIN, TOO_FEW_REPLICAS
 
@@ -148,7 +149,7 @@ def promotion_summary(results) -> dict:
     summary = {
         "split_brain_ms": float(sum(b - a for a, b in split)),
         "split_brain_writes": 0,
-        "split_brain_lost_acked": int(((writes["lost_reason"] == LOST_REASONS[SPLIT_BRAIN]) & writes["acked"]).sum()),
+        "split_brain_lost_acked": int((is_label(writes["lost_reason"], LOST_REASONS[SPLIT_BRAIN]) & writes["acked"].to_numpy()).sum()),
         "stale_reads_deposed": 0,
     }
     if table is not None and len(table):
@@ -160,7 +161,7 @@ def promotion_summary(results) -> dict:
     lost = set(writes.loc[writes["lost"], "write_id"])
     summary["degraded_acks"] = int(len(degraded)) if degraded is not None else 0
     summary["degraded_acks_lost"] = int(degraded["write_id"].isin(lost).sum()) if degraded is not None else 0
-    summary["refused_too_few_replicas"] = int((requests["reason"] == REASONS[TOO_FEW_REPLICAS]).sum())
+    summary["refused_too_few_replicas"] = int(is_label(requests["reason"], REASONS[TOO_FEW_REPLICAS]).sum())
     summary["leader_terms"] = float(table.loc[table["leading"] == 1, "term"].nunique()) if table is not None else math.nan
     return summary
 

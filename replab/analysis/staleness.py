@@ -37,23 +37,30 @@ STALENESS_DOC = {
 Z95 = 1.959964
 
 
-def _reads_and_commits(requests: pd.DataFrame, writes: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _read_and_commit_arrays(requests: pd.DataFrame, writes: pd.DataFrame) -> tuple[dict, dict]:
     """The served reads (request_id, key, start_ms, version) and the acknowledged writes
-    (key, write_id, commit_ms, in commit order)."""
+    (key, write_id, commit_ms, in commit order), as arrays by column name."""
     ids = requests["request_id"].to_numpy()
     served = served_reads(requests)
     # when the read reached its node; a history without that instant (a real system's) has its start
     arrived = requests["arrived_ms"].to_numpy()
     arrived = np.where(np.isnan(arrived), requests["start_ms"].to_numpy(), arrived)
-    reads = pd.DataFrame({"request_id": ids[served], "key": requests["key"].to_numpy()[served],
-                          "start_ms": arrived[served], "version": requests["version"].to_numpy()[served]})
-    acked = writes[writes["acked"].to_numpy()]
+    reads = {"request_id": ids[served], "key": requests["key"].to_numpy()[served],
+             "start_ms": arrived[served], "version": requests["version"].to_numpy()[served]}
+    acked = writes["acked"].to_numpy()
     # committed when its node answered; without that instant, when the client heard the ack
-    commit_ms = requests["answered_ms"].to_numpy()[np.searchsorted(ids, acked["request_id"].to_numpy())]
-    commit_ms = np.where(np.isnan(commit_ms), acked["ack_ms"].to_numpy(), commit_ms)
-    committed = pd.DataFrame({"key": acked["key"].to_numpy(), "write_id": acked["write_id"].to_numpy(),
-                              "commit_ms": commit_ms}).sort_values("commit_ms", kind="stable")
+    commit_ms = requests["answered_ms"].to_numpy()[np.searchsorted(ids, writes["request_id"].to_numpy()[acked])]
+    commit_ms = np.where(np.isnan(commit_ms), writes["ack_ms"].to_numpy()[acked], commit_ms)
+    order = np.argsort(commit_ms, kind="stable")
+    committed = {"key": writes["key"].to_numpy()[acked][order], "write_id": writes["write_id"].to_numpy()[acked][order],
+                 "commit_ms": commit_ms[order]}
     return reads, committed
+
+
+def _reads_and_commits(requests: pd.DataFrame, writes: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """_read_and_commit_arrays as frames."""
+    reads, committed = _read_and_commit_arrays(requests, writes)
+    return pd.DataFrame(reads), pd.DataFrame(committed)
 
 
 def read_staleness(requests: pd.DataFrame, writes: pd.DataFrame) -> pd.DataFrame:
@@ -78,36 +85,64 @@ def read_staleness(requests: pd.DataFrame, writes: pd.DataFrame) -> pd.DataFrame
     frame["t_ms"] = frame["start_ms"].to_numpy() - joined["newest_ms"].to_numpy()
     stale = frame["newest_committed"].to_numpy() > frame["version"].to_numpy()
     behind = np.zeros(len(frame), dtype=np.int64)
-    behind[stale] = _versions_behind(frame[stale], committed)
+    behind[stale] = _versions_behind(frame["key"].to_numpy()[stale], frame["start_ms"].to_numpy()[stale],
+                                     frame["version"].to_numpy()[stale], committed)
     frame["versions_behind"] = behind
     frame["consistent"] = ~stale
     return frame
 
 
-def _versions_behind(stale: pd.DataFrame, committed: pd.DataFrame) -> np.ndarray:
-    """For reads known to have missed a commit: how many committed writes they missed.
-    One join of those reads with their keys' commits when that stays small (the usual case:
-    a key has a few commits), else key by key in bounded memory."""
-    mine = committed[committed["key"].isin(stale["key"].unique())]
-    pairs = int((stale["key"].value_counts() * mine["key"].value_counts()).fillna(0).sum())
-    if pairs <= 4_000_000:
-        reads = pd.DataFrame({"read": np.arange(len(stale)), "key": stale["key"].to_numpy(),
-                              "start_ms": stale["start_ms"].to_numpy(), "version": stale["version"].to_numpy()})
-        both = reads.merge(mine[["key", "write_id", "commit_ms"]], on="key")
-        missed = both[(both["commit_ms"] < both["start_ms"]) & (both["write_id"] > both["version"])]
-        return np.bincount(missed["read"].to_numpy(), minlength=len(stale)).astype(np.int64)
-    out = np.zeros(len(stale), dtype=np.int64)
-    positions = stale.groupby("key", sort=False).indices
-    for key, rows in mine.groupby("key", sort=False):
-        times, write_ids = rows["commit_ms"].to_numpy(), rows["write_id"].to_numpy()
-        at = positions[key]
-        starts, versions = stale["start_ms"].to_numpy()[at], stale["version"].to_numpy()[at]
-        for chunk in range(0, len(at), 512):  # reads x writes at a time
-            part = slice(chunk, chunk + 512)
-            before = times[None, :] < starts[part, None]
-            newer = write_ids[None, :] > versions[part, None]
-            out[at[part]] = (before & newer).sum(axis=1)
-    return out
+def _versions_behind(read_key: np.ndarray, start_ms: np.ndarray, version: np.ndarray, committed) -> np.ndarray:
+    """For reads known to have missed a commit (their key, start and version returned): how many
+    committed writes they missed (writes of their key committed before they started, with a
+    write id above the version they returned). `committed`: key, write_id and commit_ms, in
+    commit order (a frame or arrays).
+
+    Per key, in commit order, the commits before a read started are a first run of P; write ids
+    mostly grow in commit order, so the running maximum of the ids and their running minimum
+    from the end (both growing within a key) split those P by binary search: before L every id
+    is at most the version, from R on every id is above it; only [L, min(R, P)), short unless
+    ids come far out of commit order, is compared one by one. Exact; it replaced a join of
+    every such read with every commit of its key (1.7-4.7 M rows on the skewed chapters)."""
+    reads = len(read_key)
+    if reads == 0 or len(committed["key"]) == 0:
+        return np.zeros(reads, dtype=np.int64)
+    key = np.asarray(committed["key"]).astype(np.int64)
+    by_key = np.argsort(key, kind="stable")  # committed is in commit order: it stays so within a key
+    key = key[by_key]
+    commit_ms = np.asarray(committed["commit_ms"])[by_key]
+    write_id = np.asarray(committed["write_id"]).astype(np.int64)[by_key]
+    read_key = read_key.astype(np.int64)
+    version = version.astype(np.int64)
+    # commit_ms < start exactly when the commit's rank among the sorted commit times is below
+    # the read's (ranks are integers, so (key, rank) is one int64 to search)
+    times = np.sort(commit_ms)
+    span = len(times) + 1
+    known = key * span + np.searchsorted(times, commit_ms)
+    before = np.searchsorted(known, read_key * span + np.searchsorted(times, start_ms))
+    # ids lifted by their key, so the running extremes restart at each key and stay sorted
+    low = min(int(write_id.min()), int(version.min()))
+    width = max(int(write_id.max()), int(version.max())) - low + 1
+    lifted = key * width + (write_id - low)
+    wanted = read_key * width + (version - low)
+    first_newer = np.searchsorted(np.maximum.accumulate(lifted), wanted, side="right")  # L
+    all_newer = np.searchsorted(np.minimum.accumulate(lifted[::-1])[::-1], wanted, side="right")  # R
+    behind = np.maximum(before - all_newer, 0)
+    mixed_end = np.minimum(all_newer, before)
+    lengths = np.maximum(mixed_end - first_newer, 0)
+    # the mixed runs one by one, in chunks of reads that keep the (read, commit) pairs bounded
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    chunk = 0
+    while chunk < reads and ends[-1] > starts[chunk]:
+        stop = max(int(np.searchsorted(ends, starts[chunk] + 4_000_000, side="right")), chunk + 1)
+        counts = lengths[chunk:stop]
+        rows = np.repeat(np.arange(chunk, stop), counts)
+        at = np.repeat(first_newer[chunk:stop] - (starts[chunk:stop] - starts[chunk]), counts) + np.arange(len(rows))
+        newer = write_id[at] > version[rows]
+        behind += np.bincount(rows[newer], minlength=reads)
+        chunk = stop
+    return behind
 
 
 def _interval(hits: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -166,22 +201,22 @@ def staleness_summary(results) -> dict:
     read_staleness's figures without its per-read frame (an as-of join of every read, ~170
     bytes a request at its peak): the newest write committed before each read by a running
     maximum in numpy (anomalies.newest_before), versions behind only for the reads that missed one."""
-    reads, committed = _reads_and_commits(results.requests, results.writes)
-    if len(reads) == 0:
+    reads, committed = _read_and_commit_arrays(results.requests, results.writes)  # arrays: no frames to build
+    if len(reads["key"]) == 0:
         return {"missed_commit_reads": 0, "missed_commit_rate": math.nan, "max_versions_behind": 0}
-    starts = reads["start_ms"].to_numpy()
+    starts = reads["start_ms"]
     order = np.argsort(starts, kind="stable")
     # a commit is known to the reads (in start order) from the first that starts after it
-    place = np.searchsorted(starts[order], committed["commit_ms"].to_numpy(), side="right")
-    newest = np.empty(len(reads), dtype=np.int64)
-    newest[order] = newest_before(place, committed["key"].to_numpy().astype(np.int64),
-                                  committed["write_id"].to_numpy().astype(np.int64),
-                                  reads["key"].to_numpy()[order].astype(np.int64))
-    stale = newest > reads["version"].to_numpy()
+    place = np.searchsorted(starts[order], committed["commit_ms"], side="right")
+    newest = np.empty(len(starts), dtype=np.int64)
+    newest[order] = newest_before(place, committed["key"].astype(np.int64), committed["write_id"].astype(np.int64),
+                                  reads["key"][order].astype(np.int64))
+    stale = newest > reads["version"]
     missed = int(stale.sum())
-    behind = _versions_behind(reads[stale], committed) if missed else np.zeros(0, dtype=np.int64)
+    behind = _versions_behind(reads["key"][stale], starts[stale], reads["version"][stale], committed) if missed \
+        else np.zeros(0, dtype=np.int64)
     return {
         "missed_commit_reads": missed,
-        "missed_commit_rate": missed / len(reads),
+        "missed_commit_rate": missed / len(starts),
         "max_versions_behind": int(behind.max()) if missed else 0,
     }
