@@ -56,7 +56,6 @@ def drain(table: Table, store, names: list[str], order: np.ndarray | None = None
     The recorder lets go of each array as it is read, so the history is never held three
     times at once."""
     columns = {}
-    vars(store).pop("appends", None)  # the Recorder's bound appends would keep every array alive
     for column in table.columns:
         recorded = getattr(store, column.name)
         view = np.frombuffer(recorded, dtype=column.dtype) if len(recorded) else np.empty(0, dtype=column.dtype)
