@@ -167,13 +167,14 @@ class Strategy:
         pass
 
     # shipping --------------------------------------------------------------------------------
-    def ship(self, now: float, sender, receiver, entry, deliver: Callable, extra: Any = None,
-             arrival: Callable = None) -> None:
+    def ship(self, now: float, sender, receiver, entry, deliver: Callable | None, extra: Any = None,
+             arrival: Callable | None = None) -> None:
         """Queue `entry` on the sender's outbound link; once it has left it travels on the
         ordered channel to `receiver`, and `deliver(now, receiver, entry, sender, sent_ms, extra)`
         runs on arrival, unless the sender crashed before the entry left its queue.
         `arrival`: a handler of its own for the message, one that does what `arrive` and `deliver`
-        would (a strategy's hot path fuses them: one call less per message)."""
+        would (a strategy's hot path fuses them: one call less per message); `deliver` is then
+        unused (None)."""
         free_ms = sender.link_free_ms
         departs = (free_ms if free_ms > now else now) + self.ship_ms  # max(), written out: a slow call in Python 3.11
         sender.link_free_ms = departs
@@ -181,8 +182,8 @@ class Strategy:
         message = (deliver, receiver, entry, sender, sender.incarnation, departs, extra)
         self.model.network.send_ordered(departs, sender.host, receiver.host, arrival or arrive, message)
 
-    def ship_each(self, now: float, sender, receivers, entry, deliver: Callable, extra: Any = None,
-                  arrival: Callable = None) -> None:
+    def ship_each(self, now: float, sender, receivers, entry, deliver: Callable | None, extra: Any = None,
+                  arrival: Callable | None = None) -> None:
         """`ship` `entry` to each of `receivers` in turn, in one call (a leader ships every write to
         every follower: the link's and the sender's attributes are read once, not per receiver)."""
         if not receivers:

@@ -144,7 +144,7 @@ class LeaderFollower(Strategy):
         model.recorder.commit(write_id, op, leader.index, model.term, entry.index, now)
         tree = self.tree
         if self.ships:
-            self.ship_each(now, leader, tree.children(leader), entry, follower_receive, model.term, follower_arrives)
+            self.ship_each(now, leader, tree.children(leader), entry, None, model.term, follower_arrives)
         if self.ack == "async":
             model.reply(now, leader, op, SERVED, write_id)
             return
@@ -158,13 +158,6 @@ class LeaderFollower(Strategy):
             self._awaiting[write_id] = entry
         entry.op = op
 
-    def on_received(self, now: float, follower, entry: Entry, sender, sent_ms: float) -> None:
-        # (follower_arrives has this inlined: keep the two alike)
-        self.model.recorder.receive(entry.write_id, follower.index, now)  # the relay log survives a crash: checks read it
-        follower.enqueue_apply(now, entry, (sender.index, sent_ms))
-        if self.ack == "semi-sync" and entry.op is not None:
-            self._receipt(now, follower, entry)
-
     def on_applied(self, now: float, node, entry: Entry) -> None:
         if node.role != "follower":
             return
@@ -177,7 +170,7 @@ class LeaderFollower(Strategy):
             if children:
                 term, log = self.model.term, self.log
                 for forward in log[node.forwarded:min(applied, len(log))]:
-                    self.ship_each(now, node, children, forward, follower_receive, term, follower_arrives)
+                    self.ship_each(now, node, children, forward, None, term, follower_arrives)
             node.forwarded = applied
 
     def _receipt(self, now: float, follower, entry: Entry) -> None:
@@ -212,7 +205,7 @@ class LeaderFollower(Strategy):
         upto = len(self.log) if upstream.role == "leader" else min(upstream.applied, len(self.log))
         term = self.model.term
         for entry in self.log[follower.received:upto]:
-            self.ship(now, upstream, follower, entry, follower_receive, term, follower_arrives)
+            self.ship(now, upstream, follower, entry, None, term, follower_arrives)
         if upstream.role != "leader":
             upstream.forwarded = max(upstream.forwarded, upto)
 
@@ -262,29 +255,16 @@ class LeaderFollower(Strategy):
                 self.resync(now, upstream, node)
 
 
-def follower_receive(now: float, follower, entry: Entry, sender, sent_ms: float, term: int) -> None:
-    """A replication message reaches a follower: accept it if it is the next entry of its term."""
-    if follower.paused:
-        follower.hold(_receive_after_pause, (follower, entry, sender, sent_ms, term))
-        return
-    if not follower.up or term != follower.term or entry.index != follower.received:
-        return  # down, from a deposed leader, or a duplicate after a resync
-    follower.received += 1
-    follower.model.replication.on_received(now, follower, entry, sender, sent_ms)
-
-
-def _receive_after_pause(now: float, message) -> None:
-    follower_receive(now, *message)
-
-
 def follower_arrives(now: float, message) -> None:
-    """What the network delivers of a shipped entry: `arrive`, `follower_receive` and
-    `LeaderFollower.on_received`, inlined (every entry passes here on every follower)."""
+    """A shipped entry reaches a follower (what `base.arrive` and a `deliver` would do, in one
+    call: every entry passes here on every follower): it is taken unless its sender crashed
+    before it left, and only if it is the next entry of the follower's term. A paused follower
+    keeps it until the pause ends, then takes it here again."""
     _, follower, entry, sender, incarnation, sent_ms, term = message
     if incarnation != sender.incarnation and sender.crash_times[incarnation] < sent_ms:
         return  # the sender crashed before this entry left its send queue
     if follower.paused:
-        follower.hold(_receive_after_pause, (follower, entry, sender, sent_ms, term))
+        follower.hold(follower_arrives, message)
         return
     if not follower.up or term != follower.term or entry.index != follower.received:
         return  # down, from a deposed leader, or a duplicate after a resync
