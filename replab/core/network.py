@@ -189,46 +189,20 @@ class Network:
     def send(self, now: float, src: int, dst: int, handler: Handler, arg: Any) -> bool:
         """Deliver `arg` to `handler` after the path latency; False when dropped on the way."""
         self.messages_sent += 1
-        # latency_ms(src, dst), inlined
-        routes = self._routes
-        if routes is None:
-            routes = self._work_out_routes()
-        route = routes[src][dst]
-        hop = self.hop_ms
-        if route == THREE_HOPS:
-            lat = hop() + hop() + hop()
-        elif route == TWO_HOPS:
-            lat = hop() + hop()
-        elif route is None:
+        lat = self.latency_ms(src, dst)
+        if lat is None:
             self.messages_dropped += 1
             return False
-        else:
-            lat = hop() + self.wan_ms(*route) + hop()
-        if self.slow_ms:
-            lat = lat + self.slow_ms.get(src, 0.0) + self.slow_ms.get(dst, 0.0)
         heappush(self._heap, (now + lat, next(self._tickets), handler, arg))  # calendar.schedule, inlined
         return True
 
     def send_ordered(self, now: float, src: int, dst: int, handler: Handler, arg: Any) -> bool:
         """Like `send`, but never delivered before an earlier message on the same channel."""
         self.messages_sent += 1
-        # latency_ms(src, dst), inlined
-        routes = self._routes
-        if routes is None:
-            routes = self._work_out_routes()
-        route = routes[src][dst]
-        hop = self.hop_ms
-        if route == THREE_HOPS:
-            lat = hop() + hop() + hop()
-        elif route == TWO_HOPS:
-            lat = hop() + hop()
-        elif route is None:
+        lat = self.latency_ms(src, dst)
+        if lat is None:
             self.messages_dropped += 1
             return False
-        else:
-            lat = hop() + self.wan_ms(*route) + hop()
-        if self.slow_ms:
-            lat = lat + self.slow_ms.get(src, 0.0) + self.slow_ms.get(dst, 0.0)
         clear_ms = self._channel_clear_ms[src]
         last_ms = clear_ms[dst]  # when the message sent before this one on the channel is due
         at = now + lat
