@@ -18,6 +18,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from replab.analysis.anomalies import served
 from replab.analysis.frames import codes
 from replab.core.codes import READ, SERVED, WRITE
 
@@ -61,11 +62,11 @@ def add_dc_columns(scenario, requests: pd.DataFrame, routes: pd.DataFrame) -> No
     dc = requests["dc"].cat.codes.to_numpy()[order]
     previous_dc = np.where(first, -1, np.roll(dc, 1))
     requests["dc_move"] = _unsorted(order, (previous_dc != -1) & (previous_dc != dc))
-    served = _served(requests, READ)[order]
-    served_session, node = session[served], requests["node"].cat.codes.to_numpy()[order][served]
+    served_reads = served(requests, READ)[order]
+    served_session, node = session[served_reads], requests["node"].cat.codes.to_numpy()[order][served_reads]
     previous_node = np.where(_starts(served_session), -1, np.roll(node, 1))
     moved = np.zeros(len(order), dtype=bool)
-    moved[served] = (previous_node != -1) & (previous_node != node)
+    moved[served_reads] = (previous_node != -1) & (previous_node != node)
     requests["node_move"] = _unsorted(order, moved)
 
 
@@ -74,11 +75,11 @@ def dc_summary(results, anomalies: pd.DataFrame) -> dict:
     count = results.scenario.dcs.count
     summary = _traffic_moved(requests, events)
     summary["requests_to_dead_dc"] = int(requests["to_dead_dc"].sum())
-    served = requests["outcome"].cat.codes.to_numpy() == SERVED
+    was_served = requests["outcome"].cat.codes.to_numpy() == SERVED
     region = requests["region"].to_numpy()
     for r in range(count):
         mine = region == r
-        summary[f"availability_region{r}"] = float(served[mine].mean()) if mine.any() else math.nan
+        summary[f"availability_region{r}"] = float(was_served[mine].mean()) if mine.any() else math.nan
     summary |= _lags(count, writes, applies)
     dc_move = requests["dc_move"].to_numpy(bool)
     summary["dns_lookups"] = int(requests["dns_lookup"].sum())
@@ -108,10 +109,6 @@ def _unsorted(order: np.ndarray, values: np.ndarray) -> np.ndarray:
     out = np.empty_like(values)
     out[order] = values
     return out
-
-
-def _served(requests: pd.DataFrame, op: int) -> np.ndarray:
-    return (requests["outcome"].cat.codes.to_numpy() == SERVED) & (requests["op"].cat.codes.to_numpy() == op)
 
 
 def _traffic_moved(requests: pd.DataFrame, events: pd.DataFrame) -> dict:
@@ -150,18 +147,14 @@ def _lags(count: int, writes: pd.DataFrame, applies: pd.DataFrame) -> dict:
         return {"cross_dc_lag_mean_ms": math.nan, "cross_dc_lag_p50_ms": math.nan, "cross_dc_lag_p99_ms": math.nan,
                 "local_dc_lag_mean_ms": math.nan}
     dc_of = {name: i % count for i, name in enumerate(writes["leader"].cat.categories)}  # node i lives in DC i mod count
-    # each apply's write by its id (NaN commit, no DC: not a write of the frame)
-    write_ids = writes["write_id"].to_numpy()
-    by_id = np.argsort(write_ids, kind="stable")
-    applied = applies["write_id"].to_numpy()
-    at = np.minimum(np.searchsorted(write_ids, applied, sorter=by_id), max(len(write_ids) - 1, 0))
-    row = by_id[at] if len(write_ids) else at
-    known = (write_ids[row] == applied) if len(write_ids) else np.zeros(len(applied), bool)
-    commit = np.where(known, writes["commit_ms"].to_numpy()[row] if len(write_ids) else np.nan, np.nan)
+    # each apply's write by its id (row -1: not a write of the frame, so NaN commit and no DC);
+    # the padding row at the end answers for -1
+    row = _rows_of(writes["write_id"].to_numpy(), applies["write_id"].to_numpy())
+    commit = np.append(writes["commit_ms"].to_numpy(), np.nan)[row]
     lag = applies["applied_ms"].to_numpy() - commit
     # DCs by node codes (-1: none, unequal to any, as NaN was)
     leader_dc = np.array([*dc_of.values(), -1])
-    origin = np.where(known, leader_dc[writes["leader"].cat.codes.to_numpy()[row]] if len(write_ids) else -1, -1)
+    origin = np.append(leader_dc[writes["leader"].cat.codes.to_numpy()], -1)[row]
     node_dc = np.array([*(dc_of.get(name, -1) for name in applies["node"].cat.categories), -1])
     here = node_dc[applies["node"].cat.codes.to_numpy()]
     cross = (here == -1) | (origin == -1) | (here != origin)
@@ -206,14 +199,17 @@ def _violations_after_move(requests: pd.DataFrame, anomalies: pd.DataFrame) -> d
         found = earlier >= group_start
         return _unsorted(order, ~found | (dc != dc[np.maximum(earlier, 0)]))
 
-    away_from_write = away_from_latest_earlier(_served(requests, WRITE))
-    away_from_read = away_from_latest_earlier(_served(requests, READ))
+    away_from_write = away_from_latest_earlier(served(requests, WRITE))
+    away_from_read = away_from_latest_earlier(served(requests, READ))
     flagged = _rows_of(requests["request_id"].to_numpy(), anomalies["request_id"].to_numpy())
     return {"ryw_after_move": int((anomalies["ryw"].to_numpy() & away_from_write[flagged]).sum()),
             "monotonic_after_move": int((anomalies["monotonic"].to_numpy() & away_from_read[flagged]).sum())}
 
 
 def _rows_of(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Rows of the wanted request ids (each present once)."""
+    """The row of each wanted id among `ids` (ids unique), -1 where it is not there."""
+    if not len(ids):
+        return np.full(len(wanted), -1)
     by_id = np.argsort(ids, kind="stable")
-    return by_id[np.searchsorted(ids, wanted, sorter=by_id)]
+    row = by_id[np.minimum(np.searchsorted(ids, wanted, sorter=by_id), len(ids) - 1)]
+    return np.where(ids[row] == wanted, row, -1)
