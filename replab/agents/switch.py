@@ -26,7 +26,6 @@ class Switch(mesa.Agent):
     def crash(self, now: float) -> None:
         if self.up:
             self.model.network.switch_up[self.index] = False
-            self._changed()
             self.model.recorder.event(now, "crash", self.name, self._cut_off())
 
     def recover(self, now: float, heal: bool = True) -> None:
@@ -34,15 +33,9 @@ class Switch(mesa.Agent):
         caller, a whole DC coming back, does that once its nodes are back too)."""
         if not self.up:
             self.model.network.switch_up[self.index] = True
-            self._changed()
             self.model.recorder.event(now, "recover", self.name, self._cut_off())
             if heal:
                 self.model.replication.network_healed(now)
-
-    def _changed(self) -> None:
-        """Switches change only here: tell the data centres, which keep who reaches which DC."""
-        if self.model.dcs is not None:
-            self.model.dcs.forget_reach()
 
     def _cut_off(self) -> str:
         """For a switch of a pair: which hosts now have no live switch (lone switches: '',

@@ -37,15 +37,17 @@ TWO_HOPS, THREE_HOPS = 2, 3
 
 
 class SwitchStates(list):
-    """`Network.switch_up`, one bool a switch: setting one makes the network forget its routes."""
+    """`Network.switch_up`, one bool a switch: setting one tells each of `listeners` (the
+    network, which forgets its routes; whatever else keeps state derived from switches)."""
 
     def __init__(self, count: int, changed: Callable[[], None]):
         super().__init__([True] * count)
-        self._changed = changed
+        self.listeners = [changed]
 
     def __setitem__(self, index, up) -> None:
         super().__setitem__(index, up)
-        self._changed()
+        for changed in self.listeners:
+            changed()
 
 
 class Network:

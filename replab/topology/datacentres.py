@@ -85,6 +85,7 @@ class DataCentres:
     def bind(self, model) -> None:
         """Know the model's nodes and network (once they exist)."""
         self.model = model
+        model.network.switch_up.listeners.append(self.forget_reach)  # a switch down or back changes reach
         for node in model.nodes:
             node.dc = self.dc_of_node(node.index)
             self.nodes_of[node.dc].append(node)
@@ -119,7 +120,8 @@ class DataCentres:
         return table
 
     def forget_reach(self) -> None:
-        """A switch went down or came back, or a partition began or healed: work `reach` out again."""
+        """A switch went down or came back (Network.switch_up tells), or a partition began or
+        healed: work `reach` out again."""
         self.reach_now = None
 
     # whole-DC faults -------------------------------------------------------------------------
