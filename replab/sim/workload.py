@@ -34,9 +34,7 @@ class Workload:
         self._send = model.network.send
         self._dns = model.dns
         self._apps = model.apps
-        # one DB load balancer, one client host, and the operation goes to it
-        self._direct = self._dns is None and self._apps is None and at_client is None
-        if self._dns is None and self._apps is None:
+        if self._dns is None and self._apps is None:  # one DB load balancer, one client host
             self._balancer = model.balancer
             self._client_host = model.client_host
         self._heap, self._tickets = model.calendar.pusher()  # _arrival schedules the next itself
@@ -54,22 +52,7 @@ class Workload:
                 model.calendar.schedule(first, self._next_arrival, None)
 
     def _arrival(self, now: float, _) -> None:
-        session = int(self._pick_session() * self.sessions)
-        if self._direct:
-            # send(now, session), inlined for the one-balancer open loop of most runs: every
-            # operation starts here, and a Python call is a good share of what it costs
-            self.started = started = self.started + 1
-            is_write, key = self._coin() < self.write_ratio, self._key()
-            if self.key_is_session:
-                key = session
-            op = Op(started, session, is_write, key, now)
-            self._in_flight[started] = op
-            op.balancer = balancer = self._balancer
-            op.client_host = client_host = self._client_host
-            if not self._send(now, client_host, balancer.host, balancer.on_request, op):
-                self.model.fail(now, op, NETWORK)
-        else:
-            self.send(now, session)
+        self.send(now, int(self._pick_session() * self.sessions))
         at = now + self._gap_ms()
         if at < self.model.duration_ms:
             heappush(self._heap, (at, next(self._tickets), self._next_arrival, None))  # calendar.schedule, inlined
