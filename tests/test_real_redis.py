@@ -92,6 +92,16 @@ def test_a_real_run_saves_and_loads_like_a_simulated_one(pair, tmp_path):
     assert {"lrange", "rpush", "lindex"} & set(loaded.commands["command"])
 
 
+def acked_while_paused(results) -> int:
+    """Writes the primary acknowledged between pausing its replicas and its crash: the backlog
+    a crash can lose (each replica's receive buffer holds ~64 of 2 KB)."""
+    events = results.events
+    paused = events.loc[events["kind"] == "pause", "t_ms"].min()
+    crashed = events.loc[events["kind"] == "crash", "t_ms"].min()
+    acked = results.writes["ack_ms"]
+    return int(((acked >= paused) & (acked <= crashed)).sum())
+
+
 @ROOT_NEEDED
 def test_a_host_crash_behind_lagging_replicas_loses_more_than_a_process_kill():
     """Both replicas are paused 300 ms before the primary dies, with 2 KB values: the backlog
@@ -100,12 +110,20 @@ def test_a_host_crash_behind_lagging_replicas_loses_more_than_a_process_kill():
     not. How many are lost varies with the machine's load: a process kill loses none on a
     quiet machine (benchmarks/REAL_RESULTS.md, case C), but once lost 85 of ~250 in `make test`
     with the browser's chapters beside it (a host crash: ~150-180 here), so what is asserted
-    is the difference: a host crash loses more."""
+    is the difference: a host crash loses more.
+
+    A machine busy enough starves the client: with 14 busy processes on two cores it sent no
+    write at all in the 300 ms, and the host crash lost none, as it should. Such a pair of runs
+    did not build the backlog the test is about, so it is run again (up to three times)."""
     scenario = crash_at(700.0)
     pauses = paused_replicas(400.0, 500.0)
-    killed = real.run(scenario, pauses, crash="process", value_bytes=2000)
-    crashed = real.run(scenario, pauses, crash="host", value_bytes=2000)
-    assert killed.summary["writes_acked"] > 200 and crashed.summary["writes_acked"] > 200
+    for _attempt in range(3):
+        killed = real.run(scenario, pauses, crash="process", value_bytes=2000)
+        crashed = real.run(scenario, pauses, crash="host", value_bytes=2000)
+        backlogs = acked_while_paused(killed), acked_while_paused(crashed)
+        if min(backlogs) >= 100:
+            break
+    assert min(backlogs) >= 100, f"the machine was too busy to build a backlog three times: {backlogs} writes"
     assert crashed.summary["lost_acked_writes"] >= 10
     assert killed.summary["lost_acked_writes"] < crashed.summary["lost_acked_writes"]
     assert (crashed.writes.loc[crashed.writes["lost"], "lost_reason"] == "never left the failed leader").all()
