@@ -27,8 +27,11 @@ BATCHES = 20
 pytestmark = pytest.mark.slow  # long runs make the estimates tight enough to compare with theory
 
 
-def queue_scenario(workers: int, utilisation: float, duration_ms: float) -> Scenario:
-    """One node with `workers` servers sharing one FIFO queue: M/M/c with mu = 1 per ms."""
+def queue_scenario(workers: int, utilisation: float, duration_ms: float, sample_ms: float = 1.0) -> Scenario:
+    """One node with `workers` servers sharing one FIFO queue: M/M/c with mu = 1 per ms.
+    The timeline is sampled every `sample_ms`: 1 ms for Little's law; a test that reads only
+    the requests samples every second (the samples observe the run and never change it, and
+    on the 1,000,000 ms run they cost more than half of it)."""
     arrivals_per_ms = utilisation * workers
     return Scenario(**{
         "topology.followers": 0, "replication.reads": "leader", "workload.write_ratio": 0.0,
@@ -36,14 +39,14 @@ def queue_scenario(workers: int, utilisation: float, duration_ms: float) -> Scen
         "workload.arrival": "open", "workload.rate_per_s": arrivals_per_ms * 1000,
         "service.read.dist": "exponential", "service.read.mean_ms": 1.0,
         "network.hop.dist": "constant", "network.hop.mean_ms": HOP_MS,
-        "workload.timeout_ms": 1e5, "duration_ms": duration_ms, "record.sample_ms": 1.0, "seed": 1,
+        "workload.timeout_ms": 1e5, "duration_ms": duration_ms, "record.sample_ms": sample_ms, "seed": 1,
     })
 
 
 @functools.cache
-def queue_run(workers: int, utilisation: float, duration_ms: float):
+def queue_run(workers: int, utilisation: float, duration_ms: float, sample_ms: float = 1.0):
     """Run once per module: the Little's-law test reuses the M/M/2 run."""
-    return run(queue_scenario(workers, utilisation, duration_ms))
+    return run(queue_scenario(workers, utilisation, duration_ms, sample_ms))
 
 
 def response_times(results) -> tuple[np.ndarray, np.ndarray]:
@@ -85,7 +88,7 @@ def test_one_worker_is_an_mm1_queue(utilisation, duration_ms):
     rho(2 + 5rho - 4rho^2 + rho^3) / (mu^2 (1 - rho)^4) / n) is about 1% of W in both; the
     test allows 4 of them, and asserts the run was long enough for that to be sharp.
     """
-    start, response = response_times(queue_run(1, utilisation, duration_ms))
+    start, response = response_times(queue_run(1, utilisation, duration_ms, sample_ms=1_000.0))
     mean, se = batch_means(start, response, duration_ms)
     theory = 1 / (1 - utilisation)
     assert se < 0.015 * theory
