@@ -19,15 +19,17 @@ Both end-to-end figures include the debounce and exclude the browser's own rende
 by the front end after the kernel sends the update; tests/test_browser.py exercises it).
 `--look S` waits S seconds after each change is drawn before the next, as a student looks at
 the charts (0, the default: changes back to back, so nothing can be run ahead of them);
-`--no-lookahead` turns the background runs off.
+`--no-lookahead` turns the background runs off. `--scale F` multiplies every Lab's run length
+and fault times by F (0 < F <= 1): what shorter runs in the Labs would give.
 
-    .venv/bin/python benchmarks/lab_latency.py [--repeat 3] [--only 01 09] [--look 3] [--no-lookahead]
+    .venv/bin/python benchmarks/lab_latency.py [--repeat 3] [--only 01 09] [--look 3] [--no-lookahead] [--scale 0.5]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import platform
 import statistics
 import time
@@ -120,6 +122,13 @@ def _chapters() -> dict[str, dict]:
     }
 
 
+def scaled(scenario: Scenario, factor: float) -> Scenario:
+    """`scenario` with its run and its faults' times `factor` times as long."""
+    faults = [dict(dataclasses.asdict(f), at_ms=f.at_ms * factor, duration_ms=f.duration_ms * factor)
+              for f in scenario.faults.events]
+    return scenario.replace(**{"duration_ms": scenario.duration_ms * factor, "faults.events": faults})
+
+
 async def measure(chapter: dict, repeat: int, look_s: float, lookahead: bool) -> dict:
     lab = Lab(chapter["scenario"], controls=chapter["controls"], faults=chapter.get("faults", False),
               charts=chapter["charts"], lookahead=lookahead)
@@ -160,14 +169,18 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=None, help="chapters whose number is listed (e.g. 01 09)")
     parser.add_argument("--look", type=float, default=0.0, help="seconds looked at the charts between changes")
     parser.add_argument("--no-lookahead", action="store_true", help="no runs ahead in the background")
+    parser.add_argument("--scale", type=float, default=1.0, help="every Lab's run and fault times times this (0-1]")
     args = parser.parse_args()
+    if not 0 < args.scale <= 1:
+        parser.error(f"--scale {args.scale:g}: must be above 0 and at most 1")
     print(f"python {platform.python_version()}, {platform.machine()}, {args.repeat} passes, {args.look:g} s looks, "
-          f"lookahead {'off' if args.no_lookahead else 'on'}")
+          f"lookahead {'off' if args.no_lookahead else 'on'}, runs x{args.scale:g}")
     print(f"{'Lab':<34}{'changes':>8}{'ahead':>6}{'ops/run':>9}{'first update med/max':>23}{'complete med/max':>19}"
           f"{'simulate':>10}{'draw':>7}{'partials n / s':>16}")
     for name, chapter in _chapters().items():
         if args.only and name[:2] not in args.only:
             continue
+        chapter["scenario"] = scaled(chapter["scenario"], args.scale)
         r = asyncio.run(measure(chapter, args.repeat, args.look, not args.no_lookahead))
         print(f"{name:<34}{r['n']:>8}{r['ahead']:>6}{r['operations']:>9,}{r['first'][0]:>14.3f} / {r['first'][1]:.3f}"
               f"{r['complete'][0]:>10.3f} / {r['complete'][1]:.3f}{r['simulate']:>10.3f}{r['draw']:>7.3f}"
