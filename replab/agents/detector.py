@@ -65,6 +65,15 @@ class HeartbeatDetector:
     def trusted(self) -> list:
         return [n for n in self.model.nodes if n.index not in self.suspected]
 
+    def longest_log(self, besides):
+        """The trusted node, other than `besides`, that answered with the longest log (ties: the
+        lowest number), or None: whom a promoter picks."""
+        state = self.state
+        candidates = [n for n in self.trusted() if n is not besides and state[n.index] is not None]
+        if not candidates:
+            return None
+        return max(candidates, key=lambda n: (state[n.index][2], -n.index))
+
 
 def _answer(now: float, node, detector: HeartbeatDetector) -> None:
     """A ping reached a node (up and running): it answers with what it believes."""

@@ -87,11 +87,7 @@ class Controller(Policy):
 
     def _candidate(self):
         """The trusted follower with the longest log (ties: the lowest number)."""
-        detector = self.detector
-        candidates = [n for n in detector.trusted() if n is not self.leader and detector.state[n.index] is not None]
-        if not candidates:
-            return None
-        return max(candidates, key=lambda n: (detector.state[n.index][2], -n.index))
+        return self.detector.longest_log(besides=self.leader)
 
     def promote(self, now: float, new) -> None:
         strategy, old = self.strategy, self.leader

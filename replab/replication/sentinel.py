@@ -129,10 +129,9 @@ class Sentinels(Policy):
         detector, old = sentinel.detector, sentinel.leader
         if old.index != sentinel.replacing or old.index not in detector.suspected:
             return  # the leader it stood to replace has changed, or answers again
-        candidates = [n for n in detector.trusted() if n is not old and detector.state[n.index] is not None]
-        if not candidates:
+        new = detector.longest_log(besides=old)
+        if new is None:
             return  # nobody to promote: another attempt comes after next_attempt_ms
-        new = max(candidates, key=lambda n: (detector.state[n.index][2], -n.index))
         if self.strategy.stonith:
             self.strategy.power_off(now, old)
         sentinel.config = (epoch, new)
