@@ -92,14 +92,15 @@ def test_a_real_run_saves_and_loads_like_a_simulated_one(pair, tmp_path):
     assert {"lrange", "rpush", "lindex"} & set(loaded.commands["command"])
 
 
-def acked_while_paused(results) -> int:
-    """Writes the primary acknowledged between pausing its replicas and its crash: the backlog
-    a crash can lose (each replica's receive buffer holds ~64 of 2 KB)."""
-    events = results.events
-    paused = events.loc[events["kind"] == "pause", "t_ms"].min()
-    crashed = events.loc[events["kind"] == "crash", "t_ms"].min()
-    acked = results.writes["ack_ms"]
-    return int(((acked >= paused) & (acked <= crashed)).sum())
+def acked_after(results, first: str, last: str):
+    """The writes sent after the run's first `first` event and acknowledged by its first `last`
+    event. Sent after: planned after it, as an open-loop client never sends before the planned
+    instant (on a busy machine it sends later, and fewer than planned: these say how many)."""
+    events, writes = results.events, results.writes
+    begins = events.loc[events["kind"] == first, "t_ms"].min()
+    ends = events.loc[events["kind"] == last, "t_ms"].min()
+    planned = writes["request_id"].map(results.requests.set_index("request_id")["start_ms"])
+    return writes[(planned > begins) & writes["acked"] & (writes["ack_ms"] <= ends)]
 
 
 @ROOT_NEEDED
@@ -115,13 +116,16 @@ def test_a_host_crash_behind_lagging_replicas_loses_more_than_a_process_kill():
 
     A machine busy enough starves the client: with 14 busy processes on two cores it sent no
     write at all in 300 ms, and the host crash lost none, as it should. Such a pair of runs did
-    not build the backlog the test is about, so it is run again (up to three times)."""
+    not build the backlog the test is about. So the backlog is counted from the frames (the
+    writes sent after the pause and acknowledged before the crash), and a pair with fewer than
+    100 is run again (up to three times)."""
     scenario = crash_at(700.0)
     pauses = paused_replicas(200.0, 700.0)
     for _attempt in range(3):
         killed = real.run(scenario, pauses, crash="process", value_bytes=2000)
         crashed = real.run(scenario, pauses, crash="host", value_bytes=2000)
-        backlogs = acked_while_paused(killed), acked_while_paused(crashed)
+        # the backlog a crash can lose (each replica's receive buffer holds ~64 writes of 2 KB)
+        backlogs = len(acked_after(killed, "pause", "crash")), len(acked_after(crashed, "pause", "crash"))
         if min(backlogs) >= 100:
             break
     assert min(backlogs) >= 100, f"the machine was too busy to build a backlog three times: {backlogs} writes"
@@ -134,12 +138,24 @@ def test_a_host_crash_behind_lagging_replicas_loses_more_than_a_process_kill():
 @ROOT_NEEDED
 def test_an_isolated_primary_that_dies_loses_its_async_writes_and_no_wait_1_write():
     """Cut off from its replicas (clients still reach it), then crashed: every write it
-    acknowledged alone is lost under async; WAIT 1 acknowledged none of them."""
+    acknowledged alone is lost under async; WAIT 1 acknowledged none of them.
+
+    On a quiet machine the primary acknowledges ~110 writes alone. In `make test` beside two
+    busy processes it once lost 16 where this test expected 30, so it now counts them from the
+    frames: the writes sent after the cut (the isolate event is logged once the links are
+    down) and acknowledged before the crash. Fewer than 10, and the runs are made again (up
+    to three times)."""
     scenario = crash_at(650.0, **{"workload.rate_per_s": 600.0, "duration_ms": 900.0})
     isolate = [{"at_ms": 300.0, "action": "isolate", "target": "leader"}]
-    alone = real.run(scenario, isolate)
+    for _attempt in range(3):
+        alone = real.run(scenario, isolate)
+        acked_alone = acked_after(alone, "isolate", "crash")
+        if len(acked_alone) >= 10:
+            break
+    assert len(acked_alone) >= 10, f"the machine was too busy: {len(acked_alone)} writes acknowledged alone"
+    assert acked_alone["lost"].all()
     waited = real.run(scenario.replace(**{"replication.ack": "semi-sync"}), isolate)
-    assert alone.summary["lost_acked_writes"] >= 30
+    assert len(acked_after(waited, "isolate", "crash")) == 0
     assert waited.summary["lost_acked_writes"] == 0
     assert waited.summary["failed"] > alone.summary["failed"]  # the WAITs that never came back
 
