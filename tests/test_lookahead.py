@@ -115,6 +115,48 @@ def test_in_a_kernel_a_change_run_ahead_is_drawn_at_once_and_is_the_same_run():
     assert said == ["True True 1\n", "True\n"]
 
 
+@pytest.mark.slow
+def test_interrupting_the_kernel_leaves_the_background_process_be(tmp_path):
+    """JupyterLab's interrupt button signals the kernel's whole process group, the background
+    process included. The interrupt is for the student's cell: the process goes on running
+    ahead (the same process, before and after), and prints no traceback in JupyterLab's terminal."""
+    manager = pytest.importorskip("jupyter_client.manager")
+    terminal = tmp_path / "kernel-stderr.txt"
+    with terminal.open("w") as stderr:
+        kernel, client = manager.start_new_kernel(kernel_name="python3", stderr=stderr)
+
+    def run_ahead(seed: int) -> str:
+        """Have the background process run one scenario; the kernel's child processes once it has."""
+        said = []
+        reply = client.execute_interactive(
+            f"target = SHORT.replace(seed={seed})\n"
+            "store.plan([target])\n"
+            "for _ in range(6_000):  # a minute at most\n"
+            "    if store.get(target) is not None:\n"
+            "        break\n"
+            "    time.sleep(0.01)\n"
+            "print([p.pid for p in multiprocessing.active_children()] if store.get(target) else 'not run ahead')",
+            timeout=300, output_hook=lambda m: said.append(m["content"].get("text", "")))
+        assert reply["content"]["status"] == "ok", reply["content"]
+        return "".join(said).strip()
+
+    try:
+        client.execute_interactive("import multiprocessing, time\nfrom replab import Scenario\n"
+                                   "from replab.lab.lookahead import Lookahead\n"
+                                   "SHORT = Scenario.preset('leader-follower').replace(duration_ms=1000.0)\n"
+                                   "store = Lookahead()", timeout=300)
+        before = run_ahead(1)  # the process has nothing more to run: it waits for work
+        kernel.interrupt_kernel()
+        time.sleep(1.0)  # the signal lands
+        after = run_ahead(2)
+    finally:
+        client.stop_channels()
+        kernel.shutdown_kernel(now=True)
+    assert before.startswith("[") and before != "[]"
+    assert after == before
+    assert "Traceback" not in terminal.read_text()
+
+
 def test_without_a_kernel_nothing_is_run_ahead():
     """Plain Python (a script, a test) has no one looking at the charts: the Lab only keeps its runs."""
     lab = Lab(SHORT, charts=["latency"], lookahead=True)

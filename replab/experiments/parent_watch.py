@@ -40,4 +40,13 @@ def die_with_parent(parent_pid: int, nice: int = 0) -> None:
     threading.Thread(target=watch, name="replab-parent-watch", daemon=True).start()
 
 
-__all__ = ["PARENT_POLL_S", "die_with_parent"]
+def background_helper(parent_pid: int, nice: int = 0) -> None:
+    """The initializer of a process that works for its parent in the background (a Lab's runs
+    ahead): as `die_with_parent`, and deaf to SIGINT. Interrupting a Jupyter kernel signals its
+    whole process group; the interrupt is for the student's cell, and a helper killed by it
+    printed a KeyboardInterrupt traceback in JupyterLab's terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(parent_pid, nice)
+
+
+__all__ = ["PARENT_POLL_S", "background_helper", "die_with_parent"]

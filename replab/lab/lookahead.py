@@ -23,7 +23,8 @@ process (a test compares them frame by frame), so a result run ahead is the resu
 On by default when the process may use two CPUs or more (`local_workers`: its affinity,
 capped by a container's CPU quota); `REPLAB_LOOKAHEAD=0` turns it off (with one CPU the worker would
 compete with the kernel). The worker is a spawned process that ends with the kernel,
-however the kernel ends (replab.experiments.parent_watch), or after IDLE_S (2 minutes)
+however the kernel ends (replab.experiments.parent_watch), and not when the kernel is
+interrupted (the interrupt is for the student's cell), or after IDLE_S (2 minutes)
 with nothing to run; it takes about 200 MB while it lives. A script that runs a Lab on an
 asyncio loop needs the usual `if __name__ == "__main__":` guard, as for any spawned process.
 """
@@ -47,7 +48,7 @@ from typing import Any
 from replab.analysis.results import Results
 from replab.config.scenario import Scenario
 from replab.experiments.engines import local_workers
-from replab.experiments.parent_watch import die_with_parent
+from replab.experiments.parent_watch import background_helper
 from replab.lab.controls import decimals, replaced
 from replab.sim.model import run
 
@@ -231,7 +232,7 @@ def _submit(scenario: Scenario) -> Future:
             # spawn: a fresh interpreter (forking a kernel copies its threads)
             # the worker imports what it runs and no more (not this module: widgets and plotly, 0.7 s)
             _POOL = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=die_with_parent, initargs=(os.getpid(), WORKER_NICE))
+                                        initializer=background_helper, initargs=(os.getpid(), WORKER_NICE))
         future = _POOL.submit(run, scenario)
         _OUTSTANDING += 1
     future.add_done_callback(_ended)
