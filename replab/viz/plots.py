@@ -156,15 +156,19 @@ def throughput_timeline(results: Results, bin_ms: float | None = None, fig=None)
 def replication_lag(results: Results, fig=None):
     """Replication lag (ms behind the oldest write it has not applied) of each follower over time.
 
-    One trace per node; samples where the node was the leader or was down are gaps (None),
-    so a crashed node's growing backlog does not flatten the live followers' curves.
-    Hover shows the lag in writes too. Samples after the workload's end are left out.
+    One trace per node that was a live follower at some point (a leader that never followed is
+    not listed); samples where the node was the leader or was down are gaps (None), so a
+    crashed node's growing backlog does not flatten the live followers' curves. A node keeps
+    its colour whoever is listed. Hover shows the lag in writes too. Samples after the
+    workload's end are left out.
     """
     timeline = results.timeline
     t_ms, lag_ms, lag_writes = (timeline[c].to_numpy() for c in ("t_ms", "lag_ms", "lag_writes"))
     follower = _is(timeline["role"], "follower") & timeline["up"].to_numpy()
     traces = []
     for i, (node, rows) in enumerate(rows_by_category(timeline["node"], t_ms <= results.scenario.duration_ms)):
+        if not follower[rows].any():
+            continue
         lag = [v if f else None for v, f in zip(lag_ms[rows].tolist(), follower[rows])]
         traces.append(dict(name=node, x=t_ms[rows], y=lag, mode="lines",
                            line=dict(color=PALETTE[i % len(PALETTE)]), customdata=lag_writes[rows],
