@@ -223,3 +223,41 @@ def test_chapter_runs_in_the_browser(outcomes, chapter):
         readout_before, readout_after, charts, changed = outcome["slider"]
         assert int(readout_after) == int(readout_before) + 1, (readout_before, readout_after)
         assert charts >= 3 and changed > 0, "no chart changed after moving the followers slider"
+
+
+def test_a_paused_replay_asks_the_browser_for_no_frames_and_play_animates_it(tmp_path):
+    """A replay is drawn, then waits for the reader. Asking the browser for every frame while
+    paused kept it ~15 % of a core busy for as long as the chapter stayed open. Play animates
+    it frame by frame; pause stops it again. (The page holds the replay's HTML output alone.)"""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent (apt-get install -y chromium)")
+    from replab import Scenario, run
+    from replab.viz import replay
+
+    page_file = tmp_path / "replay.html"
+    page_file.write_text(f"<html><body>{replay(run(Scenario.preset('leader-follower').replace(duration_ms=1000.0)))._repr_html_()}"
+                         "</body></html>")
+    with chromium() as browser:
+        page = browser.new_page()
+        page.add_init_script("""window.framesAsked = 0;
+            const ask = window.requestAnimationFrame.bind(window);
+            window.requestAnimationFrame = (f) => { window.framesAsked += 1; return ask(f); };""")
+        page.goto(page_file.as_uri())
+        canvas = page.locator(".replab-replay canvas")
+        page.wait_for_function("() => Number(document.querySelector('.replab-replay canvas').dataset.frames) > 0")
+
+        def asked_over(ms: int) -> int:
+            before = page.evaluate("window.framesAsked")
+            page.wait_for_timeout(ms)
+            return page.evaluate("window.framesAsked") - before
+
+        assert asked_over(1000) == 0, "paused, and still asking for frames"
+        drawn, t_ms = int(canvas.get_attribute("data-frames")), float(canvas.get_attribute("data-t"))
+        play = page.locator(".replab-replay button")
+        play.click()
+        page.wait_for_function(f"() => Number(document.querySelector('.replab-replay canvas').dataset.frames) > {drawn + 5}",
+                               timeout=30_000)
+        assert float(canvas.get_attribute("data-t")) != t_ms and play.inner_text() == "❚❚ pause"
+        play.click()
+        page.wait_for_timeout(300)  # the frame asked for by the click is drawn
+        assert asked_over(1000) == 0, "paused again, and still asking for frames"
