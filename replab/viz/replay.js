@@ -317,7 +317,8 @@ function render(el, given, width, height, key) {
 
   // Frames are asked for only while playing or after a change. A paused replay that asked for
   // every frame drew nothing, yet kept the browser producing 60 frames a second: a tab with one
-  // replay in it used ~15 % of a core for as long as the chapter stayed open.
+  // replay in it used a quarter of a core for as long as the chapter stayed open
+  // (benchmarks/LAB_RESULTS.md, "The replay").
   function wake() {
     if (!pending && running) { pending = true; requestAnimationFrame(tick); }
   }
