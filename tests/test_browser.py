@@ -82,13 +82,18 @@ def _read_timings() -> dict[str, float]:
             if ": ran in " in line}
 
 
-@pytest.fixture(scope="module")
-def jupyterlab(tmp_path_factory):
-    """A JupyterLab server over a copy of notebooks/ (each chapter with the Lab check appended); yields its URL."""
+def need_chromium() -> None:
+    """Skip without Debian's Chromium; under CI, where .ci/run installs it, fail instead."""
     if not CHROMIUM.exists():
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing and CI is set: install it (apt-get install -y chromium)")
         pytest.skip(f"{CHROMIUM} is absent (apt-get install -y chromium); under CI this test would fail")
+
+
+@pytest.fixture(scope="module")
+def jupyterlab(tmp_path_factory):
+    """A JupyterLab server over a copy of notebooks/ (each chapter with the Lab check appended); yields its URL."""
+    need_chromium()
     _last_wall_s.update(_read_timings())
     shutil.rmtree(OUT, ignore_errors=True)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -229,10 +234,7 @@ def test_a_paused_replay_asks_the_browser_for_no_frames_and_play_animates_it(tmp
     """A replay is drawn, then waits for the reader. Asking the browser for every frame while
     paused kept it a quarter of a core busy for as long as the chapter stayed open. Play animates
     it frame by frame; pause stops it again. (The page holds the replay's HTML output alone.)"""
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing and CI is set: install it (apt-get install -y chromium)")
-        pytest.skip(f"{CHROMIUM} is absent (apt-get install -y chromium)")
+    need_chromium()
     from replab import Scenario, run
     from replab.viz import replay
 

@@ -97,6 +97,8 @@ def acked_after(results, first: str, last: str):
     event. Sent after: planned after it, as an open-loop client never sends before the planned
     instant (on a busy machine it sends later, and fewer than planned: these say how many)."""
     events, writes = results.events, results.writes
+    kinds = set(events["kind"])
+    assert {first, last} <= kinds, f"the run logged no {first!r} or no {last!r} event: {sorted(kinds)}"
     begins = events.loc[events["kind"] == first, "t_ms"].min()
     ends = events.loc[events["kind"] == last, "t_ms"].min()
     planned = writes["request_id"].map(results.requests.set_index("request_id")["start_ms"])
