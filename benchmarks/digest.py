@@ -29,6 +29,7 @@ CRASH_LEADER = [{"at_ms": 1_000.0, "action": "crash", "target": "leader"},
                 {"at_ms": 2_500.0, "action": "recover", "target": "node0"}]
 RANDOM_FAILURES = {"faults.mttf_ms": 1_500.0, "faults.mttr_ms": 300.0}
 SHORT = {"duration_ms": 3_000.0}
+CRASH_NODE1 = [{"at_ms": 800.0, "action": "crash", "target": "node1"}, {"at_ms": 1_900.0, "action": "recover", "target": "node1"}]
 
 VARIANTS = {
     "sync acks, leader crash": ("failover", {**SHORT, "replication.ack": "sync", "faults.events": CRASH_LEADER}),
@@ -69,6 +70,15 @@ VARIANTS = {
         {"at_ms": 500.0, "action": "crash", "target": "switch1"}, {"at_ms": 1_500.0, "action": "recover", "target": "switch1"}]}),
     "switch pairs, single-attached": ("switch-pair", {"duration_ms": 7_000.0, "topology.switches": 2, "topology.switching": "pair-single-attached"}),
     "no promotion, sync": ("no-promotion", {**SHORT, "replication.ack": "sync"}),
+    "leaderless, 50 keys, R asked, client coordinates": ("leaderless", {**SHORT, "workload.keys": 50, "quorum.read_from": "r",
+                                                                       "quorum.coordinator": "client"}),
+    "leaderless, W written, no repair, any coordinator": ("leaderless", {**SHORT, "workload.keys": 50, "quorum.write_to": "w",
+                                                                        "quorum.read_repair": False, "quorum.r": 1,
+                                                                        "quorum.w": 1, "quorum.coordinator": "any"}),
+    "leaderless strict, crash, anti-entropy, keep-both": ("leaderless", {**SHORT, "workload.keys": 20, "quorum.sloppy": False,
+                                                                        "quorum.anti_entropy_ms": 200.0,
+                                                                        "quorum.conflicts": "siblings",
+                                                                        "faults.events": CRASH_NODE1}),
 }
 
 

@@ -119,6 +119,21 @@ def _chapters() -> dict[str, dict]:
             controls=["workload.rate_per_s", "topology.workers"], charts=["latency", "throughput"],
             changes=[("workload.rate_per_s", 900.0), ("topology.workers", 2), ("workload.rate_per_s", 1_500.0),
                      ("topology.workers", 4), ("workload.rate_per_s", 5_000.0), ("topology.workers", 1)]),
+        "12 promotion logic": dict(
+            scenario=Scenario.preset("split-brain").replace(**{"workload.rate_per_s": 1_000.0, "duration_ms": 8_000.0}),
+            faults=["pause-leader", "cut-off", "heal", "slow-node", "crash-leader", "clear"],
+            controls=["failover.policy", "failover.fencing", "replication.ack", "failover.timeout_ms",
+                      "failover.lease_ms", "replication.min_replicas"], charts=["leadership", "throughput"],
+            changes=[("failover.fencing", "none"), ("failover.policy", "quorum"), ("failover.timeout_ms", 1_000.0),
+                     ("replication.ack", "majority"), ("failover.policy", "consensus"), ("failover.lease_ms", 800.0),
+                     ("replication.min_replicas", 1), ("failover.policy", "naive")]),
+        "13 leaderless quorums": dict(
+            scenario=Scenario.preset("leaderless").replace(duration_ms=10_000.0, **{"workload.keys": 50}),
+            controls=["quorum.n", "quorum.r", "quorum.w", "quorum.read_from", "quorum.coordinator",
+                      "quorum.legs.write.pareto_share", "quorum.legs.write.pareto_alpha", "workload.write_ratio"],
+            charts=["t-visibility", "quorum-story", "latency", "k-staleness"],
+            changes=[("quorum.r", 1), ("quorum.w", 1), ("quorum.read_from", "r"), ("quorum.coordinator", "client"),
+                     ("workload.write_ratio", 0.4), ("quorum.r", 2), ("quorum.w", 2), ("quorum.read_from", "all")]),
     }
 
 
