@@ -2,12 +2,13 @@
 (tests/test_leaderless.py), hints held and handed back, t-visibility and k-staleness beside
 their theory, and the price of consistency."""
 
+import numpy as np
 import pandas as pd
 import pytest
 from test_leaderless import STORY, story
 
 from replab import ReplicationModel, Results, Scenario, run
-from replab.analysis.pbs import k_staleness_bound
+from replab.analysis.pbs import k_staleness_bound, scenario_t_visibility
 from replab.analysis.staleness import read_staleness, t_visibility
 from replab.lab import Lab
 from replab.viz import plots
@@ -59,6 +60,29 @@ def test_t_visibility_chart_draws_the_measured_share_and_the_wars_prediction(che
     assert list(measured.x) == pytest.approx(shown["t_ms"].tolist()) and list(measured.y) == pytest.approx(shown["consistent"].tolist())
     wars = trace(fig, "WARS model (no queueing)")
     assert wars.y[0] < 0.8 < 0.97 < wars.y[-1]  # stale at first, then seen: "eventually" is milliseconds
+
+
+@pytest.mark.parametrize("policy, rises", [({}, True), ({"quorum.read_from": "r"}, True),
+                                           # written to W only: both hold it at the commit and the third never
+                                           # will, so a read of one replica sees it 2 times in 3, always
+                                           ({"quorum.write_to": "w"}, False),
+                                           ({"quorum.read_from": "r", "quorum.write_to": "w"}, False)])
+def test_the_wars_prediction_never_falls_as_a_read_comes_later(policy, rises):
+    """A read sent later can only be likelier to see the write: the model's trials are the same
+    for every t (common random numbers), so the curve rises or stays, whichever replicas the
+    read and the write go to (R = 1, W = 2 of N = 3)."""
+    scenario = Scenario.preset("leaderless").replace(**{"quorum.r": 1, "quorum.w": 2, **policy})
+    curve = scenario_t_visibility(scenario, np.linspace(0.0, 30.0, 61))
+    assert (np.diff(curve) >= 0).all()
+    assert (curve[0] < curve[-1] - 0.1) if rises else curve[0] == pytest.approx(2 / 3, abs=0.01)
+
+
+def test_the_charts_of_a_run_share_one_staleness_table(cheap_quorum):
+    """Three of the leaderless charts read each served read's staleness: it is worked out once
+    per Results, and it is the module's own function's answer."""
+    first = cheap_quorum.read_staleness
+    assert cheap_quorum.read_staleness is first
+    pd.testing.assert_frame_equal(first, read_staleness(cheap_quorum.requests, cheap_quorum.writes))
 
 
 def test_k_staleness_chart_sets_the_closed_form_beside_the_measurement(cheap_quorum):

@@ -19,6 +19,7 @@ the simulation's measurements (replab.analysis.staleness).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from math import comb
 
 import numpy as np
@@ -59,33 +60,56 @@ def scenario_legs(scenario) -> dict[str, Draws]:
     return {name: leg(name) for name in LEGS}
 
 
-def wars_t_visibility(n: int, r: int, w: int, legs: Mapping[str, Draws], t_ms, trials: int = 20_000,
-                      seed: int = 0, read_all: bool = True, write_all: bool = True) -> np.ndarray:
-    """P(consistent) for a read sent t ms after a write commits, for each t in `t_ms` (WARS).
-    `read_all`: the read asks all N and takes the first R responses, else it asks R at random;
-    `write_all`: the write goes to all N, else to W at random (the others never get it)."""
+def wars_trials(n: int, r: int, w: int, legs: Mapping[str, Draws], trials: int = 20_000, seed: int = 0,
+                read_all: bool = True, write_all: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """WARS's Monte Carlo trials, before any t: per trial the commit time, and for the R replicas
+    whose responses the read takes, when the write reached each and how long the read took to
+    reach it (trials x R). `read_all`: the read asks all N and takes the first R responses, else
+    it asks R at random; `write_all`: the write goes to all N, else to W at random (the others
+    never get it)."""
     rng = stream(seed, "wars")
-    t = np.asarray(t_ms, dtype=float)
     draw = {name: legs[name](rng, trials * n).reshape(trials, n) for name in LEGS}
     arrive = draw["write"]
     if not write_all:
         arrive[:, w:] = np.inf  # legs are i.i.d.: the first W replicas stand for any W
     commit = np.sort(arrive + draw["ack"], axis=1)[:, w - 1]  # the W-th fastest ack
-    consistent = np.empty(len(t))
-    for i, after in enumerate(t):
-        reads_at = commit[:, None] + after + draw["read"]  # when each replica reads
-        had = arrive <= reads_at
-        if read_all:
-            first = np.argsort(reads_at + draw["response"], axis=1)[:, :r]  # the R fastest responses
-            consistent[i] = np.take_along_axis(had, first, axis=1).any(axis=1).mean()
-        else:
-            asked = rng.permuted(np.tile(np.arange(n), (trials, 1)), axis=1)[:, :r]  # R of the N at random
-            consistent[i] = np.take_along_axis(had, asked, axis=1).any(axis=1).mean()
-    return consistent
+    if read_all:
+        # a read sent t later reaches every replica t later: the R fastest responses come from
+        # the same replicas whatever t is
+        chosen = np.argsort(draw["read"] + draw["response"], axis=1)[:, :r]
+    else:
+        chosen = rng.permuted(np.tile(np.arange(n), (trials, 1)), axis=1)[:, :r]  # R of the N at random
+    return commit, np.take_along_axis(arrive, chosen, axis=1), np.take_along_axis(draw["read"], chosen, axis=1)
+
+
+def _visibility(trials: tuple[np.ndarray, np.ndarray, np.ndarray], t_ms) -> np.ndarray:
+    """P(consistent) at each t of `t_ms`, the same trials for every t (common random numbers:
+    the curve can only rise with t)."""
+    commit, arrives, reads = trials
+    t = np.asarray(t_ms, dtype=float)
+    # trials x replicas x t: did the replica have the write when a read sent t after the commit reached it?
+    had = arrives[:, :, None] <= commit[:, None, None] + t[None, None, :] + reads[:, :, None]
+    return had.any(axis=1).mean(axis=0)
+
+
+def wars_t_visibility(n: int, r: int, w: int, legs: Mapping[str, Draws], t_ms, trials: int = 20_000,
+                      seed: int = 0, read_all: bool = True, write_all: bool = True) -> np.ndarray:
+    """P(consistent) for a read sent t ms after a write commits, for each t in `t_ms` (WARS;
+    the arguments as `wars_trials`)."""
+    return _visibility(wars_trials(n, r, w, legs, trials, seed, read_all, write_all), t_ms)
+
+
+@lru_cache(maxsize=4)
+def _scenario_trials(scenario, trials: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    q = scenario.quorum
+    drawn = wars_trials(q.n, q.r, q.w, scenario_legs(scenario), trials, seed, q.read_from == "all", q.write_to == "all")
+    for array in drawn:
+        array.setflags(write=False)  # kept for the next caller
+    return drawn
 
 
 def scenario_t_visibility(scenario, t_ms, trials: int = 20_000, seed: int = 0) -> np.ndarray:
-    """WARS t-visibility for a leaderless scenario's N, R, W, legs and read policy."""
-    q = scenario.quorum
-    return wars_t_visibility(q.n, q.r, q.w, scenario_legs(scenario), t_ms, trials, seed, q.read_from == "all",
-                             q.write_to == "all")
+    """WARS t-visibility for a leaderless scenario's N, R, W, legs and read policy. The trials
+    are drawn once for a scenario and kept (the last four, ~1 MB each): a Lab redraws this
+    chart several times as its run goes on."""
+    return _visibility(_scenario_trials(scenario, trials, seed), t_ms)
