@@ -51,11 +51,13 @@ import json
 import math
 from array import array
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from replab.analysis import staleness
 from replab.analysis.anomalies import find_anomalies, sessions_frame, staleness_ms
 from replab.analysis.dc_results import add_dc_columns
 from replab.analysis.frames import codes, conflicts_frame, drain, events_frame, table_frame, timeline_frame
@@ -91,6 +93,12 @@ class Results:
         if name in tables:
             return tables[name]
         raise AttributeError(f"Results has no frame or attribute {name!r}")
+
+    @cached_property
+    def read_staleness(self) -> pd.DataFrame:
+        """One row per served read: how stale it was (replab.analysis.staleness.read_staleness),
+        worked out at the first asking and kept: several charts read it. Do not change it."""
+        return staleness.read_staleness(self.requests, self.writes)
 
     @classmethod
     def from_recorder(cls, scenario: Scenario, recorder, summarise_it: bool = True) -> Results:

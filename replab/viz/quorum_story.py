@@ -14,11 +14,12 @@ Everything is drawn from the frames (requests, writes, deliveries, responses).
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 
 from replab.analysis.results import Results
-from replab.analysis.staleness import read_staleness
 from replab.replication import STRATEGIES
 from replab.viz.style import fill
 
@@ -41,7 +42,7 @@ def _arrows(segments, colour: str, name: str, dash: str = "solid", hover=None, l
 def pick_story(results: Results) -> tuple[int | None, int | None]:
     """(request_id of a read, write_id of the newest write of its key committed before it):
     the first read that missed a committed write, else the read started soonest after a commit."""
-    staleness = read_staleness(results.requests, results.writes)
+    staleness = results.read_staleness
     after = staleness[staleness["newest_committed"] > 0]
     if not len(after):
         return None, None
@@ -73,64 +74,76 @@ def quorum_story(results: Results, request_id: int | None = None, write_id: int 
     return fill(fig, traces, layout)
 
 
+def _records(frame: pd.DataFrame) -> list[SimpleNamespace]:
+    """A handful of rows as plain records (row.sent_ms): pandas costs about a millisecond a call,
+    and a story would make dozens of calls on rows this few (a Lab redraws it as its run goes on)."""
+    return [SimpleNamespace(**row) for row in frame.to_dict("records")]
+
+
+def _row(frame: pd.DataFrame, column: str, value: int) -> SimpleNamespace:
+    """The row of `frame` whose `column` (unique) is `value`."""
+    return _records(frame.iloc[np.flatnonzero(frame[column].to_numpy() == value)[:1]])[0]
+
+
 def _story_traces(results: Results, request_id: int, write_id: int, lane: dict) -> tuple[list[dict], str]:
-    requests = results.requests.set_index("request_id")
-    read = requests.loc[request_id]
-    write = results.writes.set_index("write_id").loc[write_id]
-    committed_ms = float(requests.loc[write["request_id"], "answered_ms"])
+    read = _row(results.requests, "request_id", request_id)
+    write = _row(results.writes, "write_id", write_id)
+    committed_ms = float(_row(results.requests, "request_id", write.request_id).answered_ms)
     deliveries, responses = results.tables["deliveries"], results.tables["responses"]
-    sent = deliveries[(deliveries["write_id"] == write_id) & deliveries["kind"].isin(["write", "hinted write"])]
-    asked = responses[responses["request_id"] == request_id]
-    coordinator = "client" if pd.isna(read["node"]) else str(read["node"])
-    repairs = deliveries[(deliveries["kind"] == "read repair") & (deliveries["sent_ms"] >= read["arrived_ms"])
-                         & (deliveries["sender"].astype(str) == coordinator) & (deliveries["key"] == read["key"])]
-    repairs = repairs[repairs["sent_ms"] <= asked["arrived_ms"].max()] if len(asked) else repairs.iloc[:0]
+    of_write = deliveries[deliveries["write_id"].to_numpy() == write_id]
+    sent = _records(of_write[of_write["kind"].isin(["write", "hinted write"])])
+    asked = _records(responses[responses["request_id"].to_numpy() == request_id])
+    coordinator = "client" if pd.isna(read.node) else str(read.node)
+    answers = [r.arrived_ms for r in asked if not math.isnan(r.arrived_ms)]
+    last_answer_ms = max(answers, default=-math.inf)
+    of_key = deliveries[deliveries["key"].to_numpy() == read.key]
+    repairs = [r for r in _records(of_key[of_key["kind"] == "read repair"])
+               if read.arrived_ms <= r.sent_ms <= last_answer_ms and str(r.sender) == coordinator]
 
     def y(node) -> int:
         """A node's lane; the client's for an empty node (a client coordinating)."""
         return lane["client" if pd.isna(node) else str(node)]
 
-    taken = sent.dropna(subset=["applied_ms"])
-    traces = [_arrows([(r.sent_ms, y(r.sender), r.applied_ms, y(r.receiver)) for r in taken.itertuples()], WRITE,
+    taken = [r for r in sent if not math.isnan(r.applied_ms)]
+    traces = [_arrows([(r.sent_ms, y(r.sender), r.applied_ms, y(r.receiver)) for r in taken], WRITE,
                       f"write {write_id} → replica",
                       hover=[f"write {write_id} to {r.receiver} ({r.kind}): sent {r.sent_ms:.2f}, applied {r.applied_ms:.2f} ms"
-                             for r in taken.itertuples()])]
-    acks = taken.dropna(subset=["acked_ms"])
-    traces.append(_arrows([(r.applied_ms, y(r.receiver), r.acked_ms, y(r.sender)) for r in acks.itertuples()], WRITE,
-                          "ack", dash="dash", hover=[f"ack from {r.receiver} at {r.acked_ms:.2f} ms" for r in acks.itertuples()]))
-    traces.append(dict(name=f"committed ({results.scenario.quorum.w} acks)", x=[committed_ms], y=[y(write["leader"])],
+                             for r in taken])]
+    acks = [r for r in taken if not math.isnan(r.acked_ms)]
+    traces.append(_arrows([(r.applied_ms, y(r.receiver), r.acked_ms, y(r.sender)) for r in acks], WRITE,
+                          "ack", dash="dash", hover=[f"ack from {r.receiver} at {r.acked_ms:.2f} ms" for r in acks]))
+    traces.append(dict(name=f"committed ({results.scenario.quorum.w} acks)", x=[committed_ms], y=[y(write.leader)],
                        mode="markers+text", text=["commit"], textposition="top center", showlegend=False,
                        marker=dict(symbol="star", size=16, color=WRITE), hoverinfo="text",
                        hovertext=[f"write {write_id} committed at {committed_ms:.2f} ms"]))
-    read_on = asked.dropna(subset=["read_ms"])
-    traces.append(_arrows([(r.asked_ms, y(read["node"]), r.read_ms, y(r.replica)) for r in read_on.itertuples()], READ,
-                          f"read of key {read['key']}"))
-    answered = read_on.dropna(subset=["arrived_ms"])
+    read_on = [r for r in asked if not math.isnan(r.read_ms)]
+    traces.append(_arrows([(r.asked_ms, y(read.node), r.read_ms, y(r.replica)) for r in read_on], READ,
+                          f"read of key {read.key}"))
+    answered = [r for r in read_on if not math.isnan(r.arrived_ms)]
     for counted, dash in ((1, "solid"), (0, "dot")):
         for fresh, colour in ((True, FRESH), (False, STALE)):
-            part = answered[(answered["counted"] == counted) & ((answered["version"] >= write_id) == fresh)]
+            part = [r for r in answered if r.counted == counted and (r.version >= write_id) == fresh]
             label = ("answer has it" if fresh else "answer lacks it") + ("" if counted else " (late)")
-            traces.append(_arrows([(r.read_ms, y(r.replica), r.arrived_ms, y(read["node"])) for r in part.itertuples()],
+            traces.append(_arrows([(r.read_ms, y(r.replica), r.arrived_ms, y(read.node)) for r in part],
                                   colour, label, dash=dash,
-                                  hover=[f"{r.replica} read v{r.version} at {r.read_ms:.2f} ms" for r in part.itertuples()]))
-    had = read_on["version"].to_numpy() >= write_id
+                                  hover=[f"{r.replica} read v{r.version} at {r.read_ms:.2f} ms" for r in part]))
     for held, colour, symbol, label in ((True, FRESH, "circle", "had it when it read"),
                                         (False, STALE, "circle-open", "lacked it")):
-        part = read_on[had == held]
-        traces.append(dict(name=label, x=part["read_ms"].tolist(), y=[y(r) for r in part["replica"]],
-                           mode="markers+text", text=[f"v{v}" for v in part["version"]], textposition="top center",
+        part = [r for r in read_on if (r.version >= write_id) == held]
+        traces.append(dict(name=label, x=[r.read_ms for r in part], y=[y(r.replica) for r in part],
+                           mode="markers+text", text=[f"v{r.version}" for r in part], textposition="top center",
                            marker=dict(size=12, color=colour, symbol=symbol, line=dict(width=2, color=colour)),
-                           showlegend=bool(len(part)), hoverinfo="skip"))
+                           showlegend=bool(part), hoverinfo="skip"))
     traces.append(_arrows([(r.sent_ms, y(r.sender), r.applied_ms if not math.isnan(r.applied_ms) else r.sent_ms,
-                            y(r.receiver)) for r in repairs.itertuples()], REPAIR, "read repair"))
-    version = int(read["version"])
+                            y(r.receiver)) for r in repairs], REPAIR, "read repair"))
+    version = int(read.version)
     stale = version < write_id
     # just under the coordinator's lane, so it does not hide the coordinator's own answer
-    traces.append(dict(name="the client's answer", x=[read["answered_ms"]], y=[y(read["node"]) + 0.3], mode="markers+text",
+    traces.append(dict(name="the client's answer", x=[read.answered_ms], y=[y(read.node) + 0.3], mode="markers+text",
                        text=[f"client gets v{version}"], textposition="middle right", showlegend=False,
                        marker=dict(symbol="square", size=12, color=STALE if stale else FRESH), hoverinfo="skip"))
     q = results.scenario.quorum
-    t_ms = float(read["arrived_ms"]) - committed_ms
+    t_ms = float(read.arrived_ms) - committed_ms
     verdict = "stale: it missed the write" if stale else "it saw the write"
     title = (f"Write {write_id} (W = {q.w}) and a read of its key (R = {q.r}, N = {q.n})<br>"
              f"{t_ms:.1f} ms after its commit: {verdict}")

@@ -24,7 +24,7 @@ import pandas as pd
 
 from replab.analysis.pbs import k_staleness_bound, scenario_t_visibility
 from replab.analysis.results import Results
-from replab.analysis.staleness import k_staleness, read_staleness, t_visibility
+from replab.analysis.staleness import k_staleness, t_visibility
 from replab.viz.quorum_story import quorum_story
 from replab.viz.style import fill
 
@@ -42,7 +42,7 @@ def _runs(runs) -> dict[str, Results]:
 def t_visibility_chart(results: Results, bin_ms: float | None = None, max_ms: float | None = None,
                        theory: bool = True, fig=None):
     """P(consistent) against the time since the newest commit of the read's key."""
-    staleness = read_staleness(results.requests, results.writes)
+    staleness = results.read_staleness
     write_p99 = results.summary.get("write_p99_ms", float("nan"))
     if max_ms is None and staleness["t_ms"].notna().any() and write_p99 == write_p99:
         # most reads come long after the last write of their key; what matters is the first
@@ -74,7 +74,7 @@ def t_visibility_chart(results: Results, bin_ms: float | None = None, max_ms: fl
 
 def k_staleness_chart(results: Results, k_max: int = 5, fig=None):
     """P(a read is at least k versions old), measured and by the closed form."""
-    table = k_staleness(read_staleness(results.requests, results.writes), k_max)
+    table = k_staleness(results.read_staleness, k_max)
     traces = [dict(type="scatter", name="measured", x=table["k"], y=table["probability"], mode="markers+lines",
                    marker=dict(size=10, color=MEASURED), line=dict(color=MEASURED),
                    error_y=dict(type="data", symmetric=False, array=(table["high"] - table["probability"]).tolist(),
