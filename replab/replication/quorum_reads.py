@@ -35,7 +35,7 @@ class Coordination:
     """What a coordinator keeps of one client operation while replicas answer."""
 
     __slots__ = ("op", "coordinator", "incarnation", "needed", "acks", "asked", "responses", "answered", "merged",
-                 "repaired")
+                 "repaired", "checked")
 
     def __init__(self, op, coordinator, needed: int):
         self.op = op
@@ -48,6 +48,7 @@ class Coordination:
         self.answered = False
         self.merged: tuple = ()  # the newest versions among the responses so far
         self.repaired: set[tuple[int, int]] = set()  # (replica, write_id) read-repaired
+        self.checked = 0  # responses read repair has checked against `merged` as it is
 
 
 class QuorumReads:
@@ -103,8 +104,11 @@ class QuorumReads:
         r = self.model.recorder.responses
         r.arrived_ms[job.row] = now
         read.responses.append((replica, held, job.row))
-        every = read.merged + held
+        before = read.merged
+        every = before + held
         read.merged = maximal(every) if self.strategy.siblings else ((newest(every),) if every else ())
+        if read.merged != before:
+            read.checked = 0  # an earlier responder may lack what is new
         if not read.answered and len(read.responses) >= read.needed:
             read.answered = True
             for _, _, row in read.responses:
@@ -120,13 +124,15 @@ class QuorumReads:
             del self.pending[read.op.id]
 
     def repair(self, now: float, read: Coordination) -> None:
-        """Read repair: every responder that lacks a version the coordinator saw gets it."""
-        for replica, held, _row in read.responses:
+        """Read repair: every responder that lacks a version the coordinator saw gets it (those
+        checked already against the same versions need no second look)."""
+        for replica, held, _row in read.responses[read.checked:]:
             for version in read.merged:
                 mark = (replica.index, version.write_id)
                 if mark not in read.repaired and lacks(held, version):
                     read.repaired.add(mark)
                     self.strategy.send_version(now, read.coordinator, replica, version, READ_REPAIR, replica)
+        read.checked = len(read.responses)
 
     def coordinator_crashed(self, now: float, node) -> None:
         """Reads it coordinates die with it: the unanswered ones' clients time out."""
