@@ -74,31 +74,32 @@ def quorum_story(results: Results, request_id: int | None = None, write_id: int 
     return fill(fig, traces, layout)
 
 
-def _records(frame: pd.DataFrame) -> list[SimpleNamespace]:
-    """A handful of rows as plain records (row.sent_ms): pandas costs about a millisecond a call,
-    and a story would make dozens of calls on rows this few (a Lab redraws it as its run goes on)."""
-    return [SimpleNamespace(**row) for row in frame.to_dict("records")]
+def _records(frame: pd.DataFrame, rows: np.ndarray) -> list[SimpleNamespace]:
+    """The rows of `frame` at positions `rows`, a handful, as plain records (row.sent_ms): pandas
+    costs about a millisecond a call on a frame, and a story would make dozens of calls on rows
+    this few (a Lab redraws it as its run goes on)."""
+    columns = {name: frame[name].iloc[rows].tolist() for name in frame.columns}
+    return [SimpleNamespace(**dict(zip(columns, values))) for values in zip(*columns.values())]
 
 
-def _row(frame: pd.DataFrame, column: str, value: int) -> SimpleNamespace:
-    """The row of `frame` whose `column` (unique) is `value`."""
-    return _records(frame.iloc[np.flatnonzero(frame[column].to_numpy() == value)[:1]])[0]
+def _where(frame: pd.DataFrame, column: str, value) -> np.ndarray:
+    """Positions of the rows of `frame` whose `column` is `value`."""
+    return np.flatnonzero(frame[column].to_numpy() == value)
 
 
 def _story_traces(results: Results, request_id: int, write_id: int, lane: dict) -> tuple[list[dict], str]:
-    read = _row(results.requests, "request_id", request_id)
-    write = _row(results.writes, "write_id", write_id)
-    committed_ms = float(_row(results.requests, "request_id", write.request_id).answered_ms)
+    (read,) = _records(results.requests, _where(results.requests, "request_id", request_id))
+    (write,) = _records(results.writes, _where(results.writes, "write_id", write_id))
+    (commit,) = _records(results.requests, _where(results.requests, "request_id", write.request_id))
+    committed_ms = float(commit.answered_ms)
     deliveries, responses = results.tables["deliveries"], results.tables["responses"]
-    of_write = deliveries[deliveries["write_id"].to_numpy() == write_id]
-    sent = _records(of_write[of_write["kind"].isin(["write", "hinted write"])])
-    asked = _records(responses[responses["request_id"].to_numpy() == request_id])
+    sent = [r for r in _records(deliveries, _where(deliveries, "write_id", write_id)) if r.kind in ("write", "hinted write")]
+    asked = _records(responses, _where(responses, "request_id", request_id))
     coordinator = "client" if pd.isna(read.node) else str(read.node)
     answers = [r.arrived_ms for r in asked if not math.isnan(r.arrived_ms)]
     last_answer_ms = max(answers, default=-math.inf)
-    of_key = deliveries[deliveries["key"].to_numpy() == read.key]
-    repairs = [r for r in _records(of_key[of_key["kind"] == "read repair"])
-               if read.arrived_ms <= r.sent_ms <= last_answer_ms and str(r.sender) == coordinator]
+    repairs = [r for r in _records(deliveries, _where(deliveries, "key", read.key))
+               if r.kind == "read repair" and read.arrived_ms <= r.sent_ms <= last_answer_ms and str(r.sender) == coordinator]
 
     def y(node) -> int:
         """A node's lane; the client's for an empty node (a client coordinating)."""
