@@ -7,6 +7,7 @@ dummy, so all of this runs in plain pytest. `lab.wait()` is the documented hook 
 from __future__ import annotations
 
 import asyncio
+import math
 import subprocess
 import sys
 import threading
@@ -61,6 +62,21 @@ def test_every_slider_range_is_inside_the_validation_range():
         low, high, step = teaching_range(field)
         assert field.coerce(low) == low and field.coerce(high) == high, field.path
         assert 0 < step <= high - low, field.path
+
+
+def test_a_slider_without_a_chosen_range_moves_in_round_notches():
+    """A field with no range of its own gets one from its bounds and default: its step is 1, 2
+    or 5 times a power of ten and its notches are multiples of it (chapter 09's health-check
+    interval once moved from 1.0 in steps of 49.99 ms; chapter 13's Pareto alpha by 0.199)."""
+    for field in Scenario.fields():
+        if field.kind != "float" or field.path in TEACHING_RANGES:
+            continue
+        low, high, step = teaching_range(field)
+        mantissa = step / 10 ** math.floor(math.log10(step))
+        assert round(mantissa, 9) in (1, 2, 5), (field.path, step)
+        assert abs(low / step - round(low / step)) < 1e-9, (field.path, low, step)
+    assert teaching_range(Scenario.field("dns.health_interval_ms"))[2] == 50.0
+    assert teaching_range(Scenario.field("quorum.legs.write.pareto_alpha")) == (0.5, 10.0, 0.01)
 
 
 def test_cross_field_rules_narrow_the_controls():

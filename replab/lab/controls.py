@@ -23,6 +23,7 @@ import ipywidgets as widgets
 
 from replab.config.rules import as_lists
 from replab.config.scenario import Field, Scenario, ScenarioError
+from replab.replication.legs import LEGS
 
 # path -> (low, high, step) for sliders; every bound must pass Field.coerce (tested).
 TEACHING_RANGES: dict[str, tuple[float, float, float]] = {
@@ -70,6 +71,11 @@ TEACHING_RANGES: dict[str, tuple[float, float, float]] = {
     "faults.mttf_ms": (0.0, 60_000.0, 500.0),
     "faults.mttr_ms": (100.0, 10_000.0, 100.0),
     "record.sample_ms": (10.0, 1_000.0, 10.0),
+    "dns.health_interval_ms": (50.0, 5_000.0, 50.0),
+    "quorum.anti_entropy_ms": (0.0, 5_000.0, 50.0),
+    # a leg's delay: PBS's LinkedIn legs have means of 0.6-5.46 ms and a Pareto tail of alpha 1.51
+    **{f"quorum.legs.{leg}.{name}": bounds for leg in LEGS
+       for name, bounds in (("mean_ms", (0.0, 20.0, 0.01)), ("pareto_alpha", (0.5, 10.0, 0.01)))},
 }
 _STYLE = {"description_width": "initial"}
 _WIDTH = widgets.Layout(width="340px")
@@ -81,9 +87,20 @@ def teaching_range(field: Field) -> tuple[float, float, float]:
         low, high, step = TEACHING_RANGES[field.path]
     else:
         high = min(field.high, max(field.default * 10, field.low + 1))
-        step = 1 if field.kind == "int" else (high - field.low) / 100
-        low = field.low + step if field.low_open else field.low
+        step = 1 if field.kind == "int" else _round_step((high - field.low) / 100)
+        # the first multiple of the step in the field's range, so every notch is a round number
+        low = math.ceil(field.low / step) * step
+        if field.low_open and low <= field.low:
+            low += step
+        low = round(low, decimals(step))
     return low, high, step
+
+
+def _round_step(raw: float) -> float:
+    """The step of the 1-2-5 series nearest `raw` (0.199 -> 0.2, 49.99 -> 50)."""
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = min((1, 2, 5, 10), key=lambda m: abs(math.log(raw / (m * power)))) * power
+    return round(step, decimals(step))
 
 
 def label(path: str) -> str:
