@@ -305,6 +305,29 @@ def test_a_partial_drawing_is_made_only_while_the_rest_of_the_run_is_worth_its_c
     assert len(free) >= 3 and free == sorted(free)
 
 
+def test_dear_partial_drawings_are_spaced_out_to_a_fifth_of_the_run():
+    """Chapter 13's charts cost ~0.1 s a drawing: drawn every 0.35 s they took a quarter of the
+    run. A partial drawing is now followed by the next no sooner than four times its cost."""
+    scenario = Scenario.preset("leader-follower").replace(duration_ms=30_000.0)
+    cost_s = 0.03
+
+    async def drawing_starts() -> list[float]:
+        started, ended = [], asyncio.Event()
+
+        def draw(_results, _simulated_ms) -> None:
+            started.append(time.perf_counter())
+            time.sleep(cost_s)
+
+        runner = ProgressiveRun(draw, lambda _results: ended.set(), pytest.fail, every_s=0.01)
+        runner.start(scenario)
+        await asyncio.wait_for(ended.wait(), timeout=120)
+        return started
+
+    started = asyncio.run(drawing_starts())
+    gaps = np.diff(started)
+    assert len(gaps) >= 1 and gaps.min() >= 5 * cost_s * 0.95, gaps
+
+
 def test_inside_a_kernel_the_first_lab_takes_the_loaded_libraries_out_of_the_collectors_passes():
     """gc.freeze is process-wide, so a Lab does it only on a running loop (a kernel), once, and
     never in plain Python: run in a fresh interpreter, where nothing else has frozen anything.

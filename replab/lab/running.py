@@ -12,7 +12,8 @@ Progressive runs (`ProgressiveRun`): inside a kernel a run is a task on the kern
 that steps the model in slices of a few tens of ms and yields between them, so the kernel
 keeps handling widget messages (a slider moved mid-run is taken at once, and its new run
 cancels the stale one). Once the run has taken `first_partial_s` it shows what it has so
-far (Results.so_far), then again every `every_s`; at the end, the whole Results. A partial
+far (Results.so_far), then again every `every_s` (or four times what the last partial drawing
+cost, if more); at the end, the whole Results. A partial
 drawing is made only while the rest of the run, extrapolated from its progress, takes longer
 than `worth_it_s`, and a later one (which costs about what a whole drawing does) only while
 it takes three times the last whole drawing: a run near its end shows itself whole sooner,
@@ -184,7 +185,9 @@ class ProgressiveRun:
                     self.on_partial(Results.so_far(model), model.now)
                     cost = time.perf_counter() - now
                     self.partials, self.partial_s = self.partials + 1, self.partial_s + cost
-                    next_partial = time.perf_counter() + self.every_s
+                    # no sooner than every_s, nor than four times this drawing's cost: partial
+                    # drawings take at most a fifth of the run, however dear the Lab's charts
+                    next_partial = time.perf_counter() + max(self.every_s, 4 * cost)
                 await asyncio.sleep(0)  # the kernel handles widget messages here; a newer change cancels us
             ended = time.perf_counter()
             results = Results.from_model(model)
