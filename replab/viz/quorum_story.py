@@ -75,9 +75,9 @@ def quorum_story(results: Results, request_id: int | None = None, write_id: int 
 
 
 def _records(frame: pd.DataFrame, rows: np.ndarray) -> list[SimpleNamespace]:
-    """The rows of `frame` at positions `rows`, a handful, as plain records (row.sent_ms): pandas
-    costs about a millisecond a call on a frame, and a story would make dozens of calls on rows
-    this few (a Lab redraws it as its run goes on)."""
+    """The rows of `frame` at positions `rows` as plain records (row.sent_ms): pandas costs about
+    a millisecond a call on a frame, and a story would make dozens of calls on a few rows each
+    (a Lab redraws it as its run goes on)."""
     columns = {name: frame[name].iloc[rows].tolist() for name in frame.columns}
     return [SimpleNamespace(**dict(zip(columns, values))) for values in zip(*columns.values())]
 
