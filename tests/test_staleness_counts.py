@@ -6,11 +6,13 @@ is above the version it returned. replab counts them by binary search over each 
 ids come out of commit order (leader-leader, failovers), times tie, and keys are shared.
 """
 
+import math
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from replab.analysis.staleness import _versions_behind
+from replab.analysis.staleness import _staleness_columns, _versions_behind
 
 
 def by_definition(reads: list[tuple[int, float, int]], commits: list[tuple[int, int, float]]) -> list[int]:
@@ -51,3 +53,34 @@ def histories(draw):
 def test_the_fast_count_agrees_with_the_definition_on_any_history(history):
     commits, reads = history
     assert counted(reads, commits) == by_definition(reads, commits)
+
+
+def staleness_by_definition(reads, commits) -> list[tuple]:
+    """Per read: (commits of its key before it started, the newest id among them, its start
+    minus that one's commit time, versions missed, consistent), pair by pair."""
+    rows = []
+    for key, start_ms, version in reads:
+        earlier = [(write_id, commit_ms) for c_key, write_id, commit_ms in commits if c_key == key and commit_ms < start_ms]
+        newest_id, newest_ms = max(earlier, default=(0, math.nan))
+        missed = sum(1 for write_id, _ in earlier if write_id > version)
+        rows.append((len(earlier), newest_id, start_ms - newest_ms, missed, newest_id <= version))
+    return rows
+
+
+@settings(max_examples=300, deadline=None)
+@given(histories())
+def test_each_reads_staleness_agrees_with_the_definition_on_any_history(history):
+    """read_staleness's columns (the newest commit before each read, when it committed, how
+    many commits came before and were missed) by binary search, against every pair compared."""
+    commits, reads = history
+    commits = sorted(commits, key=lambda c: c[2])  # given in commit order
+    committed = {"key": np.array([c[0] for c in commits], dtype=np.int64),
+                 "write_id": np.array([c[1] for c in commits], dtype=np.int64),
+                 "commit_ms": np.array([c[2] for c in commits], dtype=float)}
+    got = _staleness_columns(np.array([r[0] for r in reads], dtype=np.int64), np.array([r[1] for r in reads], dtype=float),
+                             np.array([r[2] for r in reads], dtype=np.int64), committed)
+    rows = list(zip(got["committed_before"].tolist(), got["newest_committed"].tolist(), got["t_ms"].tolist(),
+                    got["versions_behind"].tolist(), got["consistent"].tolist()))
+    want = staleness_by_definition(reads, commits)
+    assert [r[:2] + r[3:] for r in rows] == [w[:2] + w[3:] for w in want]
+    assert np.allclose([r[2] for r in rows], [w[2] for w in want], equal_nan=True)

@@ -57,39 +57,51 @@ def _read_and_commit_arrays(requests: pd.DataFrame, writes: pd.DataFrame) -> tup
     return reads, committed
 
 
-def _reads_and_commits(requests: pd.DataFrame, writes: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """_read_and_commit_arrays as frames."""
-    reads, committed = _read_and_commit_arrays(requests, writes)
-    return pd.DataFrame(reads), pd.DataFrame(committed)
-
-
 def read_staleness(requests: pd.DataFrame, writes: pd.DataFrame) -> pd.DataFrame:
     """One row per served read (request_id order): request_id, key, start_ms, version,
     committed_before, newest_committed, t_ms, versions_behind, consistent (see the module)."""
-    reads, committed = _reads_and_commits(requests, writes)
-    by_key = committed.groupby("key", sort=False)
-    committed["newest_committed"] = by_key["write_id"].cummax()
-    committed["committed_before"] = by_key.cumcount() + 1
-    # when the newest committed so far committed: carried forward from the commit that made it the newest
-    made_newest = committed["write_id"] == committed["newest_committed"]
-    committed["newest_ms"] = committed["commit_ms"].where(made_newest)
-    committed["newest_ms"] = committed.groupby("key", sort=False)["newest_ms"].ffill()
-    order = np.argsort(reads["start_ms"].to_numpy(), kind="stable")
-    joined = pd.merge_asof(reads.iloc[order], committed[["key", "commit_ms", "newest_committed", "committed_before", "newest_ms"]],
-                           left_on="start_ms", right_on="commit_ms", by="key", allow_exact_matches=False)
-    joined.index = order
-    joined = joined.sort_index()
-    frame = reads.copy()
-    frame["committed_before"] = joined["committed_before"].fillna(0).astype(np.int64).to_numpy()
-    frame["newest_committed"] = joined["newest_committed"].fillna(0).astype(np.int64).to_numpy()
-    frame["t_ms"] = frame["start_ms"].to_numpy() - joined["newest_ms"].to_numpy()
-    stale = frame["newest_committed"].to_numpy() > frame["version"].to_numpy()
-    behind = np.zeros(len(frame), dtype=np.int64)
-    behind[stale] = _versions_behind(frame["key"].to_numpy()[stale], frame["start_ms"].to_numpy()[stale],
-                                     frame["version"].to_numpy()[stale], committed)
-    frame["versions_behind"] = behind
-    frame["consistent"] = ~stale
-    return frame
+    reads, committed = _read_and_commit_arrays(requests, writes)
+    return pd.DataFrame({**reads, **_staleness_columns(reads["key"], reads["start_ms"], reads["version"], committed)})
+
+
+def _staleness_columns(read_key: np.ndarray, start_ms: np.ndarray, version: np.ndarray, committed) -> dict:
+    """For each read (its key, start and version returned), from the commits of its key that
+    committed before it started: how many (committed_before), the newest write id among them
+    (newest_committed, 0: none), t_ms since that one committed (NaN: none), how many of them
+    it missed (versions_behind) and whether it missed none (consistent). `committed`: key,
+    write_id and commit_ms in commit order. By binary search, as in _versions_behind."""
+    read_key = read_key.astype(np.int64)
+    before = np.zeros(len(read_key), dtype=np.int64)
+    newest = np.zeros(len(read_key), dtype=np.int64)
+    newest_ms = np.full(len(read_key), np.nan)
+    if len(committed["key"]) and len(read_key):
+        # each key's commits in commit order, keys one after the other
+        by_key = np.argsort(committed["key"], kind="stable")
+        key = np.asarray(committed["key"]).astype(np.int64)[by_key]
+        write_id = np.asarray(committed["write_id"]).astype(np.int64)[by_key]
+        commit_ms = np.asarray(committed["commit_ms"])[by_key]
+        first = np.searchsorted(key, key)  # where each commit's key begins
+        # the newest id so far within its key: ids lifted by their key, so the running maximum restarts at each key
+        low, width = int(write_id.min()), int(write_id.max() - write_id.min()) + 1
+        newest_so_far = np.maximum.accumulate(key * width + (write_id - low)) - key * width + low
+        # the commit that made it the newest (a key's first commit always does: this stays within the key)
+        made_newest = np.maximum.accumulate(np.where(write_id == newest_so_far, np.arange(len(key)), 0))
+        # the last commit of the read's key before the read started: commit_ms < start exactly when the
+        # commit's rank among the sorted commit times is below the read's
+        times = np.sort(commit_ms)
+        span = len(times) + 1
+        known = key * span + np.searchsorted(times, commit_ms)
+        last = np.searchsorted(known, read_key * span + np.searchsorted(times, start_ms)) - 1
+        found = (last >= 0) & (key[np.maximum(last, 0)] == read_key)
+        at = last[found]
+        before[found] = at - first[at] + 1
+        newest[found] = newest_so_far[at]
+        newest_ms[found] = commit_ms[made_newest[at]]
+    stale = newest > version
+    behind = np.zeros(len(read_key), dtype=np.int64)
+    behind[stale] = _versions_behind(read_key[stale], start_ms[stale], version[stale], committed)
+    return {"committed_before": before, "newest_committed": newest, "t_ms": start_ms - newest_ms,
+            "versions_behind": behind, "consistent": ~stale}
 
 
 def _versions_behind(read_key: np.ndarray, start_ms: np.ndarray, version: np.ndarray, committed) -> np.ndarray:
@@ -198,8 +210,8 @@ def k_staleness(staleness: pd.DataFrame, k_max: int = 5) -> pd.DataFrame:
 
 def staleness_summary(results) -> dict:
     """The summary's staleness keys (STALENESS_DOC), from the requests and writes frames:
-    read_staleness's figures without its per-read frame (an as-of join of every read, ~170
-    bytes a request at its peak): the newest write committed before each read by a running
+    read_staleness's figures without its per-read frame (nine columns for every read, and the
+    search's arrays beside them): the newest write committed before each read by a running
     maximum in numpy (anomalies.newest_before), versions behind only for the reads that missed one."""
     reads, committed = _read_and_commit_arrays(results.requests, results.writes)  # arrays: no frames to build
     if len(reads["key"]) == 0:
