@@ -78,8 +78,17 @@ def _records(frame: pd.DataFrame, rows: np.ndarray) -> list[SimpleNamespace]:
     """The rows of `frame` at positions `rows` as plain records (row.sent_ms): pandas costs about
     a millisecond a call on a frame, and a story would make dozens of calls on a few rows each
     (a Lab redraws it as its run goes on)."""
-    columns = {name: frame[name].iloc[rows].tolist() for name in frame.columns}
+    columns = {name: _column(frame[name], rows) for name in frame.columns}
     return [SimpleNamespace(**dict(zip(columns, values))) for values in zip(*columns.values())]
+
+
+def _column(column: pd.Series, rows: np.ndarray) -> list:
+    """The values of `column` at positions `rows` as Python objects (a category's label, NaN
+    where there is none), without building a Series (Series.iloc costs ~0.1 ms)."""
+    values = column.array
+    if isinstance(values, pd.Categorical):
+        return values.take(rows).tolist()
+    return np.asarray(values)[rows].tolist()
 
 
 def _where(frame: pd.DataFrame, column: str, value) -> np.ndarray:
