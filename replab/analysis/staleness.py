@@ -69,46 +69,66 @@ def _staleness_columns(read_key: np.ndarray, start_ms: np.ndarray, version: np.n
     committed before it started: how many (committed_before), the newest write id among them
     (newest_committed, 0: none), t_ms since that one committed (NaN: none), how many of them
     it missed (versions_behind) and whether it missed none (consistent). `committed`: key,
-    write_id and commit_ms in commit order. By binary search, as in _versions_behind."""
+    write_id and commit_ms in commit order."""
     read_key = read_key.astype(np.int64)
     before = np.zeros(len(read_key), dtype=np.int64)
     newest = np.zeros(len(read_key), dtype=np.int64)
     newest_ms = np.full(len(read_key), np.nan)
+    behind = np.zeros(len(read_key), dtype=np.int64)
     if len(committed["key"]) and len(read_key):
-        # each key's commits in commit order, keys one after the other
-        by_key = np.argsort(committed["key"], kind="stable")
-        key = np.asarray(committed["key"]).astype(np.int64)[by_key]
-        write_id = np.asarray(committed["write_id"]).astype(np.int64)[by_key]
-        commit_ms = np.asarray(committed["commit_ms"])[by_key]
+        key, write_id, commit_ms = _by_key(committed)
+        past = _past_last_commit(key, commit_ms, read_key, start_ms)
         first = np.searchsorted(key, key)  # where each commit's key begins
         # the newest id so far within its key: ids lifted by their key, so the running maximum restarts at each key
         low, width = int(write_id.min()), int(write_id.max() - write_id.min()) + 1
         newest_so_far = np.maximum.accumulate(key * width + (write_id - low)) - key * width + low
         # the commit that made it the newest (a key's first commit always does: this stays within the key)
         made_newest = np.maximum.accumulate(np.where(write_id == newest_so_far, np.arange(len(key)), 0))
-        # the last commit of the read's key before the read started: commit_ms < start exactly when the
-        # commit's rank among the sorted commit times is below the read's
-        times = np.sort(commit_ms)
-        span = len(times) + 1
-        known = key * span + np.searchsorted(times, commit_ms)
-        last = np.searchsorted(known, read_key * span + np.searchsorted(times, start_ms)) - 1
+        last = past - 1  # the last commit of the read's key before the read started, if its key has one
         found = (last >= 0) & (key[np.maximum(last, 0)] == read_key)
         at = last[found]
         before[found] = at - first[at] + 1
         newest[found] = newest_so_far[at]
         newest_ms[found] = commit_ms[made_newest[at]]
-    stale = newest > version
-    behind = np.zeros(len(read_key), dtype=np.int64)
-    behind[stale] = _versions_behind(read_key[stale], start_ms[stale], version[stale], committed)
+        stale = newest > version
+        behind[stale] = _missed(key, write_id, past[stale], read_key[stale], version[stale])
     return {"committed_before": before, "newest_committed": newest, "t_ms": start_ms - newest_ms,
-            "versions_behind": behind, "consistent": ~stale}
+            "versions_behind": behind, "consistent": newest <= version}
+
+
+def _by_key(committed) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """key, write_id and commit_ms of `committed` (in commit order) sorted by key, each key's
+    commits still in commit order."""
+    key = np.asarray(committed["key"]).astype(np.int64)
+    by_key = np.argsort(key, kind="stable")
+    return key[by_key], np.asarray(committed["write_id"]).astype(np.int64)[by_key], np.asarray(committed["commit_ms"])[by_key]
+
+
+def _past_last_commit(key: np.ndarray, commit_ms: np.ndarray, read_key: np.ndarray, start_ms: np.ndarray) -> np.ndarray:
+    """For each read, the position (in the commits sorted by `_by_key`) just past the last
+    commit of its key that committed before it started. commit_ms < start exactly when the
+    commit's rank among the sorted commit times is below the read's (ranks are integers, so
+    (key, rank) is one int64 to search)."""
+    times = np.sort(commit_ms)
+    span = len(times) + 1
+    known = key * span + np.searchsorted(times, commit_ms)
+    return np.searchsorted(known, read_key.astype(np.int64) * span + np.searchsorted(times, start_ms))
 
 
 def _versions_behind(read_key: np.ndarray, start_ms: np.ndarray, version: np.ndarray, committed) -> np.ndarray:
     """For reads known to have missed a commit (their key, start and version returned): how many
     committed writes they missed (writes of their key committed before they started, with a
     write id above the version they returned). `committed`: key, write_id and commit_ms, in
-    commit order (a frame or arrays).
+    commit order (a frame or arrays)."""
+    if len(read_key) == 0 or len(committed["key"]) == 0:
+        return np.zeros(len(read_key), dtype=np.int64)
+    key, write_id, commit_ms = _by_key(committed)
+    return _missed(key, write_id, _past_last_commit(key, commit_ms, read_key, start_ms), read_key, version)
+
+
+def _missed(key: np.ndarray, write_id: np.ndarray, before: np.ndarray, read_key: np.ndarray,
+            version: np.ndarray) -> np.ndarray:
+    """_versions_behind on commits sorted by `_by_key`, `before` from `_past_last_commit`.
 
     Per key, in commit order, the commits before a read started are a first run of P; write ids
     mostly grow in commit order, so the running maximum of the ids and their running minimum
@@ -117,21 +137,10 @@ def _versions_behind(read_key: np.ndarray, start_ms: np.ndarray, version: np.nda
     ids come far out of commit order, is compared one by one. Exact; it replaced a join of
     every such read with every commit of its key (1.7-4.7 M rows on the skewed chapters)."""
     reads = len(read_key)
-    if reads == 0 or len(committed["key"]) == 0:
-        return np.zeros(reads, dtype=np.int64)
-    key = np.asarray(committed["key"]).astype(np.int64)
-    by_key = np.argsort(key, kind="stable")  # committed is in commit order: it stays so within a key
-    key = key[by_key]
-    commit_ms = np.asarray(committed["commit_ms"])[by_key]
-    write_id = np.asarray(committed["write_id"]).astype(np.int64)[by_key]
+    if reads == 0:
+        return np.zeros(0, dtype=np.int64)
     read_key = read_key.astype(np.int64)
     version = version.astype(np.int64)
-    # commit_ms < start exactly when the commit's rank among the sorted commit times is below
-    # the read's (ranks are integers, so (key, rank) is one int64 to search)
-    times = np.sort(commit_ms)
-    span = len(times) + 1
-    known = key * span + np.searchsorted(times, commit_ms)
-    before = np.searchsorted(known, read_key * span + np.searchsorted(times, start_ms))
     # ids lifted by their key, so the running extremes restart at each key and stay sorted
     low = min(int(write_id.min()), int(version.min()))
     width = max(int(write_id.max()), int(version.max())) - low + 1
