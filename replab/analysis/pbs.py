@@ -86,10 +86,9 @@ def _visibility(trials: tuple[np.ndarray, np.ndarray, np.ndarray], t_ms) -> np.n
     """P(consistent) at each t of `t_ms`, the same trials for every t (common random numbers:
     the curve can only rise with t)."""
     commit, arrives, reads = trials
-    t = np.asarray(t_ms, dtype=float)
-    # trials x replicas x t: did the replica have the write when a read sent t after the commit reached it?
-    had = arrives[:, :, None] <= commit[:, None, None] + t[None, None, :] + reads[:, :, None]
-    return had.any(axis=1).mean(axis=0)
+    # one t at a time: a trials x replicas x t array would grow with however many t a caller asks for
+    return np.array([(arrives <= commit[:, None] + after + reads).any(axis=1).mean()  # one of them had it
+                     for after in np.asarray(t_ms, dtype=float)])
 
 
 def wars_t_visibility(n: int, r: int, w: int, legs: Mapping[str, Draws], t_ms, trials: int = 20_000,
