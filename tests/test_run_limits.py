@@ -8,7 +8,7 @@ import tracemalloc
 import pytest
 
 import replab
-from replab import Scenario
+from replab import Results, Scenario
 from replab.config import limits
 from replab.config.limits import RunTooBig, TimeStopped, check_size, estimate
 from replab.core import calendar
@@ -59,6 +59,49 @@ def test_a_run_larger_than_the_machine_is_refused_naming_fields_and_estimate(ref
 
     assert error.field == field and driver in str(error)
     assert "requests" in str(error) and "memory" in str(error) and "--force" in str(error)
+
+
+TIMERS = [("sentinel", "failover.heartbeat_ms"), ("gc-pause", "failover.heartbeat_ms"),
+          ("consensus", "failover.heartbeat_ms"), ("manual-failover", "failover.heartbeat_ms"),
+          ("leaderless", "quorum.anti_entropy_ms")]
+
+
+def ticking_every_ms(preset: str, field: str, duration_ms: float) -> Scenario:
+    """A nearly idle run, with no fault, whose heartbeats or anti-entropy rounds come every millisecond."""
+    return Scenario.preset(preset).replace(**{"duration_ms": duration_ms, "workload.rate_per_s": 0.001,
+                                              "faults.events": [], field: 1.0})
+
+
+@pytest.mark.parametrize("preset, field", TIMERS)
+def test_timers_that_tick_whatever_the_workload_does_are_in_the_estimate(refused, preset, field):
+    """A heartbeat (or an anti-entropy round) every millisecond for 1e8 ms ran for hours, as
+    the estimate counted requests only; it is refused at once, naming the field."""
+    error = refused(ticking_every_ms(preset, field, 1e8))
+
+    assert error.field == field and "hours" in str(error) and "--force" in str(error)
+
+
+@pytest.mark.parametrize("preset, field", TIMERS)
+def test_the_estimate_of_timers_is_on_the_high_side_of_a_real_run(preset, field):
+    scenario = ticking_every_ms(preset, field, 500.0)
+    size = check_size(scenario)
+    run = model.ReplicationModel(scenario)
+    run.run()
+
+    assert run.calendar.events_run <= size.events <= 20 * run.calendar.events_run
+
+
+def test_the_estimate_counts_every_replica_a_leaderless_read_asks():
+    """Each replica asked is a message, a read and a row of its own: with N = 32 a run made ~4x
+    the events and ~2.5x the bytes per request the estimate counted before it knew of them."""
+    scenario = Scenario.preset("leaderless").replace(**{"duration_ms": 500.0, "quorum.nodes": 32, "quorum.n": 32,
+                                                       "quorum.r": 32, "quorum.w": 32})
+    size = check_size(scenario)
+    run = model.ReplicationModel(scenario)
+    run.run()
+
+    assert size.replica_reads == pytest.approx(len(Results.from_model(run).responses), rel=0.15)
+    assert run.calendar.events_run <= size.events
 
 
 def test_the_estimate_of_the_reporters_run_is_about_what_it_needed():

@@ -6,8 +6,10 @@ run is a timeline row per node per millisecond, and some values make a loop that
 no simulated time at all (random crashes every 1e-300 ms, a closed loop whose operations
 time out after 1e-300 ms): the event calendar would never reach the end of the run.
 
-`estimate(scenario)` counts requests, writes, replica applies, timeline samples and fault
-events from the fields, with the per-row costs measured on this code (see MEASURED), and
+`estimate(scenario)` counts requests, writes, replica applies and reads, timeline samples,
+fault events and the work of timers that tick whatever the workload does (DNS health checks,
+a strategy's heartbeats and anti-entropy rounds: `Strategy.timer_events`) from the fields,
+with the per-row costs measured on this code (see MEASURED), and
 `check_size(scenario)` refuses a run past what the machine has (its available memory) or
 past MAX_EVENTS, naming the fields behind the largest term; `force=True` (`--force`)
 overrides that, but never a run past CEILING_EVENTS, which no machine finishes.
@@ -31,6 +33,7 @@ from replab.replication import STRATEGIES
 # and events of the calendar per request and per apply; the process's own size at start.
 MEASURED = {"request_bytes": 250, "write_bytes": 250, "apply_bytes": 200, "sample_bytes": 450,
             "event_row_bytes": 300, "events_per_request": 5.0, "events_per_apply": 3.0,
+            "replica_read_bytes": 120, "events_per_replica_read": 3.5,  # leaderless: README, "Size guard"
             "base_bytes": 300 * 2**20, "events_per_s": 500_000}
 MAX_EVENTS = 2e9  # about an hour of one core (benchmarks/README.md: ~600,000 events/s): past it, ask for --force
 CEILING_EVENTS = 1e12  # months of computing: refused even when forced
@@ -50,6 +53,9 @@ class RunSize:
     memory_bytes: float
     wall_s: float  # on a machine like the one MEASURED was taken on
     drivers: dict  # term -> the fields that set it, e.g. {"requests": "duration_ms x workload.rate_per_s"}
+    replica_reads: float = 0.0  # replicas asked by client reads (leaderless quorum reads)
+    timer_events: float = 0.0  # the strategy's own timers' work, in events (inside `events`)
+    timer_field: str = ""  # the field that sets it most directly
 
     def describe(self) -> str:
         memory = _bytes(self.memory_bytes)
@@ -64,7 +70,9 @@ def estimate(scenario) -> RunSize:
     nodes = len(s.node_names)
     requests, request_fields = _requests(s, nodes)
     writes = requests * s.workload.write_ratio
-    applies = writes * STRATEGIES[s.replication.kind].copies_per_write(s)
+    strategy = STRATEGIES[s.replication.kind].for_scenario(s)
+    applies = writes * strategy.copies_per_write(s)
+    replica_reads = (requests - writes) * strategy.replica_reads_per_read(s)
     samples = nodes * (math.floor(end_ms / s.record.sample_ms) + 1)
     fault_events = 2.0 * len(s.faults.events)
     fault_fields = "faults.events"
@@ -72,15 +80,18 @@ def estimate(scenario) -> RunSize:
         fault_events += 2.0 * nodes * duration_ms / (s.faults.mttf_ms + s.faults.mttr_ms)
         fault_fields = "faults.mttf_ms and faults.mttr_ms"
     health = s.dcs.count * end_ms / s.dns.health_interval_ms * 4 if s.dcs.count > 1 else 0.0
+    timers, timer_field, timer_fields = strategy.timer_events(s, writes)
     m = MEASURED
-    events = requests * m["events_per_request"] + applies * m["events_per_apply"] + fault_events * 4 + health
+    events = (requests * m["events_per_request"] + applies * m["events_per_apply"]
+              + replica_reads * m["events_per_replica_read"] + fault_events * 4 + health + timers)
     memory = (m["base_bytes"] + requests * m["request_bytes"] + writes * m["write_bytes"] + applies * m["apply_bytes"]
+              + replica_reads * m["replica_read_bytes"]
               + samples * m["sample_bytes"] + (fault_events + health) * m["event_row_bytes"])
     drivers = {"requests": request_fields, "applies": f"{request_fields}, workload.write_ratio and the replicas",
                "samples": "record.sample_ms and duration_ms", "fault_events": fault_fields,
-               "health": "dns.health_interval_ms and duration_ms"}
+               "health": "dns.health_interval_ms and duration_ms", "timers": timer_fields}
     return RunSize(requests, writes, applies, samples, fault_events, events, memory,
-                   (events + samples) / m["events_per_s"], drivers)
+                   (events + samples) / m["events_per_s"], drivers, replica_reads, timers, timer_field)
 
 
 def _requests(s, nodes: int) -> tuple[float, str]:
@@ -186,15 +197,16 @@ def _largest_term(scenario, size: RunSize) -> tuple[str, str]:
     """The field to name (the first of the fields behind the largest term) and the fields."""
     m = MEASURED
     health = size.events - size.requests * m["events_per_request"] - size.applies * m["events_per_apply"] \
-        - size.fault_events * 4
-    terms = {"requests": size.requests * m["request_bytes"], "applies": size.applies * m["apply_bytes"],
+        - size.replica_reads * m["events_per_replica_read"] - size.fault_events * 4 - size.timer_events
+    terms = {"requests": size.requests * m["request_bytes"] + size.replica_reads * m["replica_read_bytes"],
+             "applies": size.applies * m["apply_bytes"],
              "samples": size.samples * m["sample_bytes"], "fault_events": size.fault_events * m["event_row_bytes"] * 4,
-             "health": health * m["event_row_bytes"]}
+             "health": health * m["event_row_bytes"], "timers": size.timer_events * m["event_row_bytes"]}
     term = max(terms, key=lambda t: math.inf if math.isnan(terms[t]) else terms[t])
     driver = size.drivers[term]
     first = {"requests": "duration_ms", "applies": "duration_ms", "samples": "record.sample_ms",
              "fault_events": "faults.mttf_ms" if scenario.faults.mttf_ms > 0 else "faults.events",
-             "health": "dns.health_interval_ms"}[term]
+             "health": "dns.health_interval_ms", "timers": size.timer_field}[term]
     w = scenario.workload
     if term in ("requests", "applies") and w.arrival == "closed" and w.sessions * scenario.duration_ms / size.requests < TINY_MS:
         # a closed loop whose cycle takes no time: name what makes it short

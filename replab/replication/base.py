@@ -18,8 +18,10 @@ A strategy is one class. What it declares (class attributes, read before any mod
 
 and, as class methods: `check(values)` (rules between fields, beyond each field's range),
 `node_count(values)`, `balancer_reads(scenario)`, `clients_coordinate(scenario)`,
-`copies_per_write(scenario)`, `summary(results)` (its summary keys, for a run of any kind,
-read from the Results alone) and `lag_figures(timeline)`.
+`copies_per_write(scenario)`, `replica_reads_per_read(scenario)` and
+`timer_events(scenario, writes)` (what a run costs, for the size guard: replab.config.limits),
+`summary(results)` (its summary keys, for a run of any kind, read from the Results alone) and
+`lag_figures(timeline)`.
 
 What a model calls, in simulated ms (every hook has a default that does nothing, or reports
 nothing: no lag is NaN, no divergence NaN, no session state -1):
@@ -105,6 +107,21 @@ class Strategy:
     def copies_per_write(cls, scenario) -> float:
         """How many nodes apply a copy of each write (for estimating a run's size)."""
         return len(scenario.node_names) - 1
+
+    @classmethod
+    def replica_reads_per_read(cls, scenario) -> float:
+        """How many replicas a client read asks, each with a message, a read and a recorded
+        answer of its own (leaderless quorum reads), for estimating a run's size; 0: the read
+        is served where it lands, as by default."""
+        return 0.0
+
+    @classmethod
+    def timer_events(cls, scenario, writes: float) -> tuple[float, str, str]:
+        """The calendar's work for this strategy's own timers in a run (heartbeats, anti-entropy
+        rounds), which tick whatever the workload does, in events of the default workload's
+        cost: (events, the field to name, the fields that set it), for estimating a run's size
+        (replab.config.limits). `writes`: the run's expected writes. None by default."""
+        return 0.0, "", ""
 
     @classmethod
     def summary(cls, results) -> dict:

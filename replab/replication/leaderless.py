@@ -165,6 +165,21 @@ class Leaderless(Strategy):
         return scenario.quorum.coordinator == "client"
 
     @classmethod
+    def copies_per_write(cls, scenario) -> float:
+        # each of the N copies is a delivery and a version kept with its vector clock: about twice
+        # a leader-follower apply's bytes (benchmarks/README.md, "Size guard and hostile inputs")
+        return 2.0 * scenario.quorum.n
+
+    @classmethod
+    def replica_reads_per_read(cls, scenario) -> float:
+        q = scenario.quorum
+        return float(q.n if q.read_from == "all" else q.r)
+
+    @classmethod
+    def timer_events(cls, scenario, writes: float) -> tuple[float, str, str]:
+        return AntiEntropy.timer_events(scenario, writes)
+
+    @classmethod
     def summary(cls, results) -> dict:
         """Hints, repairs and how long writes took to reach all their replicas (0/NaN for other kinds)."""
         if results.scenario.replication.kind != cls.kind:

@@ -9,6 +9,15 @@ from __future__ import annotations
 class Policy:
     """A failover policy's hooks, doing nothing by default (times in simulated ms)."""
 
+    @classmethod
+    def work_per_heartbeat(cls, nodes: int) -> float:
+        """The calendar's work at each failover.heartbeat_ms, the term engine's own ticks
+        included, in events of the default workload's cost: for estimating a run's size
+        (replab.config.limits). One observer pinging every node, or the nodes watching
+        themselves, grows with the nodes: measured 8-10 events' worth per node (naive, manual
+        and consensus, 3 and 9 nodes: benchmarks/timer_work.py), counted here twice over."""
+        return 20.0 * nodes
+
     def __init__(self, strategy):
         self.strategy = strategy
         self.model = strategy.model

@@ -55,6 +55,12 @@ class Sentinel:
 class Sentinels(Policy):
     """The quorum policy over one model: a sentinel per node."""
 
+    @classmethod
+    def work_per_heartbeat(cls, nodes: int) -> float:
+        """Every sentinel pings every node and greets every other sentinel: measured 6-7.5
+        events' worth per node squared (3 and 9 nodes: benchmarks/timer_work.py)."""
+        return 12.0 * nodes * nodes
+
     def __init__(self, strategy):
         super().__init__(strategy)
         model, failover = self.model, self.failover

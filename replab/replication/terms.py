@@ -98,7 +98,14 @@ class TermLeaderFollower(TermLog, Strategy):
         self.balancer_term: dict[int, int] = {}  # id(balancer) -> newest term it has heard of
         self.powered_off: set[int] = set()
         self.consensus = failover.policy == "consensus"
-        self.policy = Election(self) if self.consensus else POLICY_CLASSES[failover.policy](self)
+        self.policy = _policy_class(failover.policy)(self)
+
+    @classmethod
+    def timer_events(cls, scenario, writes: float) -> tuple[float, str, str]:
+        """Every node ticks, and the policy watches, once per heartbeat until the run's end."""
+        heartbeats = (scenario.duration_ms + scenario.workload.timeout_ms) / scenario.failover.heartbeat_ms
+        work = _policy_class(scenario.failover.policy).work_per_heartbeat(len(scenario.node_names))
+        return heartbeats * work, "failover.heartbeat_ms", "failover.heartbeat_ms, duration_ms and the number of nodes"
 
     @property
     def balancers(self) -> list:
@@ -309,3 +316,7 @@ def _balancer_hears(now: float, message) -> None:
         return
     strategy.balancer_term[id(balancer)] = max(known, term)
     balancer.refresh(leader, members, leader is None)
+
+
+def _policy_class(policy: str) -> type:
+    return Election if policy == "consensus" else POLICY_CLASSES[policy]
