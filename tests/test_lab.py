@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 import pytest
 
 from replab import Scenario, ScenarioError
+from replab.config.limits import RunTooBig
 from replab.lab import TEACHING_RANGES, Lab, control_for, teaching_range
 from replab.lab.running import Debouncer, ProgressiveRun
 
@@ -145,6 +146,21 @@ def test_a_forced_bad_value_is_shown_not_raised(lab):
     assert "must be one of 'async', 'semi-sync', 'sync'" in lab.error
     lab.set("workload.write_ratio", 0.3)
     assert lab.error is None and lab.message.value == ""
+
+
+def test_a_run_too_big_for_the_machine_is_refused_as_replab_run_refuses_it(no_hang):
+    """A Lab ran whatever it was given: a Lab of a 1e8 ms run, or a slider pushed to the
+    field's end, kept a kernel simulating for hours while its memory grew."""
+    with pytest.raises(RunTooBig, match=r"^duration_ms = 100000000.0: the run would"), no_hang(60):
+        Lab(SHORT.replace(duration_ms=1e8))
+    lab = Lab(SHORT, controls=["duration_ms"], live=False, charts=["throughput"])
+
+    with no_hang(60):
+        lab.set("duration_ms", 1e8)
+        lab.run()
+
+    assert lab.error.startswith("duration_ms = 100000000.0: the run would") and "200,000,000 requests" in lab.error
+    assert lab.scenario.duration_ms == 1500.0 and lab.controls["duration_ms"].value == 1500.0
 
 
 def test_the_crash_button_adds_a_crash_and_the_run_shows_it(lab):

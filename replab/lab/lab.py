@@ -15,6 +15,7 @@ from plotly.io.json import to_json_plotly
 from replab.analysis.notes import notes
 from replab.analysis.results import Results
 from replab.analysis.summary import SUMMARY_DOC
+from replab.config.limits import check_size
 from replab.config.scenario import Scenario, ScenarioError
 from replab.lab.controls import control_for, narrow_to_valid, widen_to
 from replab.lab.faults import DEFAULT_BUTTONS, FaultPanel
@@ -64,6 +65,7 @@ class Lab:
                  run: bool = True, lookahead: bool | None = None):
         if not isinstance(scenario, Scenario):
             raise TypeError(f"Lab needs a Scenario, not {type(scenario).__name__}; try Scenario.preset('leader-follower')")
+        check_size(scenario)  # a run this machine cannot hold or finish is refused, as by replab.run
         self._scenario = scenario
         self.results: Results | None = None
         self.previous: Results | None = None
@@ -138,7 +140,7 @@ class Lab:
         """
         try:
             value = Scenario.field(path).coerce(value)
-            self._scenario.replace(**{path: value})  # cross-field rules: a dropdown may not offer it
+            check_size(self._scenario.replace(**{path: value}))  # cross-field rules (a dropdown may not offer it), size
         except ScenarioError as err:
             self._show_error(err)
             return self
@@ -213,7 +215,9 @@ class Lab:
         """Take a new value into the scenario; False (and the message shown) if it is rejected."""
         try:
             old = self._scenario.get(path)
-            self._scenario = self._scenario.replace(**{path: value})
+            changed = self._scenario.replace(**{path: value})
+            check_size(changed)  # two controls at their ends can ask for a run of hours
+            self._scenario = changed
             self._last_change = (path, old, value)
         except ScenarioError as err:
             self._show_error(err)
