@@ -31,7 +31,8 @@ endif
 
 # Two workers (this machine's cores), a test file to a worker at a time: the browser's chapters run
 # on one while the other takes the rest (the browser and real Redis each start their servers once).
-PYTEST_PARALLEL := -n 2 --dist loadfile
+# Files go out in collection order, which tests/conftest.py starts with the browser's.
+PYTEST_PARALLEL := -n 2 --dist loadfile --no-loadscope-reorder
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
