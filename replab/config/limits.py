@@ -54,6 +54,7 @@ class RunSize:
     wall_s: float  # on a machine like the one MEASURED was taken on
     drivers: dict  # term -> the fields that set it, e.g. {"requests": "duration_ms x workload.rate_per_s"}
     replica_reads: float = 0.0  # replicas asked by client reads (leaderless quorum reads)
+    health_events: float = 0.0  # the DNS health checks' events (inside `events`)
     timer_events: float = 0.0  # the strategy's own timers' work, in events (inside `events`)
     timer_field: str = ""  # the field that sets it most directly
 
@@ -91,7 +92,7 @@ def estimate(scenario) -> RunSize:
                "samples": "record.sample_ms and duration_ms", "fault_events": fault_fields,
                "health": "dns.health_interval_ms and duration_ms", "timers": timer_fields}
     return RunSize(requests, writes, applies, samples, fault_events, events, memory,
-                   (events + samples) / m["events_per_s"], drivers, replica_reads, timers, timer_field)
+                   (events + samples) / m["events_per_s"], drivers, replica_reads, health, timers, timer_field)
 
 
 def _requests(s, nodes: int) -> tuple[float, str]:
@@ -196,12 +197,10 @@ def time_stopped(scenario, at_ms: float, events: int) -> TimeStopped:
 def _largest_term(scenario, size: RunSize) -> tuple[str, str]:
     """The field to name (the first of the fields behind the largest term) and the fields."""
     m = MEASURED
-    health = size.events - size.requests * m["events_per_request"] - size.applies * m["events_per_apply"] \
-        - size.replica_reads * m["events_per_replica_read"] - size.fault_events * 4 - size.timer_events
     terms = {"requests": size.requests * m["request_bytes"] + size.replica_reads * m["replica_read_bytes"],
              "applies": size.applies * m["apply_bytes"],
              "samples": size.samples * m["sample_bytes"], "fault_events": size.fault_events * m["event_row_bytes"] * 4,
-             "health": health * m["event_row_bytes"], "timers": size.timer_events * m["event_row_bytes"]}
+             "health": size.health_events * m["event_row_bytes"], "timers": size.timer_events * m["event_row_bytes"]}
     term = max(terms, key=lambda t: math.inf if math.isnan(terms[t]) else terms[t])
     driver = size.drivers[term]
     first = {"requests": "duration_ms", "applies": "duration_ms", "samples": "record.sample_ms",
