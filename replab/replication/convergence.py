@@ -117,14 +117,14 @@ class AntiEntropy:
     def timer_events(scenario, writes: float) -> tuple[float, str, str]:
         """The rounds' work in a run, in events of the default workload's cost (Strategy.timer_events).
         Each round every node looks at every key it holds, and each key written is held by its N
-        homes: measured ~1-1.3 events' worth a key looked at (5 nodes, 1 and 10 ms rounds, 100
-        and 1,000 keys: benchmarks/timer_work.py), and a few per node for the digests."""
+        homes: measured 0.8-2.2 events' worth a key looked at (5 nodes, 1 and 10 ms rounds, 100
+        and 1,000 keys, two passes: benchmarks/size_estimate.py), and a few per node for the digests."""
         q = scenario.quorum
         if not 0 < q.anti_entropy_ms < scenario.duration_ms:
             return 0.0, "", ""
         rounds = scenario.duration_ms / q.anti_entropy_ms
         keys_looked_at = q.n * min(scenario.workload.keys, writes)
-        return (rounds * (1.5 * keys_looked_at + 10.0 * q.nodes), "quorum.anti_entropy_ms",
+        return (rounds * (3.0 * keys_looked_at + 10.0 * q.nodes), "quorum.anti_entropy_ms",
                 "quorum.anti_entropy_ms, duration_ms and workload.keys")
 
     def begin(self) -> None:

@@ -14,9 +14,9 @@ class Policy:
         """The calendar's work at each failover.heartbeat_ms, the term engine's own ticks
         included, in events of the default workload's cost: for estimating a run's size
         (replab.config.limits). One observer pinging every node, or the nodes watching
-        themselves, grows with the nodes: measured 8-10 events' worth per node (naive, manual
-        and consensus, 3 and 9 nodes: benchmarks/timer_work.py), counted here twice over."""
-        return 20.0 * nodes
+        themselves, grows with the nodes: measured 8-17 events' worth per node (naive, manual
+        and consensus, 3 and 9 nodes, two passes: benchmarks/size_estimate.py)."""
+        return 30.0 * nodes
 
     def __init__(self, strategy):
         self.strategy = strategy

@@ -57,8 +57,8 @@ class Sentinels(Policy):
 
     @classmethod
     def work_per_heartbeat(cls, nodes: int) -> float:
-        """Every sentinel pings every node and greets every other sentinel: measured 6-7.5
-        events' worth per node squared (3 and 9 nodes: benchmarks/timer_work.py)."""
+        """Every sentinel pings every node and greets every other sentinel: measured 6-9
+        events' worth per node squared (3 and 9 nodes, two passes: benchmarks/size_estimate.py)."""
         return 12.0 * nodes * nodes
 
     def __init__(self, strategy):

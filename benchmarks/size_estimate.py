@@ -1,20 +1,25 @@
-"""What the timers that tick whatever the workload does cost, against the size estimate's figure.
+"""The size estimate (replab.config.limits) against real runs, where the strategies add work of their own.
 
-A run whose heartbeats (failover.heartbeat_ms) or anti-entropy rounds (quorum.anti_entropy_ms)
+Timers: a run whose heartbeats (failover.heartbeat_ms) or anti-entropy rounds (quorum.anti_entropy_ms)
 come often costs CPU even with no client at all. `replab.config.limits.estimate` counts that
 work in events of the default workload's cost (MEASURED["events_per_s"], ~2 us an event):
 `Strategy.timer_events`, from a policy's `work_per_heartbeat` or `AntiEntropy.timer_events`.
 This runs each case once and prints, per tick: the calendar's events, the wall time in those
 events' worth, and what the estimate counts (which should be at or above the wall's worth).
 
-    .venv/bin/python benchmarks/timer_work.py
+Leaderless requests. A read asks N replicas (or R), each a message, a read and a row. Per extra
+request, between a 2 s and a 6 s run: the bytes (tracemalloc's peak over the run and its
+Results) and the calendar's events, against the estimate's.
+
+    .venv/bin/python benchmarks/size_estimate.py
 """
 
 from __future__ import annotations
 
 import time
+import tracemalloc
 
-from replab import Scenario
+from replab import Results, Scenario
 from replab.config.limits import MEASURED, estimate
 from replab.sim.model import ReplicationModel
 
@@ -31,7 +36,37 @@ CASES = [  # (label, preset, changes, ticks: heartbeats or rounds in the run)
 ]
 
 
-def main() -> None:
+LEADERLESS = [("the preset (N = 3, 20 % writes)", {}),
+              ("N = R = W = 32 on 32 nodes", {"quorum.nodes": 32, "quorum.n": 32, "quorum.r": 32, "quorum.w": 32}),
+              ("N = 9, R = W = 5", {"quorum.nodes": 9, "quorum.n": 9, "quorum.r": 5, "quorum.w": 5}),
+              ("90 % writes", {"workload.write_ratio": 0.9}),
+              ("R asked, the client coordinating", {"quorum.read_from": "r", "quorum.coordinator": "client"})]
+
+
+def _peak_and_events(scenario: Scenario) -> tuple[int, int]:
+    tracemalloc.start()
+    model = ReplicationModel(scenario)
+    model.run()
+    _ = Results.from_model(model).summary  # the frames and summary, as a run's caller gets them
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak, model.calendar.events_run
+
+
+def per_request() -> None:
+    print("\n| leaderless | bytes a request: measured / estimate | events a request: measured / estimate |")
+    print("|---|---|---|")
+    for label, changes in LEADERLESS:
+        short, long = (Scenario.preset("leaderless").replace(**changes, duration_ms=ms) for ms in (2_000.0, 6_000.0))
+        (bytes_short, events_short), (bytes_long, events_long) = _peak_and_events(short), _peak_and_events(long)
+        size_short, size_long = estimate(short), estimate(long)
+        requests = size_long.requests - size_short.requests
+        print(f"| {label} | {(bytes_long - bytes_short) / requests:,.0f} / "
+              f"{(size_long.memory_bytes - size_short.memory_bytes) / requests:,.0f} | "
+              f"{(events_long - events_short) / requests:.1f} / {(size_long.events - size_short.events) / requests:.1f} |")
+
+
+def timers() -> None:
     per_event_s = 1.0 / MEASURED["events_per_s"]
     print("| case | ticks | events a tick | wall a tick, in events' worth | the estimate a tick |")
     print("|---|---|---|---|---|")
@@ -58,4 +93,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    timers()
+    per_request()
